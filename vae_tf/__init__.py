@@ -1,0 +1,28 @@
+"""vae_tf: autoencoders, variational autoencoders and conditional VAEs in Keras 3."""
+
+from vae_tf import likelihoods
+from vae_tf.factory import make_model
+from vae_tf.layers import OneHot, Sampling
+from vae_tf.models import AE, CVAE, VAE
+from vae_tf.networks import (
+    build_conv_decoder,
+    build_conv_encoder,
+    build_mlp_decoder,
+    build_mlp_encoder,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AE",
+    "CVAE",
+    "OneHot",
+    "Sampling",
+    "VAE",
+    "build_conv_decoder",
+    "build_conv_encoder",
+    "build_mlp_decoder",
+    "build_mlp_encoder",
+    "likelihoods",
+    "make_model",
+]

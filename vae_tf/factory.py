@@ -1,0 +1,90 @@
+"""`make_model`: one call from (kind, arch, shapes) to a ready AE, VAE or CVAE."""
+
+from vae_tf import likelihoods, networks
+from vae_tf.models import AE, CVAE, VAE
+
+KINDS = ("ae", "vae", "cvae")
+ARCHS = ("mlp", "conv")
+
+
+def make_model(
+    kind,
+    arch,
+    input_shape,
+    latent_dim,
+    num_classes=None,
+    *,
+    hidden_units=(400,),
+    filters=(32, 64),
+    dense_units=None,
+    likelihood="bernoulli",
+    sigma=None,
+    learn_sigma=False,
+    beta=1.0,
+    free_bits=0.0,
+    seed=None,
+):
+    """Builds encoder, decoder and model of one kind and architecture.
+
+    Decoders mirror encoders: the MLP decoder uses `hidden_units` reversed, the conv
+    decoder `filters` reversed.
+
+    Args:
+        kind: str. "ae", "vae" or "cvae".
+        arch: str. "mlp" or "conv".
+        input_shape: tuple. Shape of one image, e.g. (28, 28, 1).
+        latent_dim: int. Size of z, >= 1.
+        num_classes: int or None. Number of classes; required for (and only for) "cvae".
+        hidden_units: tuple of int. MLP widths. Defaults to (400,).
+        filters: tuple of int. Conv encoder filters. Defaults to (32, 64).
+        dense_units: int or None. Conv only: a dense layer before the latent heads.
+        likelihood: str. "bernoulli" or "gaussian". Defaults to "bernoulli".
+        sigma: float or None. Gaussian sigma (its initial value if learned).
+        learn_sigma: bool. Learn the Gaussian sigma. Defaults to False.
+        beta: float. KL weight (VAE/CVAE). Defaults to 1.0.
+        free_bits: float. Per-dimension KL floor in nats (VAE/CVAE). Defaults to 0.0.
+        seed: int or None. Seeds the sampling noise. Defaults to None.
+
+    Returns:
+        An uncompiled `AE`, `VAE` or `CVAE`.
+
+    Example:
+
+    >>> model = make_model("vae", "mlp", (28, 28, 1), latent_dim=20)
+    >>> model.compile()
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    if kind == "cvae" and num_classes is None:
+        raise ValueError("num_classes is required for kind 'cvae'")
+    if kind != "cvae" and num_classes is not None:
+        raise ValueError(f"num_classes applies only to kind 'cvae', not {kind!r}")
+    if kind == "ae" and (beta != 1.0 or free_bits):
+        raise ValueError("beta and free_bits apply only to kinds 'vae' and 'cvae'")
+    likelihood = likelihoods.get(likelihood, sigma=sigma, learn_sigma=learn_sigma)
+
+    encoder_kwargs = {"num_classes": num_classes, "variational": kind != "ae"}
+    if kind != "ae":
+        encoder_kwargs.update(free_bits=free_bits, seed=seed)
+    if arch == "mlp":
+        encoder = networks.build_mlp_encoder(
+            input_shape, latent_dim, hidden_units, **encoder_kwargs
+        )
+        decoder = networks.build_mlp_decoder(
+            input_shape, latent_dim, tuple(reversed(hidden_units)), num_classes
+        )
+    else:
+        encoder = networks.build_conv_encoder(
+            input_shape, latent_dim, filters, dense_units=dense_units, **encoder_kwargs
+        )
+        decoder = networks.build_conv_decoder(
+            input_shape, latent_dim, tuple(reversed(filters)), num_classes
+        )
+
+    if kind == "ae":
+        return AE(encoder, decoder, likelihood=likelihood)
+    if kind == "vae":
+        return VAE(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed)
+    return CVAE(encoder, decoder, num_classes, likelihood=likelihood, beta=beta, seed=seed)

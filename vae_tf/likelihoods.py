@@ -1,0 +1,122 @@
+"""Reconstruction likelihoods p(x|z): negative log-likelihoods in nats per example.
+
+A likelihood turns the decoder's raw output (`params`: logits for Bernoulli, means
+for Gaussian) into a per-example negative log-likelihood summed over every pixel,
+constants included, and into the data-space mean (`mean`).
+"""
+
+import math
+
+import keras
+from keras import ops
+
+
+def _sum_per_example(values):
+    return ops.sum(ops.reshape(values, (ops.shape(values)[0], -1)), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="vae_tf")
+class Bernoulli(keras.layers.Layer):
+    """Bernoulli pixels: the decoder outputs logits; the NLL is BCE from logits.
+
+    Example:
+
+    >>> nll = Bernoulli().negative_log_likelihood(images, logits)  # shape (batch,)
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.built = True
+
+    def negative_log_likelihood(self, x, params):
+        """Returns -log p(x | logits=params) per example, in nats."""
+        # Stable BCE from logits: max(l, 0) - l * x + log(1 + exp(-|l|)).
+        bce = ops.relu(params) - params * x + ops.log1p(ops.exp(-ops.abs(params)))
+        return _sum_per_example(bce)
+
+    def mean(self, params):
+        """Returns the pixel probabilities sigmoid(params)."""
+        return ops.sigmoid(params)
+
+
+@keras.saving.register_keras_serializable(package="vae_tf")
+class Gaussian(keras.layers.Layer):
+    """Gaussian pixels N(mean=params, sigma^2) with one shared sigma.
+
+    A small fixed sigma weights reconstruction more heavily against the KL term (the
+    tutorials' regularization knob); `learn_sigma=True` learns it (as log sigma).
+
+    Args:
+        sigma: float. Standard deviation, or its initial value if learned. Must be > 0.
+            Defaults to 1.0.
+        learn_sigma: bool. Whether sigma is a trainable weight. Defaults to False.
+
+    Example:
+
+    >>> nll = Gaussian(sigma=0.1).negative_log_likelihood(images, means)
+    """
+
+    def __init__(self, sigma=1.0, learn_sigma=False, **kwargs):
+        super().__init__(**kwargs)
+        if not sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        self.learn_sigma = bool(learn_sigma)
+        self.log_sigma = self.add_weight(
+            name="log_sigma",
+            shape=(),
+            initializer=keras.initializers.Constant(math.log(sigma)),
+            trainable=self.learn_sigma,
+        )
+        self.built = True
+
+    @property
+    def sigma(self):
+        return ops.exp(self.log_sigma)
+
+    def negative_log_likelihood(self, x, params):
+        """Returns -log N(x; params, sigma^2) per example, in nats."""
+        nll = (
+            0.5 * ops.square((x - params) / self.sigma)
+            + self.log_sigma
+            + 0.5 * math.log(2.0 * math.pi)
+        )
+        return _sum_per_example(nll)
+
+    def mean(self, params):
+        """Returns the means, which are the decoder output itself."""
+        return params
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "sigma": float(ops.convert_to_numpy(self.sigma)),
+            "learn_sigma": self.learn_sigma,
+        }
+
+
+LIKELIHOODS = {"bernoulli": Bernoulli, "gaussian": Gaussian}
+
+
+def get(identifier, sigma=None, learn_sigma=False):
+    """Returns a likelihood layer from a name or passes an instance through.
+
+    Args:
+        identifier: str or likelihood layer. "bernoulli" or "gaussian".
+        sigma: float or None. Gaussian sigma; None means 1.0. Defaults to None.
+        learn_sigma: bool. Learn the Gaussian sigma. Defaults to False.
+
+    Returns:
+        A `Bernoulli` or `Gaussian` layer.
+    """
+    if isinstance(identifier, (Bernoulli, Gaussian)):
+        return identifier
+    if identifier not in LIKELIHOODS:
+        raise ValueError(
+            f"likelihood must be one of {sorted(LIKELIHOODS)} or a likelihood layer, "
+            f"got {identifier!r}"
+        )
+    if identifier == "gaussian":
+        return Gaussian(sigma=1.0 if sigma is None else sigma, learn_sigma=learn_sigma)
+    if sigma is not None or learn_sigma:
+        raise ValueError("sigma and learn_sigma apply only to the 'gaussian' likelihood")
+    return Bernoulli()
