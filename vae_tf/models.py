@@ -5,6 +5,8 @@ latent dimensions, averaged over examples). The loss used for gradients is divid
 by the number of replicas, because tf.distribute sums gradients across replicas.
 """
 
+import copy
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -177,7 +179,7 @@ class _Autoencoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)  # deserialization consumes nested dicts
         for key in ("encoder", "decoder", "likelihood"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
