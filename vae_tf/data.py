@@ -1,12 +1,30 @@
-"""Reading data: IDX files (the MNIST format) into numpy arrays."""
+"""tf.data pipelines from IDX files, tensorflow-datasets and image folders.
 
+`load_data` returns batched train / validation / test datasets of `(image, label)`
+pairs (images float32 in [0, 1], shape (H, W, C); labels int32, -1 when the source has
+none), built as map -> cache -> shuffle -> batch -> prefetch with the global batch size.
+"""
+
+import collections
+import dataclasses
 import gzip
+import logging
 import pathlib
+import zlib
 
 import numpy as np
+import tensorflow as tf
 
-# IDX magic numbers: 0x0000 0803 for 3-D uint8 images, 0x0000 0801 for 1-D uint8 labels.
+log = logging.getLogger(__name__)
+
+DEBIAN_FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+BINARIZE = ("none", "static", "dynamic")
+# IDX magic numbers: 0x0000 08RR for unsigned bytes of rank RR.
 _IDX_UINT8 = 0x08
+# Fraction kept for testing when a source has no test split of its own.
+_TEST_FRACTION = 0.2
+_CARVE_SEED = 1234
 
 
 def read_idx(path):
@@ -30,7 +48,7 @@ def read_idx(path):
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zlib.error) as error:
         raise ValueError(f"{path}: cannot be read ({error})") from error
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_UINT8 or raw[3] < 1:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
@@ -44,3 +62,343 @@ def read_idx(path):
             f"has {len(raw)} bytes (truncated or corrupt)"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+_Raw = collections.namedtuple(
+    "_Raw", "train validation test image_shape num_classes source"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSplits:
+    """Batched datasets and what a model needs to know about them."""
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    test: tf.data.Dataset
+    image_shape: tuple
+    num_classes: int | None
+    source: str
+
+
+# --- sources: each returns raw splits before batching ------------------------------
+
+
+def _idx_pair(directory, prefix):
+    """Returns (images, labels) for `prefix` ("train" or "t10k"), or None if absent."""
+    found = {}
+    for kind, rank in (("images", 3), ("labels", 1)):
+        matches = sorted(directory.glob(f"{prefix}-{kind}-idx{rank}-ubyte*"))
+        if matches:
+            found[kind] = matches[0]
+    if not found:
+        return None
+    if "images" not in found or "labels" not in found:
+        missing = "images" if "images" not in found else "labels"
+        raise ValueError(f"{directory}: has {prefix} files but no {prefix}-{missing} file")
+    images, labels = read_idx(found["images"]), read_idx(found["labels"])
+    if images.ndim != 3:
+        raise ValueError(f"{found['images']}: expected 3-D images, got shape {images.shape}")
+    if len(images) != len(labels):
+        raise ValueError(
+            f"{found['images']} has {len(images)} images but {found['labels']} has "
+            f"{len(labels)} labels"
+        )
+    return images[..., None].astype("float32") / 255.0, labels.astype("int32")
+
+
+def has_idx_files(directory):
+    return any(pathlib.Path(directory).glob("*-images-idx3-ubyte*"))
+
+
+def _carve(n, fraction, seed):
+    """Splits range(n) into (keep, carved) index arrays with a fixed-seed permutation."""
+    order = np.random.default_rng(seed).permutation(n)
+    cut = int(round(n * fraction))
+    return np.sort(order[cut:]), np.sort(order[:cut])
+
+
+def load_idx_directory(directory):
+    """Loads MNIST-format IDX files: `train-*` and `t10k-*`, or `t10k-*` alone.
+
+    With only `t10k-*` files, a fixed 20% of them becomes the test split.
+
+    Returns:
+        ((train_images, train_labels), (test_images, test_labels)) as numpy arrays.
+    """
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such directory")
+    train, test = _idx_pair(directory, "train"), _idx_pair(directory, "t10k")
+    if test is None:
+        raise ValueError(f"{directory}: no t10k-images-idx3-ubyte(.gz) / t10k-labels file")
+    if train is None:
+        keep, carved = _carve(len(test[0]), _TEST_FRACTION, _CARVE_SEED)
+        train, test = (test[0][keep], test[1][keep]), (test[0][carved], test[1][carved])
+    return train, test
+
+
+def _list_images(directory):
+    """Returns (paths, labels, class_names) of an image folder, labels from sub-folders."""
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such directory")
+    classes = sorted(p.name for p in directory.iterdir() if p.is_dir())
+    if classes:
+        paths, labels = [], []
+        for label, name in enumerate(classes):
+            found = sorted(p for p in (directory / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            paths += found
+            labels += [label] * len(found)
+    else:
+        paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        labels = [-1] * len(paths)
+    if not paths:
+        raise ValueError(f"{directory}: no {'/'.join(IMAGE_SUFFIXES)} images found")
+    return [str(p) for p in paths], np.array(labels, "int32"), classes
+
+
+def _check_images_readable(paths):
+    from PIL import Image
+
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as error:  # PIL raises many types for broken files
+            raise ValueError(f"{path}: unreadable image ({error})") from error
+
+
+def _folder_dataset(paths, labels, image_size, channels):
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, image_size)
+        return tf.clip_by_value(image, 0.0, 1.0), label
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _tfds_splits(name, data_dir, validation_fraction, image_size):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(
+            f"unknown data set {name!r}: give a tensorflow-datasets image data set, "
+            f"'idx' or 'folder' (with --data-dir)"
+        ) from error
+    features = builder.info.features
+    if "image" not in features:
+        raise ValueError(f"tensorflow-datasets {name!r} has no 'image' feature")
+    try:
+        builder.download_and_prepare()
+    except Exception as error:
+        hint = (
+            "install the Debian package (apt-get install dataset-fashion-mnist) or pass "
+            "--data-dir with its IDX files"
+            if name == "fashion_mnist"
+            else "pass --data-dir with the prepared data, or use --dataset idx/folder"
+        )
+        raise ValueError(f"cannot load {name!r} from tensorflow-datasets ({error}); {hint}") from error
+    has_label = "label" in features
+    num_classes = features["label"].num_classes if has_label else None
+    # Percent slices of "train": [test (only if no test split)][validation][train].
+    test_percent = 0 if "test" in builder.info.splits else int(100 * _TEST_FRACTION)
+    validation_percent = int(round(100 * validation_fraction))
+    start = test_percent + validation_percent
+    test_split = "test" if not test_percent else f"train[:{test_percent}%]"
+    validation_split = f"train[{test_percent}%:{start}%]" if validation_percent else None
+    train_split = f"train[{start}%:]"
+
+    def convert(example):
+        image = tf.cast(example["image"], tf.float32) / 255.0
+        if image_size is not None:
+            image = tf.image.resize(image, image_size)
+        label = tf.cast(example["label"], tf.int32) if has_label else tf.constant(-1, tf.int32)
+        return image, label
+
+    def split(spec):
+        return builder.as_dataset(split=spec, shuffle_files=False).map(
+            convert, num_parallel_calls=tf.data.AUTOTUNE
+        )
+
+    image_shape = features["image"].shape
+    if image_size is not None:
+        image_shape = (*image_size, image_shape[-1])
+    return _Raw(
+        split(train_split),
+        split(validation_split) if validation_split else None,
+        split(test_split),
+        tuple(image_shape),
+        num_classes,
+        f"tensorflow-datasets {name!r}",
+    )
+
+
+def _idx_directory(dataset, data_dir):
+    """Returns the IDX directory to read for this request, or None for tfds."""
+    if dataset == "idx":
+        if data_dir is None:
+            raise ValueError("dataset 'idx' needs --data-dir, a directory of IDX files")
+        return pathlib.Path(data_dir)
+    if data_dir is not None and pathlib.Path(data_dir).is_dir() and has_idx_files(data_dir):
+        return pathlib.Path(data_dir)
+    if dataset == "fashion_mnist" and data_dir is None and has_idx_files(DEBIAN_FASHION_MNIST):
+        return DEBIAN_FASHION_MNIST
+    return None
+
+
+def _array_splits(directory, validation_fraction, seed):
+    (x_train, y_train), (x_test, y_test) = load_idx_directory(directory)
+    keep, held = _carve(len(x_train), validation_fraction, seed)
+    pair = lambda x, y: tf.data.Dataset.from_tensor_slices((x, y))  # noqa: E731
+    labels = np.concatenate([y_train, y_test])
+    return _Raw(
+        pair(x_train[keep], y_train[keep]),
+        pair(x_train[held], y_train[held]) if len(held) else None,
+        pair(x_test, y_test),
+        x_train.shape[1:],
+        int(labels.max()) + 1,
+        f"IDX files in {directory}",
+    )
+
+
+def _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed):
+    if data_dir is None:
+        raise ValueError("dataset 'folder' needs --data-dir, a directory of images")
+    if image_size is None:
+        raise ValueError("dataset 'folder' needs image_size (H, W), e.g. --image-size 64 64")
+    if color_mode not in ("rgb", "grayscale"):
+        raise ValueError(f"color_mode must be 'rgb' or 'grayscale', got {color_mode!r}")
+    paths, labels, classes = _list_images(data_dir)
+    _check_images_readable(paths)
+    keep, test = _carve(len(paths), _TEST_FRACTION, _CARVE_SEED)
+    train_idx, validation_idx = (keep[i] for i in _carve(len(keep), validation_fraction, seed))
+    channels = 3 if color_mode == "rgb" else 1
+    take = lambda idx: _folder_dataset(  # noqa: E731
+        [paths[i] for i in idx], labels[idx], image_size, channels
+    )
+    return _Raw(
+        take(train_idx),
+        take(validation_idx) if len(validation_idx) else None,
+        take(test),
+        (*image_size, channels),
+        len(classes) or None,
+        f"image folder {data_dir} ({len(paths)} images)",
+    )
+
+
+# --- the pipeline --------------------------------------------------------------------
+
+
+def _binarize_fixed(dataset, seed):
+    """Binarizes once with a fixed seed: stochastic, but the same every epoch and run."""
+    def draw(index, example):
+        image, label = example
+        noise = tf.random.stateless_uniform(tf.shape(image), seed=tf.stack([seed, index]))
+        return tf.cast(noise < image, tf.float32), label
+
+    return dataset.enumerate().map(lambda i, ex: draw(tf.cast(i, tf.int32), ex))
+
+
+def _pipeline(dataset, batch_size, binarize, training, seed, cache):
+    """map (binarize) -> cache -> shuffle -> batch -> prefetch."""
+    if binarize == "static":
+        dataset = dataset.map(lambda x, y: (tf.cast(x >= 0.5, tf.float32), y))
+    elif binarize == "dynamic" and not training:
+        dataset = _binarize_fixed(dataset, seed)
+    if cache:
+        dataset = dataset.cache()
+    if training:
+        dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+        if binarize == "dynamic":
+            # A fresh Bernoulli draw per epoch, after the cache.
+            dataset = dataset.map(
+                lambda x, y: (tf.cast(tf.random.uniform(tf.shape(x)) < x, tf.float32), y),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def load_data(
+    dataset="fashion_mnist",
+    data_dir=None,
+    batch_size=128,
+    validation_fraction=0.1,
+    binarize="none",
+    image_size=None,
+    color_mode="rgb",
+    num_classes=None,
+    seed=0,
+):
+    """Builds batched train / validation / test pipelines for a named source.
+
+    Sources, in this order:
+    - `dataset="idx"`, or any name with a `data_dir` holding `*-images-idx3-ubyte*`
+      files: MNIST-format IDX files (a directory with only `t10k-*` files works).
+    - `dataset="folder"`: PNG/JPEG images under `data_dir`, labelled by sub-folder if
+      there are sub-folders; streamed from disk, resized to `image_size`.
+    - `dataset="fashion_mnist"` without `data_dir`: the Debian package
+      `dataset-fashion-mnist` when installed.
+    - otherwise tensorflow-datasets by name, with `data_dir` passed through.
+
+    Args:
+        dataset: str. Source name. Defaults to "fashion_mnist".
+        data_dir: str, Path or None. Directory to read. Defaults to None.
+        batch_size: int. Global batch size. Defaults to 128.
+        validation_fraction: float in [0, 1). Part of train held out for validation,
+            with a fixed seed. Defaults to 0.1.
+        binarize: str. "none", "static" (threshold 0.5) or "dynamic" (a fresh
+            Bernoulli draw per epoch for train; one fixed draw for validation and
+            test). Defaults to "none".
+        image_size: (H, W) or None. Resize images; required for "folder".
+        color_mode: str. "rgb" or "grayscale" for "folder". Defaults to "rgb".
+        num_classes: int or None. If given, labels must lie in [0, num_classes).
+        seed: int. Shuffling and validation-split seed. Defaults to 0.
+
+    Returns:
+        A `DataSplits`.
+
+    Example:
+
+    >>> splits = load_data("mnist", data_dir="../shared/data/mnist", batch_size=128)
+    >>> model.fit(splits.train, validation_data=splits.validation)
+    """
+    if binarize not in BINARIZE:
+        raise ValueError(f"binarize must be one of {BINARIZE}, got {binarize!r}")
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size}")
+    if image_size is not None:
+        image_size = tuple(int(s) for s in image_size)
+        if len(image_size) != 2 or min(image_size) < 1:
+            raise ValueError(f"image_size must be two positive integers (H, W), got {image_size}")
+
+    if dataset == "folder":
+        raw = _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed)
+    elif (idx_dir := _idx_directory(dataset, data_dir)) is not None:
+        raw = _array_splits(idx_dir, validation_fraction, seed)
+    else:
+        raw = _tfds_splits(dataset, data_dir, validation_fraction, image_size)
+    if num_classes is not None:
+        if raw.num_classes is None:
+            raise ValueError(f"{raw.source} has no labels, but num_classes={num_classes} was asked for")
+        if raw.num_classes > num_classes:
+            raise ValueError(
+                f"{raw.source}: labels go up to {raw.num_classes - 1} but num_classes is "
+                f"{num_classes}; labels must be in [0, {num_classes})"
+            )
+    log.info("data: %s, images %s, %s classes", raw.source, raw.image_shape, raw.num_classes)
+    # Image folders stream from disk; everything else fits in memory and is cached.
+    build = dict(batch_size=batch_size, binarize=binarize, seed=seed, cache=dataset != "folder")
+    return DataSplits(
+        train=_pipeline(raw.train, training=True, **build),
+        validation=None if raw.validation is None else _pipeline(raw.validation, training=False, **build),
+        test=_pipeline(raw.test, training=False, **build),
+        image_shape=tuple(raw.image_shape),
+        num_classes=raw.num_classes if num_classes is None else num_classes,
+        source=raw.source,
+    )

@@ -64,7 +64,8 @@ class _Autoencoder(keras.Model):
         """Returns (images, labels) from what `call` receives."""
         return inputs, None
 
-    def _with_labels(self, tensor, labels):
+    def network_inputs(self, tensor, labels):
+        """Returns what the encoder or decoder takes: `tensor`, or `[tensor, labels]` (CVAE)."""
         if labels is not None:
             raise ValueError(f"{type(self).__name__} is not conditional: labels are for CVAE")
         return tensor
@@ -135,11 +136,11 @@ class _Autoencoder(keras.Model):
     def call(self, inputs, training=False):
         x, labels = self._split_inputs(inputs)
         z = self._latent_code(self._check_images(x), labels, training=training)
-        return self.likelihood.mean(self.decoder(self._with_labels(z, labels), training=training))
+        return self.likelihood.mean(self.decoder(self.network_inputs(z, labels), training=training))
 
     def decode(self, z, labels=None):
         """Maps latent codes to data space (probabilities for Bernoulli, means for Gaussian)."""
-        params = self.decoder(self._with_labels(self._check_latents(z), labels), training=False)
+        params = self.decoder(self.network_inputs(self._check_latents(z), labels), training=False)
         return self.likelihood.mean(params)
 
     def reconstruct(self, x, labels=None):
@@ -205,13 +206,13 @@ class AE(_Autoencoder):
 
     def compute_terms(self, x, labels=None, training=False):
         x = self._check_images(x)
-        z = self.encoder(self._with_labels(x, labels), training=training)
-        params = self.decoder(self._with_labels(z, labels), training=training)
+        z = self.encoder(self.network_inputs(x, labels), training=training)
+        params = self.decoder(self.network_inputs(z, labels), training=training)
         reconstruction = ops.mean(self.likelihood.negative_log_likelihood(x, params))
         return {"loss": reconstruction, "reconstruction": reconstruction}
 
     def _latent_code(self, x, labels, training=False):
-        return self.encoder(self._with_labels(x, labels), training=training)
+        return self.encoder(self.network_inputs(x, labels), training=training)
 
     def encode(self, x, labels=None):
         """Returns the latent codes z of images."""
@@ -265,8 +266,8 @@ class VAE(_Autoencoder):
 
     def compute_terms(self, x, labels=None, training=False):
         x = self._check_images(x)
-        z_mean, z_log_var, z = self.encoder(self._with_labels(x, labels), training=training)
-        params = self.decoder(self._with_labels(z, labels), training=training)
+        z_mean, z_log_var, z = self.encoder(self.network_inputs(x, labels), training=training)
+        params = self.decoder(self.network_inputs(z, labels), training=training)
         reconstruction = ops.mean(self.likelihood.negative_log_likelihood(x, params))
         kl = ops.mean(ops.sum(gaussian_kl(z_mean, z_log_var), axis=-1))
         # The Sampling layer's added loss: beta * KL, with free bits if set.
@@ -274,13 +275,13 @@ class VAE(_Autoencoder):
         return {"loss": reconstruction + regularizer, "reconstruction": reconstruction, "kl": kl}
 
     def _latent_code(self, x, labels, training=False):
-        z_mean, _, z = self.encoder(self._with_labels(x, labels), training=training)
+        z_mean, _, z = self.encoder(self.network_inputs(x, labels), training=training)
         return z if training else z_mean
 
     def encode(self, x, labels=None):
         """Returns (z_mean, z_log_var) of q(z|x)."""
         z_mean, z_log_var, _ = self.encoder(
-            self._with_labels(self._check_images(x), labels), training=False
+            self.network_inputs(self._check_images(x), labels), training=False
         )
         return z_mean, z_log_var
 
@@ -353,7 +354,7 @@ class CVAE(VAE):
             raise ValueError("CVAE is called on [images, labels]")
         return inputs
 
-    def _with_labels(self, tensor, labels):
+    def network_inputs(self, tensor, labels):
         if labels is None:
             raise ValueError("CVAE needs labels: integer class ids, one per example")
         labels = ops.convert_to_tensor(labels)

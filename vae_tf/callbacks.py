@@ -1,0 +1,77 @@
+"""Training callbacks: the KL weight schedule and TensorBoard image summaries."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class BetaSchedule(keras.callbacks.Callback):
+    """Sets the KL weight each epoch (linear warm-up from 0) and logs it as `beta`.
+
+    With `warmup_epochs=N`, epoch e (from 0) trains with beta * min(1, e / N), so the
+    full weight is reached at epoch N; with 0 the weight stays at `beta`.
+
+    Args:
+        beta: float. Final KL weight, >= 0.
+        warmup_epochs: int. Length of the linear warm-up, >= 0. Defaults to 0.
+
+    Example:
+
+    >>> model.fit(data, epochs=20, callbacks=[BetaSchedule(1.0, warmup_epochs=5)])
+    """
+
+    def __init__(self, beta, warmup_epochs=0):
+        super().__init__()
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        if not isinstance(warmup_epochs, int) or warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs}")
+        self.beta = float(beta)
+        self.warmup_epochs = warmup_epochs
+
+    def value(self, epoch):
+        if self.warmup_epochs == 0:
+            return self.beta
+        return self.beta * min(1.0, epoch / self.warmup_epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.beta.assign(self.value(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["beta"] = float(self.model.beta.numpy())
+
+
+class ImageLogger(keras.callbacks.Callback):
+    """Writes reconstructions (and, for a VAE, prior samples) to TensorBoard each epoch.
+
+    Args:
+        log_dir: str. TensorBoard directory; images go to `log_dir/images`.
+        images: array. A few held-out images to reconstruct.
+        labels: array or None. Their labels (needed by a CVAE).
+        num_samples: int. Prior samples per epoch for VAE/CVAE. Defaults to 16.
+    """
+
+    def __init__(self, log_dir, images, labels=None, num_samples=16):
+        super().__init__()
+        self.log_dir = str(log_dir)
+        self.images = np.asarray(images, "float32")
+        self.labels = labels
+        self.num_samples = num_samples
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        self.writer = tf.summary.create_file_writer(f"{self.log_dir}/images")
+
+    def on_epoch_end(self, epoch, logs=None):
+        reconstructions = np.asarray(self.model.reconstruct(self.images, self.labels))
+        with self.writer.as_default():
+            pairs = np.concatenate([self.images, reconstructions], axis=2)
+            tf.summary.image("reconstructions", pairs, step=epoch, max_outputs=len(pairs))
+            if hasattr(self.model, "sample"):
+                samples = np.asarray(self.model.sample(self.num_samples, seed=epoch))
+                tf.summary.image("samples", samples, step=epoch, max_outputs=self.num_samples)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.close()

@@ -1,0 +1,191 @@
+"""Figures of a trained model, drawn with matplotlib's object API (no pyplot, no
+display): each function returns a `Figure`; `save_figure` writes it as PNG."""
+
+import pathlib
+import statistics
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from vae_tf.models import AE, CVAE
+
+
+def image_grid(images, columns):
+    """Tiles images (N, H, W, C) into one (rows * H, columns * W, C) array, 1-px gaps."""
+    images = np.clip(np.asarray(images, "float32"), 0.0, 1.0)
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    grid = np.ones((rows * (h + 1) - 1, columns * (w + 1) - 1, c), "float32")
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        grid[r * (h + 1) : r * (h + 1) + h, col * (w + 1) : col * (w + 1) + w] = image
+    return grid
+
+
+def _show(ax, grid):
+    if grid.shape[-1] == 1:
+        ax.imshow(grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        ax.imshow(grid)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _image_figure(grid, title, xlabel, ylabel, width=8.0):
+    height = width * grid.shape[0] / grid.shape[1]
+    fig = Figure(figsize=(width, max(height, 1.5) + 0.8), layout="constrained")
+    ax = fig.add_subplot()
+    _show(ax, grid)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return fig
+
+
+def save_figure(fig, path):
+    """Writes `fig` as PNG to `path` (parents created) and returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def reconstructions(model, images, labels=None, count=10):
+    """Originals (top row) above their reconstructions (bottom row)."""
+    images = np.asarray(images[:count], "float32")
+    labels = None if labels is None else labels[:count]
+    rebuilt = np.asarray(model.reconstruct(images, labels))
+    return _image_figure(
+        image_grid(np.concatenate([images, rebuilt]), columns=len(images)),
+        "Reconstructions: originals (top) and reconstructions (bottom)",
+        "test example",
+        "reconstruction    original",
+    )
+
+
+def samples(model, rows=8, columns=8, seed=0):
+    """A rows x columns grid of images decoded from prior draws z ~ N(0, I)."""
+    drawn = np.asarray(model.sample(rows * columns, seed=seed))
+    return _image_figure(
+        image_grid(drawn, columns), f"{rows * columns} samples from the prior", "sample", "sample"
+    )
+
+
+def _pca_2d(z):
+    centered = z - z.mean(axis=0)
+    _, _, components = np.linalg.svd(centered, full_matrices=False)
+    return centered @ components[:2].T
+
+
+def latent_scatter(z, labels=None):
+    """Test-set latent means coloured by label; PCA to 2-D above 2 dimensions."""
+    z = np.asarray(z)
+    fig = Figure(figsize=(7, 6), layout="constrained")
+    ax = fig.add_subplot()
+    if z.shape[1] > 2:
+        points, title = _pca_2d(z), f"Latent means ({z.shape[1]}-D, PCA to 2-D)"
+        ax.set_xlabel("principal component 1")
+        ax.set_ylabel("principal component 2")
+    else:
+        points = z if z.shape[1] == 2 else np.column_stack([z[:, 0], np.zeros(len(z))])
+        title = "Latent means"
+        ax.set_xlabel("z[0]")
+        ax.set_ylabel("z[1]" if z.shape[1] == 2 else "")
+    colour = None if labels is None else np.asarray(labels)
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=colour, s=4, cmap="tab10", alpha=0.7)
+    if colour is not None:
+        fig.colorbar(scatter, ax=ax, label="label")
+    ax.set_title(title)
+    return fig
+
+
+def manifold(model, size=15, label=None):
+    """Decodes a size x size grid over a 2-D latent, spaced by Normal quantiles."""
+    if model.latent_dim != 2:
+        raise ValueError(f"the manifold plot needs latent_dim 2, got {model.latent_dim}")
+    normal = statistics.NormalDist()
+    values = [normal.inv_cdf(p) for p in np.linspace(0.05, 0.95, size)]
+    z = np.array([[x, y] for y in reversed(values) for x in values], "float32")
+    labels = None if label is None else np.full(len(z), label, "int32")
+    grid = image_grid(np.asarray(model.decode(z, labels)), columns=size)
+    fig = _image_figure(grid, "Latent manifold (Normal quantiles 0.05 to 0.95)", "z[0]", "z[1]")
+    ax = fig.axes[0]
+    step = grid.shape[1] / size
+    ticks = [step * (i + 0.5) for i in (0, size // 2, size - 1)]
+    ax.set_xticks(ticks, [f"{values[i]:.1f}" for i in (0, size // 2, size - 1)])
+    ax.set_yticks(ticks, [f"{values[i]:.1f}" for i in (size - 1, size // 2, 0)])
+    return fig
+
+
+def interpolations(model, images, labels=None, pairs=4, steps=10):
+    """One row per pair of test images: the decoded line between their codes."""
+    rows = []
+    for i in range(pairs):
+        a, b = 2 * i, 2 * i + 1
+        label = None if labels is None or not isinstance(model, CVAE) else int(labels[a])
+        rows.append(np.asarray(model.interpolate(images[a], images[b], steps, label)))
+    return _image_figure(
+        image_grid(np.concatenate(rows), columns=steps),
+        "Interpolations between pairs of test images",
+        "step from first image to second",
+        "pair",
+    )
+
+
+def class_grid(model, per_class=10, seed=0):
+    """CVAE: one row per class, each decoded from the same prior draws."""
+    z = np.random.default_rng(seed).standard_normal((per_class, model.latent_dim)).astype("float32")
+    rows = [
+        np.asarray(model.decode(z, np.full(per_class, k, "int32"))) for k in range(model.num_classes)
+    ]
+    return _image_figure(
+        image_grid(np.concatenate(rows), columns=per_class),
+        "Class-conditional samples (one row per class, shared z per column)",
+        "prior draw",
+        "class",
+    )
+
+
+def training_curves(history):
+    """Loss, reconstruction and KL per epoch, train and validation."""
+    terms = [t for t in ("loss", "reconstruction", "kl") if t in history]
+    fig = Figure(figsize=(4.5 * len(terms), 4), layout="constrained")
+    for i, term in enumerate(terms):
+        ax = fig.add_subplot(1, len(terms), i + 1)
+        epochs = np.arange(1, len(history[term]) + 1)
+        ax.plot(epochs, history[term], marker="o", label="train")
+        if f"val_{term}" in history:
+            ax.plot(epochs, history[f"val_{term}"], marker="o", label="validation")
+        ax.set_title(term)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per example")
+        ax.legend()
+    fig.suptitle("Training curves")
+    return fig
+
+
+def save_all(model, images, labels, history, out_dir, z=None):
+    """Draws every plot that applies to `model` into `out_dir`; returns the paths.
+
+    Args:
+        model: AE, VAE or CVAE.
+        images: array. Held-out images (at least 10).
+        labels: array or None. Their labels.
+        history: dict of per-epoch lists (`History.history`), or None to skip curves.
+        out_dir: str or Path. Destination folder.
+        z: array or None. Latent means of held-out data for the scatter plot.
+    """
+    out_dir = pathlib.Path(out_dir)
+    figures = {"reconstructions": reconstructions(model, images, labels)}
+    figures["interpolations"] = interpolations(model, images, labels, pairs=min(4, len(images) // 2))
+    if not isinstance(model, AE):
+        figures["samples"] = samples(model)
+        if model.latent_dim == 2:
+            figures["manifold"] = manifold(model, label=0 if isinstance(model, CVAE) else None)
+    if isinstance(model, CVAE):
+        figures["class_grid"] = class_grid(model)
+    if z is not None:
+        figures["latent_scatter"] = latent_scatter(z, labels if labels is not None and len(labels) == len(z) else None)
+    if history:
+        figures["training_curves"] = training_curves(history)
+    return [save_figure(fig, out_dir / f"{name}.png") for name, fig in figures.items()]
