@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vae_tf.evaluation import model_labels
+
 
 class BetaSchedule(keras.callbacks.Callback):
     """Sets the KL weight each epoch (linear warm-up from 0) and logs it as `beta`.
@@ -64,7 +66,8 @@ class ImageLogger(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(f"{self.log_dir}/images")
 
     def on_epoch_end(self, epoch, logs=None):
-        reconstructions = np.asarray(self.model.reconstruct(self.images, self.labels))
+        labels = model_labels(self.model, self.labels)
+        reconstructions = np.asarray(self.model.reconstruct(self.images, labels))
         with self.writer.as_default():
             pairs = np.concatenate([self.images, reconstructions], axis=2)
             tf.summary.image("reconstructions", pairs, step=epoch, max_outputs=len(pairs))

@@ -31,8 +31,8 @@ def iterate_batches(data, batch_size=256):
             yield tf.constant(data[start : start + batch_size]), None
 
 
-def _model_labels(model, labels):
-    """Labels as the model takes them: required by a CVAE, dropped by the others."""
+def model_labels(model, labels):
+    """Labels as the model's methods take them: required by a CVAE, dropped otherwise."""
     if isinstance(model, CVAE):
         if labels is None:
             raise ValueError("a CVAE is evaluated on (images, labels) batches")
@@ -82,7 +82,7 @@ def elbo(model, data, seed=0):
     terms = _per_example_terms(model, seed)
     reconstructions, kls = [], []
     for x, labels in iterate_batches(data):
-        reconstruction, kl = terms(x, _model_labels(model, labels))
+        reconstruction, kl = terms(x, model_labels(model, labels))
         reconstructions.append(reconstruction.numpy())
         kls.append(kl.numpy())
     reconstruction = float(np.concatenate(reconstructions).mean())
@@ -129,7 +129,7 @@ def log_likelihoods(model, data, num_samples=100, seed=0, max_decoded=8192):
 
     estimates = []
     for x, labels in iterate_batches(data):
-        labels = _model_labels(model, labels)
+        labels = model_labels(model, labels)
         z_mean, z_log_var, _ = model.encoder(model.network_inputs(x, labels), training=False)
         chunk = max(1, min(num_samples, max_decoded // int(x.shape[0])))
         partial = []
@@ -176,7 +176,7 @@ def latent_features(model, data):
     """
     features, all_labels = [], []
     for x, labels in iterate_batches(data):
-        code = model.encode(x, _model_labels(model, labels))
+        code = model.encode(x, model_labels(model, labels))
         features.append(np.asarray(code if isinstance(model, AE) else code[0]))
         if labels is not None:
             all_labels.append(np.asarray(labels))

@@ -7,6 +7,7 @@ import statistics
 import numpy as np
 from matplotlib.figure import Figure
 
+from vae_tf.evaluation import model_labels
 from vae_tf.models import AE, CVAE
 
 
@@ -54,7 +55,7 @@ def reconstructions(model, images, labels=None, count=10):
     """Originals (top row) above their reconstructions (bottom row)."""
     images = np.asarray(images[:count], "float32")
     labels = None if labels is None else labels[:count]
-    rebuilt = np.asarray(model.reconstruct(images, labels))
+    rebuilt = np.asarray(model.reconstruct(images, model_labels(model, labels)))
     return _image_figure(
         image_grid(np.concatenate([images, rebuilt]), columns=len(images)),
         "Reconstructions: originals (top) and reconstructions (bottom)",
@@ -122,7 +123,7 @@ def interpolations(model, images, labels=None, pairs=4, steps=10):
     rows = []
     for i in range(pairs):
         a, b = 2 * i, 2 * i + 1
-        label = None if labels is None or not isinstance(model, CVAE) else int(labels[a])
+        label = None if not isinstance(model, CVAE) else int(model_labels(model, labels)[a])
         rows.append(np.asarray(model.interpolate(images[a], images[b], steps, label)))
     return _image_figure(
         image_grid(np.concatenate(rows), columns=steps),

@@ -1,0 +1,244 @@
+"""The `vae-tf` command line: argument parsing only; the work is in the library.
+
+The installed `vae-tf` command is scripts/vae-tf, which quiets TensorFlow's start-up
+and calls `main`."""
+
+import argparse
+import csv
+import logging
+import os
+import pathlib
+import sys
+
+log = logging.getLogger("vae_tf")
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _add_train_arguments(parser):
+    from vae_tf.config import TrainConfig
+
+    d = TrainConfig()
+    add = parser.add_argument
+    add("--model", choices=["ae", "vae", "cvae"], default=d.model, help="model kind")
+    add("--arch", choices=["mlp", "conv"], default=d.arch, help="encoder/decoder architecture")
+    add("--dataset", default=d.dataset,
+        help="tensorflow-datasets name, 'idx' (IDX files in --data-dir) or 'folder' "
+             "(images in --data-dir); fashion_mnist reads the Debian package when installed")
+    add("--data-dir", default=None, help="directory of IDX files, images, or tfds data")
+    add("--image-size", type=_positive_int, nargs=2, metavar=("H", "W"), default=None,
+        help="resize images (required for --dataset folder)")
+    add("--color-mode", choices=["rgb", "grayscale"], default=d.color_mode,
+        help="channels for --dataset folder")
+    add("--latent-dim", type=_positive_int, default=d.latent_dim)
+    add("--hidden-units", type=_positive_int, nargs="+", default=list(d.hidden_units),
+        help="MLP hidden layer widths")
+    add("--filters", type=_positive_int, nargs="+", default=list(d.filters),
+        help="conv encoder filters (the decoder mirrors them)")
+    add("--likelihood", choices=["bernoulli", "gaussian"], default=d.likelihood)
+    add("--sigma", type=float, default=None, help="Gaussian sigma (default 1.0)")
+    add("--learn-sigma", action="store_true", help="learn the Gaussian sigma")
+    add("--beta", type=float, default=d.beta, help="KL weight")
+    add("--kl-warmup-epochs", type=int, default=d.kl_warmup_epochs,
+        help="linear KL warm-up from 0 to --beta over this many epochs")
+    add("--free-bits", type=float, default=d.free_bits, help="per-dimension KL floor, nats")
+    add("--binarize", choices=["none", "static", "dynamic"], default=d.binarize)
+    add("--validation-fraction", type=float, default=d.validation_fraction)
+    add("--epochs", type=_positive_int, default=d.epochs)
+    add("--batch-size", type=_positive_int, default=d.batch_size, help="global batch size")
+    add("--lr", type=float, default=d.lr, help="Adam learning rate")
+    add("--seed", type=int, default=d.seed)
+    add("--iw-samples", type=_positive_int, default=d.iw_samples,
+        help="importance samples for the test log-likelihood")
+    add("--name", default=None, help="run name (default MODEL-ARCH-DATASET)")
+    add("--out", default=d.out, help="runs root directory")
+    add("--overwrite", action="store_true", help="replace an existing run of the same name")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="vae-tf", description="Train and use autoencoders, VAEs and conditional VAEs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_train_arguments(commands.add_parser("train", help="train a model into runs/NAME"))
+
+    evaluate = commands.add_parser("evaluate", help="test-set -ELBO and IWAE log-likelihood")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--iw-samples", type=_positive_int, default=100)
+
+    sample = commands.add_parser("sample", help="a grid of images sampled from the prior")
+    sample.add_argument("run_dir")
+    sample.add_argument("-n", "--num-samples", type=_positive_int, default=64)
+    sample.add_argument("--label", type=int, default=None, help="class to generate (CVAE)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", default="samples.png")
+
+    for name, text, default_out in (
+        ("encode", "latent means of a split (numpy .npy; labels beside it)", "z.npy"),
+        ("score", "per-example anomaly scores (-log p(x) estimate) as CSV", "scores.csv"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("run_dir")
+        command.add_argument("--split", choices=["train", "validation", "test"], default="test")
+        command.add_argument("--out", default=default_out)
+        if name == "score":
+            command.add_argument("--iw-samples", type=_positive_int, default=100)
+
+    plot = commands.add_parser("plot", help="re-draw every plot of a run into RUN_DIR/plots")
+    plot.add_argument("run_dir")
+    return parser
+
+
+def _train(args):
+    from vae_tf.config import TrainConfig
+    from vae_tf.training import train
+
+    values = {k: v for k, v in vars(args).items() if k not in ("command", "overwrite")}
+    for key in ("hidden_units", "filters", "image_size"):
+        if values[key] is not None:
+            values[key] = tuple(values[key])
+    run_dir = train(TrainConfig(**values), overwrite=args.overwrite)
+    _print_metrics(run_dir)
+
+
+def _print_metrics(run_dir):
+    import json
+
+    metrics = json.loads((pathlib.Path(run_dir) / "metrics.json").read_text())
+    print(f"test metrics of {run_dir} (nats per example):")
+    for key, value in metrics.items():
+        print(f"  {key:<20} {value:>12.3f}" if isinstance(value, float) else f"  {key:<20} {value:>12}")
+
+
+def _evaluate(args):
+    from vae_tf.config import write_json
+    from vae_tf.training import evaluate_model, load_run
+
+    _, model, data = load_run(args.run_dir)
+    write_json(pathlib.Path(args.run_dir) / "metrics.json", evaluate_model(model, data, args.iw_samples))
+    _print_metrics(args.run_dir)
+
+
+def _sample(args):
+    import keras
+
+    from vae_tf import plots
+    from vae_tf.config import read_config
+    from vae_tf.models import AE, CVAE
+
+    read_config(args.run_dir)
+    model = keras.saving.load_model(pathlib.Path(args.run_dir) / "model.keras")
+    if isinstance(model, AE):
+        raise ValueError("an AE has no prior to sample from: use a VAE or CVAE run")
+    if args.label is not None and not isinstance(model, CVAE):
+        raise ValueError("--label needs a CVAE run")
+    if args.label is not None and not 0 <= args.label < model.num_classes:
+        raise ValueError(f"--label must be in [0, {model.num_classes}), got {args.label}")
+    labels = args.label if isinstance(model, CVAE) else None
+    images = model.sample(args.num_samples, labels=labels, seed=args.seed)
+    columns = min(args.num_samples, 8)
+    title = f"{args.num_samples} samples" + ("" if args.label is None else f" of class {args.label}")
+    fig = plots._image_figure(plots.image_grid(images, columns), title, "sample", "sample")
+    _atomic(args.out, lambda path: plots.save_figure(fig, path))
+    print(f"wrote {args.out}")
+
+
+def _split(data, name):
+    split = getattr(data, name)
+    if split is None:
+        raise ValueError(f"the run has no {name} split (validation_fraction is 0)")
+    return split
+
+
+def _encode(args):
+    import numpy as np
+
+    from vae_tf.evaluation import latent_features
+    from vae_tf.training import load_run
+
+    _, model, data = load_run(args.run_dir)
+    features, labels = latent_features(model, _split(data, args.split))
+    out = pathlib.Path(args.out)
+    _atomic(out, lambda path: np.save(path, features))
+    message = f"wrote {features.shape} latent means to {out}"
+    if data.num_classes is not None:
+        labels_path = out.with_name(out.stem + "_labels.npy")
+        _atomic(labels_path, lambda path: np.save(path, labels))
+        message += f" and their labels to {labels_path}"
+    print(message)
+
+
+def _score(args):
+    from vae_tf.evaluation import anomaly_scores, iterate_batches
+    from vae_tf.training import load_run
+
+    _, model, data = load_run(args.run_dir)
+    split = _split(data, args.split)
+    scores = anomaly_scores(model, split, num_samples=args.iw_samples)
+    labels = [int(v) for _, y in iterate_batches(split) for v in y.numpy()]
+
+    def write(path):
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["index", "label", "score"])
+            writer.writerows((i, label, f"{score:.4f}") for i, (label, score) in enumerate(zip(labels, scores)))
+
+    _atomic(args.out, write)
+    print(f"wrote {len(scores)} anomaly scores (nats, higher = more anomalous) to {args.out}")
+
+
+def _plot(args):
+    from vae_tf.training import draw_plots, load_run, read_history
+
+    _, model, data = load_run(args.run_dir)
+    for path in draw_plots(model, data, read_history(args.run_dir), pathlib.Path(args.run_dir) / "plots"):
+        print(f"wrote {path}")
+
+
+def _atomic(path, write):
+    """Calls write(temporary path) and renames the result to `path` only if it succeeds."""
+    path = pathlib.Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: output directory does not exist")
+    temporary = path.with_name(f".{path.name}.partial{path.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "sample": _sample,
+    "encode": _encode,
+    "score": _score,
+    "plot": _plot,
+}
+
+
+def main(argv=None):
+    """Entry point of the `vae-tf` console script; returns the exit status."""
+    import tensorflow as tf
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        COMMANDS[args.command](args)
+    except (ValueError, OSError, tf.errors.OpError) as error:
+        message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        print(f"vae-tf: error: {message.splitlines()[0] if message else type(error).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vae-tf: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
