@@ -45,3 +45,118 @@ def test_bad_files_raise_errors_naming_the_file(tmp_path):
     corrupt.write_bytes(corrupt.read_bytes()[:-6])
     with pytest.raises(ValueError, match="corrupt-idx3-ubyte.gz.*cannot be read"):
         read_idx(corrupt)
+
+
+# --- load_data: every source -----------------------------------------------------
+
+import pathlib  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from vae_tf.data import DEBIAN_FASHION_MNIST, load_data  # noqa: E402
+
+MNIST_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+def count(dataset):
+    return sum(int(x.shape[0]) for x, _ in dataset)
+
+
+def test_t10k_only_idx_directory_is_carved_deterministically():
+    splits = load_data("mnist", data_dir=MNIST_DIR, batch_size=500, validation_fraction=0.1)
+    assert splits.image_shape == (28, 28, 1) and splits.num_classes == 10
+    assert (count(splits.train), count(splits.validation), count(splits.test)) == (7200, 800, 2000)
+    again = load_data("idx", data_dir=MNIST_DIR, batch_size=500)
+    first = lambda s: next(iter(s.test))[1].numpy()  # noqa: E731
+    np.testing.assert_array_equal(first(splits), first(again))
+    x, y = next(iter(splits.train))
+    assert x.dtype == tf.float32 and y.dtype == tf.int32
+    assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
+
+
+def test_fashion_mnist_default_reads_the_debian_package():
+    if not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail("install the Debian package dataset-fashion-mnist (.ci/run does)")
+    splits = load_data(batch_size=1000, validation_fraction=0.1)
+    assert "fashion-mnist" in splits.source
+    assert (count(splits.train), count(splits.validation), count(splits.test)) == (54000, 6000, 10000)
+
+
+def test_tfds_source_with_mock_data():
+    with tfds.testing.mock_data(num_examples=20):
+        splits = load_data("mnist", batch_size=8)
+        x, y = next(iter(splits.train))
+        assert splits.image_shape == (28, 28, 1) and splits.num_classes == 10
+        assert x.shape == (8, 28, 28, 1) and y.dtype == tf.int32
+        resized = load_data("cifar10", batch_size=4, image_size=(8, 8))
+        assert next(iter(resized.test))[0].shape == (4, 8, 8, 3)
+
+
+def make_folder(root, classes=("cat", "dog"), per_class=5, size=(12, 10)):
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_image_folder_streams_resized_rgb_with_labels(tmp_path):
+    root = make_folder(tmp_path / "images")
+    splits = load_data("folder", data_dir=root, image_size=(8, 6), batch_size=4, validation_fraction=0.25)
+    assert splits.image_shape == (8, 6, 3) and splits.num_classes == 2
+    assert count(splits.train) + count(splits.validation) + count(splits.test) == 10
+    labels = np.concatenate([y.numpy() for _, y in splits.train])
+    assert set(labels) <= {0, 1}
+    grey = load_data("folder", data_dir=root, image_size=(8, 6), color_mode="grayscale")
+    assert next(iter(grey.train))[0].shape[-1] == 1
+
+
+def test_binarization_static_and_dynamic():
+    static = load_data("idx", data_dir=MNIST_DIR, batch_size=256, binarize="static")
+    assert set(np.unique(next(iter(static.train))[0].numpy())) <= {0.0, 1.0}
+    dynamic = load_data("idx", data_dir=MNIST_DIR, batch_size=256, binarize="dynamic",
+                        validation_fraction=0.0)
+    test_a, test_b = (next(iter(dynamic.test))[0].numpy() for _ in range(2))
+    np.testing.assert_array_equal(test_a, test_b)  # held-out data: one fixed draw
+    assert set(np.unique(test_a)) <= {0.0, 1.0}
+    # Training data: a fresh draw per epoch (compare the same images via sorted means).
+    epoch_a = np.concatenate([x.numpy().reshape(len(x), -1) for x, _ in dynamic.train])
+    epoch_b = np.concatenate([x.numpy().reshape(len(x), -1) for x, _ in dynamic.train])
+    assert not np.array_equal(np.sort(epoch_a.sum(1)), np.sort(epoch_b.sum(1)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"dataset": "idx", "data_dir": "/nonexistent/dir"}, "/nonexistent/dir: no such directory"),
+        ({"dataset": "folder", "data_dir": "/nonexistent/dir", "image_size": (8, 8)}, "no such directory"),
+        ({"dataset": "no_such_data_set"}, "unknown data set 'no_such_data_set'"),
+        ({"dataset": "idx"}, "needs --data-dir"),
+        ({"dataset": "idx", "data_dir": MNIST_DIR, "num_classes": 5}, r"labels go up to 9 .* \[0, 5\)"),
+        ({"dataset": "idx", "data_dir": MNIST_DIR, "binarize": "sometimes"}, "binarize"),
+        ({"dataset": "idx", "data_dir": MNIST_DIR, "validation_fraction": 1.0}, "validation_fraction"),
+    ],
+)
+def test_bad_requests_name_the_problem(kwargs, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        load_data(**kwargs)
+
+
+def test_idx_directory_with_mismatched_counts_names_both_files(tmp_path):
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((5, 4, 4)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(4))
+    with pytest.raises(ValueError, match="5 images but .*t10k-labels-idx1-ubyte has 4 labels"):
+        load_data("idx", data_dir=tmp_path)
+
+
+def test_image_folder_with_an_unreadable_file_names_it(tmp_path):
+    root = make_folder(tmp_path / "images")
+    (root / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(ValueError, match="broken.png: unreadable image"):
+        load_data("folder", data_dir=root, image_size=(8, 8))
+    with pytest.raises(ValueError, match="image_size"):
+        load_data("folder", data_dir=root)

@@ -1,0 +1,141 @@
+"""The `vae-tf` command end to end on real digits from ../shared/data/mnist, kept tiny."""
+
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vae_tf.cli import main
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
+TINY = ["--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--epochs", "1", "--hidden-units", "32",
+        "--latent-dim", "2", "--iw-samples", "2", "--batch-size", "256"]
+
+
+def train(tmp_path, *extra):
+    return main(["train", *TINY, "--out", str(tmp_path / "runs"), *extra])
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    assert train(root, "--name", "vae") == 0
+    return root / "runs" / "vae"
+
+
+def test_train_writes_a_complete_run_directory(vae_run, capsys):
+    for name in ("config.json", "history.csv", "model.keras", "metrics.json"):
+        assert (vae_run / name).is_file()
+    assert list((vae_run / "logs" / "train").glob("events*"))
+    assert list((vae_run / "logs" / "images").glob("events*"))
+    plots = {p.stem for p in (vae_run / "plots").glob("*.png")}
+    assert {"reconstructions", "samples", "latent_scatter", "manifold", "interpolations",
+            "training_curves"} <= plots
+    metrics = json.loads((vae_run / "metrics.json").read_text())
+    assert metrics["neg_elbo"] == pytest.approx(metrics["reconstruction"] + metrics["kl"])
+    assert metrics["iw_log_likelihood"] > -metrics["neg_elbo"] - 5
+    config = json.loads((vae_run / "config.json").read_text())
+    assert config["latent_dim"] == 2 and config["dataset"] == "mnist"
+    with open(vae_run / "history.csv") as f:
+        assert {"loss", "kl", "beta", "val_loss"} <= set(next(csv.reader(f)))
+
+
+def test_existing_run_is_refused_and_left_intact(vae_run, capsys):
+    before = (vae_run / "model.keras").read_bytes()
+    assert main(["train", *TINY, "--out", str(vae_run.parent), "--name", "vae"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (vae_run / "model.keras").read_bytes() == before
+
+
+def test_overwrite_replaces_a_run_only_when_the_new_one_succeeds(tmp_path, capsys):
+    assert train(tmp_path, "--name", "r") == 0
+    run = tmp_path / "runs" / "r"
+    config = run / "config.json"
+    # A failing retrain (unknown data set) leaves the old run as it was.
+    assert main(["train", "--dataset", "nope", "--out", str(tmp_path / "runs"), "--name", "r",
+                 "--overwrite"]) == 2
+    assert json.loads(config.read_text())["dataset"] == "mnist"
+    assert train(tmp_path, "--name", "r", "--overwrite", "--seed", "5") == 0
+    assert json.loads(config.read_text())["seed"] == 5
+
+
+def test_evaluate_prints_and_writes_metrics(vae_run, capsys):
+    assert main(["evaluate", str(vae_run), "--iw-samples", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "neg_elbo" in out and "iw_log_likelihood" in out
+    assert json.loads((vae_run / "metrics.json").read_text())["iw_samples"] == 3
+
+
+def test_sample_encode_score_plot(vae_run, tmp_path):
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(vae_run), "-n", "16", "--out", str(grid)]) == 0
+    assert Image.open(grid).size[0] > 200
+    z_path = tmp_path / "z.npy"
+    assert main(["encode", str(vae_run), "--out", str(z_path)]) == 0
+    z, labels = np.load(z_path), np.load(tmp_path / "z_labels.npy")
+    assert z.shape == (2000, 2) and labels.shape == (2000,)
+    scores = tmp_path / "scores.csv"
+    assert main(["score", str(vae_run), "--out", str(scores), "--iw-samples", "2"]) == 0
+    rows = list(csv.DictReader(open(scores)))
+    assert len(rows) == 2000 and float(rows[0]["score"]) > 0
+    (vae_run / "plots" / "samples.png").unlink()
+    assert main(["plot", str(vae_run)]) == 0
+    assert (vae_run / "plots" / "samples.png").is_file()
+
+
+def test_cvae_run_draws_the_class_grid_and_samples_a_class(tmp_path):
+    assert train(tmp_path, "--name", "c", "--model", "cvae", "--arch", "conv", "--filters", "4", "8") == 0
+    run = tmp_path / "runs" / "c"
+    assert (run / "plots" / "class_grid.png").is_file()
+    assert main(["sample", str(run), "-n", "8", "--label", "3", "--out", str(tmp_path / "3.png")]) == 0
+
+
+def test_ae_run_and_its_limits(tmp_path, capsys):
+    assert train(tmp_path, "--name", "a", "--model", "ae") == 0
+    run = tmp_path / "runs" / "a"
+    assert set(json.loads((run / "metrics.json").read_text())) == {"reconstruction", "examples"}
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 2
+    assert "no prior" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["evaluate", "/nonexistent/run"], "not a run directory"),
+        (["train", "--dataset", "idx", "--data-dir", "/nonexistent"], "/nonexistent: no such directory"),
+        (["train", "--dataset", "no_such_set"], "unknown data set"),
+        (["train", "--model", "cvae", "--dataset", "folder"], "needs --data-dir"),
+        (["train", "--likelihood", "bernoulli", "--sigma", "0.1", *TINY], "sigma"),
+        (["train", "--likelihood", "gaussian", "--sigma", "-1", *TINY], "sigma must be > 0"),
+        (["train", "--beta", "-1", *TINY], "beta must be >= 0"),
+    ],
+)
+def test_bad_input_fails_with_one_clear_line(argv, message, tmp_path, capsys):
+    assert main([*argv, "--out", str(tmp_path)] if argv[0] == "train" else argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vae-tf: error:") and message in err[0]
+    assert not any(tmp_path.glob("*/model.keras"))
+
+
+def test_argument_errors_exit_with_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "--epochs: must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_the_installed_command_is_quiet_and_fails_cleanly(tmp_path):
+    command = REPO / "scripts" / "vae-tf"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, str(command), "evaluate", str(tmp_path)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"vae-tf: error: {tmp_path}: not a run directory (no config.json)"
+    assert result.stdout == ""
