@@ -41,7 +41,7 @@ def test_ae_has_no_prior_plots(mnist_batch, tmp_path):
 def test_rgb_images_render_in_colour(tmp_path):
     images = np.zeros((4, 8, 8, 3), "float32")
     images[..., 0] = 1.0  # pure red
-    fig = plots._image_figure(plots.image_grid(images, 4), "red", "x", "y")
+    fig = plots.image_figure(plots.image_grid(images, 4), "red", "x", "y")
     path = plots.save_figure(fig, tmp_path / "red.png")
     pixels = np.asarray(Image.open(path).convert("RGB"), "int32")
     assert ((pixels[..., 0] > 200) & (pixels[..., 1] < 50)).sum() > 100

@@ -142,7 +142,7 @@ def _sample(args):
     images = model.sample(args.num_samples, labels=labels, seed=args.seed)
     columns = min(args.num_samples, 8)
     title = f"{args.num_samples} samples" + ("" if args.label is None else f" of class {args.label}")
-    fig = plots._image_figure(plots.image_grid(images, columns), title, "sample", "sample")
+    fig = plots.image_figure(plots.image_grid(images, columns), title, "sample", "sample")
     _atomic(args.out, lambda path: plots.save_figure(fig, path))
     print(f"wrote {args.out}")
 

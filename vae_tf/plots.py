@@ -32,7 +32,8 @@ def _show(ax, grid):
     ax.set_yticks([])
 
 
-def _image_figure(grid, title, xlabel, ylabel, width=8.0):
+def image_figure(grid, title, xlabel, ylabel, width=8.0):
+    """A figure showing one `image_grid` with a title and axis labels."""
     height = width * grid.shape[0] / grid.shape[1]
     fig = Figure(figsize=(width, max(height, 1.5) + 0.8), layout="constrained")
     ax = fig.add_subplot()
@@ -56,7 +57,7 @@ def reconstructions(model, images, labels=None, count=10):
     images = np.asarray(images[:count], "float32")
     labels = None if labels is None else labels[:count]
     rebuilt = np.asarray(model.reconstruct(images, model_labels(model, labels)))
-    return _image_figure(
+    return image_figure(
         image_grid(np.concatenate([images, rebuilt]), columns=len(images)),
         "Reconstructions: originals (top) and reconstructions (bottom)",
         "test example",
@@ -67,7 +68,7 @@ def reconstructions(model, images, labels=None, count=10):
 def samples(model, rows=8, columns=8, seed=0):
     """A rows x columns grid of images decoded from prior draws z ~ N(0, I)."""
     drawn = np.asarray(model.sample(rows * columns, seed=seed))
-    return _image_figure(
+    return image_figure(
         image_grid(drawn, columns), f"{rows * columns} samples from the prior", "sample", "sample"
     )
 
@@ -109,7 +110,7 @@ def manifold(model, size=15, label=None):
     z = np.array([[x, y] for y in reversed(values) for x in values], "float32")
     labels = None if label is None else np.full(len(z), label, "int32")
     grid = image_grid(np.asarray(model.decode(z, labels)), columns=size)
-    fig = _image_figure(grid, "Latent manifold (Normal quantiles 0.05 to 0.95)", "z[0]", "z[1]")
+    fig = image_figure(grid, "Latent manifold (Normal quantiles 0.05 to 0.95)", "z[0]", "z[1]")
     ax = fig.axes[0]
     step = grid.shape[1] / size
     ticks = [step * (i + 0.5) for i in (0, size // 2, size - 1)]
@@ -125,7 +126,7 @@ def interpolations(model, images, labels=None, pairs=4, steps=10):
         a, b = 2 * i, 2 * i + 1
         label = None if not isinstance(model, CVAE) else int(model_labels(model, labels)[a])
         rows.append(np.asarray(model.interpolate(images[a], images[b], steps, label)))
-    return _image_figure(
+    return image_figure(
         image_grid(np.concatenate(rows), columns=steps),
         "Interpolations between pairs of test images",
         "step from first image to second",
@@ -139,7 +140,7 @@ def class_grid(model, per_class=10, seed=0):
     rows = [
         np.asarray(model.decode(z, np.full(per_class, k, "int32"))) for k in range(model.num_classes)
     ]
-    return _image_figure(
+    return image_figure(
         image_grid(np.concatenate(rows), columns=per_class),
         "Class-conditional samples (one row per class, shared z per column)",
         "prior draw",
