@@ -1,0 +1,168 @@
+"""SavedModel export for serving: named signatures, TF Serving layout, atomic writes.
+
+`export_saved_model` writes `export_root/NAME/VERSION/`, a SavedModel that loads with
+plain `tf.saved_model.load` (no vae_tf, no Keras objects) and serves these signatures,
+each taking named inputs and returning a dict of named outputs:
+
+    serving_default, reconstruct   images [, labels] -> reconstructions, z_mean, z_log_var (AE: z)
+    encode                         images [, labels] -> z_mean, z_log_var (AE: z)
+    decode                         z [, labels]      -> images
+    sample (VAE/CVAE)              num_samples, seed [, labels] -> images
+    score (VAE/CVAE)               images [, labels] -> neg_elbo (AE: reconstruction NLL)
+"""
+
+import logging
+import math
+import os
+import pathlib
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from vae_tf.layers import LOG_VAR_RANGE, gaussian_kl
+from vae_tf.models import AE, CVAE
+
+log = logging.getLogger(__name__)
+
+MAX_SAMPLES = 10_000  # largest num_samples the `sample` signature accepts
+SCORE_SEED = (1234, 0)  # the `score` signature's fixed noise seed, so scores repeat
+
+
+def _next_version(model_dir):
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def _signatures(model):
+    """Returns {name: (function, input specs)} for every signature of `model`."""
+    conditional = isinstance(model, CVAE)
+    image_shape, latent_dim = model.image_shape, model.latent_dim
+    images_spec = tf.TensorSpec((None, *image_shape), tf.float32, name="images")
+    labels_spec = tf.TensorSpec((None,), tf.int32, name="labels")
+    z_spec = tf.TensorSpec((None, latent_dim), tf.float32, name="z")
+
+    def checked(images, labels):
+        images = tf.ensure_shape(images, (None, *image_shape), name="images")
+        if conditional:
+            tf.debugging.assert_equal(
+                tf.shape(labels)[0], tf.shape(images)[0],
+                message="labels must have one entry per image",
+            )
+        return images, labels
+
+    def encode(images, labels=None):
+        images, labels = checked(images, labels)
+        if isinstance(model, AE):
+            return {"z": model.encoder(images, training=False)}
+        z_mean, z_log_var, _ = model.encoder(model.network_inputs(images, labels), training=False)
+        return {"z_mean": z_mean, "z_log_var": z_log_var}
+
+    def reconstruct(images, labels=None):
+        codes = encode(images, labels)
+        z = codes["z"] if isinstance(model, AE) else codes["z_mean"]
+        return {"reconstructions": model.decode(z, labels), **codes}
+
+    def decode(z, labels=None):
+        z = tf.ensure_shape(z, (None, latent_dim), name="z")
+        return {"images": model.decode(z, labels)}
+
+    def sample(num_samples, seed, labels=None):
+        checks = [
+            tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1"),
+            tf.debugging.assert_less_equal(
+                num_samples, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}"
+            ),
+        ]
+        if conditional:
+            checks.append(tf.debugging.assert_equal(
+                tf.shape(labels)[0], num_samples, message="labels must have num_samples entries"
+            ))
+        with tf.control_dependencies(checks):
+            z = tf.random.stateless_normal((num_samples, latent_dim), seed=tf.stack([seed, 0]))
+        return {"images": model.decode(z, labels)}
+
+    def score(images, labels=None):
+        images, labels = checked(images, labels)
+        x = model.network_inputs(images, labels)
+        if isinstance(model, AE):
+            params = model.decoder(model.encoder(x, training=False), training=False)
+            return {"neg_elbo": model.likelihood.negative_log_likelihood(images, params)}
+        z_mean, z_log_var, _ = model.encoder(x, training=False)
+        noise = tf.random.stateless_normal(tf.shape(z_mean), seed=SCORE_SEED)
+        z = z_mean + tf.exp(0.5 * tf.clip_by_value(z_log_var, *LOG_VAR_RANGE)) * noise
+        params = model.decoder(model.network_inputs(z, labels), training=False)
+        reconstruction = model.likelihood.negative_log_likelihood(images, params)
+        return {"neg_elbo": reconstruction + tf.reduce_sum(gaussian_kl(z_mean, z_log_var), axis=-1)}
+
+    extra = [labels_spec] if conditional else []
+    scalar = lambda name: tf.TensorSpec((), tf.int32, name=name)  # noqa: E731
+    signatures = {
+        "serving_default": (reconstruct, [images_spec, *extra]),
+        "reconstruct": (reconstruct, [images_spec, *extra]),
+        "encode": (encode, [images_spec, *extra]),
+        "decode": (decode, [z_spec, *extra]),
+        "score": (score, [images_spec, *extra]),
+    }
+    if not isinstance(model, AE):
+        signatures["sample"] = (sample, [scalar("num_samples"), scalar("seed"), *extra])
+    return signatures
+
+
+def _write_tflite_decoder(saved_model_dir, path):
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=["decode"])
+    path.write_bytes(converter.convert())
+
+
+def export_saved_model(model, export_root="saved_models", name=None, version=None, tflite=False):
+    """Exports `model` as a servable SavedModel at `export_root/NAME/VERSION/`.
+
+    The version is written into a temporary directory beside the target and renamed
+    into place only when complete, so a failure never leaves a partial version; an
+    existing version is never overwritten.
+
+    Args:
+        model: AE, VAE or CVAE.
+        export_root: str or Path. Root of the TF Serving layout. Defaults to "saved_models".
+        name: str or None. Model name; defaults to `model.name`.
+        version: int or None. Version number >= 1; defaults to one more than the highest.
+        tflite: bool. Also write `decoder.tflite`, the decode signature for TFLite.
+
+    Returns:
+        The Path of the written version directory.
+
+    Example:
+
+    >>> path = export_saved_model(model, "saved_models", name="fashion_vae")
+    >>> served = tf.saved_model.load(str(path))
+    >>> served.signatures["decode"](z=tf.zeros((1, 20)))["images"]
+    """
+    name = name or model.name
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"name must be a plain directory name, got {name!r}")
+    model_dir = pathlib.Path(export_root) / name
+    if version is None:
+        version = _next_version(model_dir) if model_dir.is_dir() else 1
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"version must be an integer >= 1, got {version}")
+    target = model_dir / str(version)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists: SavedModel versions are never overwritten")
+    model_dir.mkdir(parents=True, exist_ok=True)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for signature, (function, specs) in _signatures(model).items():
+        archive.add_endpoint(signature, function, input_signature=specs)
+    temporary = pathlib.Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.partial-"))
+    try:
+        archive.write_out(str(temporary), verbose=False)
+        if tflite:
+            _write_tflite_decoder(temporary, temporary / "decoder.tflite")
+        os.rename(temporary, target)  # atomic; fails rather than replace an existing version
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    log.info("exported %s to %s", name, target)
+    return target
