@@ -20,7 +20,7 @@ TINY = ["--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--epochs", "1", "--
 
 
 def train(tmp_path, *extra):
-    return main(["train", *TINY, "--out", str(tmp_path / "runs"), *extra])
+    return main(["train", *TINY, "--out", str(tmp_path / "runs"), "--saved-models", str(tmp_path / "sm"), *extra])
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +90,34 @@ def test_sample_encode_score_plot(vae_run, tmp_path):
     assert (vae_run / "plots" / "samples.png").is_file()
 
 
-def test_cvae_run_draws_the_class_grid_and_samples_a_class(tmp_path):
+def test_cvae_run_draws_the_class_grid_and_samples_a_class(tmp_path, capsys):
     assert train(tmp_path, "--name", "c", "--model", "cvae", "--arch", "conv", "--filters", "4", "8") == 0
     run = tmp_path / "runs" / "c"
     assert (run / "plots" / "class_grid.png").is_file()
     assert main(["sample", str(run), "-n", "8", "--label", "3", "--out", str(tmp_path / "3.png")]) == 0
+    saved = tmp_path / "sm" / "c" / "1"
+    assert main(["sample", "--saved-model", str(saved), "-n", "8", "--label", "3",
+                 "--out", str(tmp_path / "3sm.png")]) == 0
+    assert main(["sample", "--saved-model", str(saved), "--out", str(tmp_path / "x.png")]) == 2
+    assert "--label is required" in capsys.readouterr().err
+
+
+def test_train_exports_a_saved_model_and_export_adds_versions(vae_run, tmp_path):
+    saved_models = vae_run.parent.parent / "sm"
+    assert (saved_models / "vae" / "1" / "saved_model.pb").is_file()
+    assert main(["export", str(vae_run), "--saved-models", str(saved_models), "--tflite"]) == 0
+    assert (saved_models / "vae" / "2" / "decoder.tflite").is_file()
+    assert main(["export", str(vae_run), "--saved-models", str(tmp_path), "--name", "served"]) == 0
+    assert (tmp_path / "served" / "1" / "saved_model.pb").is_file()
+    grid = tmp_path / "from_saved_model.png"
+    assert main(["sample", "--saved-model", str(saved_models / "vae" / "1"), "-n", "16",
+                 "--out", str(grid)]) == 0
+    assert Image.open(grid).size[0] > 200
+
+
+def test_no_export_writes_no_saved_model(tmp_path):
+    assert train(tmp_path, "--name", "n", "--no-export") == 0
+    assert not (tmp_path / "sm").exists()
 
 
 def test_ae_run_and_its_limits(tmp_path, capsys):
@@ -109,6 +132,9 @@ def test_ae_run_and_its_limits(tmp_path, capsys):
     "argv, message",
     [
         (["evaluate", "/nonexistent/run"], "not a run directory"),
+        (["export", "/nonexistent/run"], "not a run directory"),
+        (["sample", "--saved-model", "/nonexistent/sm"], "not a SavedModel directory"),
+        (["sample"], "either RUN_DIR or --saved-model"),
         (["train", "--dataset", "idx", "--data-dir", "/nonexistent"], "/nonexistent: no such directory"),
         (["train", "--dataset", "no_such_set"], "unknown data set"),
         (["train", "--model", "cvae", "--dataset", "folder"], "needs --data-dir"),

@@ -57,6 +57,16 @@ def _add_train_arguments(parser):
     add("--name", default=None, help="run name (default MODEL-ARCH-DATASET)")
     add("--out", default=d.out, help="runs root directory")
     add("--overwrite", action="store_true", help="replace an existing run of the same name")
+    _add_export_arguments(parser, export_flag=True)
+
+
+def _add_export_arguments(parser, export_flag=False):
+    if export_flag:
+        parser.add_argument("--export", action=argparse.BooleanOptionalAction, default=True,
+                            help="export a SavedModel when training ends (default: yes)")
+    parser.add_argument("--saved-models", default="saved_models",
+                        help="export root, laid out as DIR/NAME/VERSION for TF Serving")
+    parser.add_argument("--tflite", action="store_true", help="also write decoder.tflite")
 
 
 def _parser():
@@ -70,8 +80,15 @@ def _parser():
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--iw-samples", type=_positive_int, default=100)
 
+    export = commands.add_parser("export", help="export a run's model as a SavedModel")
+    export.add_argument("run_dir")
+    export.add_argument("--name", default=None, help="model name (default: the run's name)")
+    _add_export_arguments(export)
+
     sample = commands.add_parser("sample", help="a grid of images sampled from the prior")
-    sample.add_argument("run_dir")
+    sample.add_argument("run_dir", nargs="?", help="a run directory (or use --saved-model)")
+    sample.add_argument("--saved-model", default=None,
+                        help="sample from an exported SavedModel version directory instead")
     sample.add_argument("-n", "--num-samples", type=_positive_int, default=64)
     sample.add_argument("--label", type=int, default=None, help="class to generate (CVAE)")
     sample.add_argument("--seed", type=int, default=0)
@@ -97,12 +114,32 @@ def _train(args):
     from vae_tf.config import TrainConfig
     from vae_tf.training import train
 
-    values = {k: v for k, v in vars(args).items() if k not in ("command", "overwrite")}
+    run_only = ("command", "overwrite", "export", "saved_models", "tflite")
+    values = {k: v for k, v in vars(args).items() if k not in run_only}
     for key in ("hidden_units", "filters", "image_size"):
         if values[key] is not None:
             values[key] = tuple(values[key])
     run_dir = train(TrainConfig(**values), overwrite=args.overwrite)
     _print_metrics(run_dir)
+    if args.export:
+        _export_run(run_dir, run_dir.name, args.saved_models, args.tflite)
+
+
+def _export_run(run_dir, name, saved_models, tflite):
+    import keras
+
+    from vae_tf.config import read_config
+    from vae_tf.export import export_saved_model
+
+    read_config(run_dir)
+    model = keras.saving.load_model(pathlib.Path(run_dir) / "model.keras")
+    path = export_saved_model(model, saved_models, name=name, tflite=tflite)
+    print(f"exported SavedModel to {path}")
+
+
+def _export(args):
+    run_dir = pathlib.Path(args.run_dir)
+    _export_run(run_dir, args.name or run_dir.resolve().name, args.saved_models, args.tflite)
 
 
 def _print_metrics(run_dir):
@@ -124,9 +161,21 @@ def _evaluate(args):
 
 
 def _sample(args):
+    if (args.run_dir is None) == (args.saved_model is None):
+        raise ValueError("give either RUN_DIR or --saved-model DIR")
+    images = _sample_saved_model(args) if args.saved_model else _sample_run(args)
+    from vae_tf import plots
+
+    title = f"{args.num_samples} samples" + ("" if args.label is None else f" of class {args.label}")
+    grid = plots.image_grid(images, min(args.num_samples, 8))
+    fig = plots.image_figure(grid, title, "sample", "sample")
+    _atomic(args.out, lambda path: plots.save_figure(fig, path))
+    print(f"wrote {args.out}")
+
+
+def _sample_run(args):
     import keras
 
-    from vae_tf import plots
     from vae_tf.config import read_config
     from vae_tf.models import AE, CVAE
 
@@ -139,12 +188,28 @@ def _sample(args):
     if args.label is not None and not 0 <= args.label < model.num_classes:
         raise ValueError(f"--label must be in [0, {model.num_classes}), got {args.label}")
     labels = args.label if isinstance(model, CVAE) else None
-    images = model.sample(args.num_samples, labels=labels, seed=args.seed)
-    columns = min(args.num_samples, 8)
-    title = f"{args.num_samples} samples" + ("" if args.label is None else f" of class {args.label}")
-    fig = plots.image_figure(plots.image_grid(images, columns), title, "sample", "sample")
-    _atomic(args.out, lambda path: plots.save_figure(fig, path))
-    print(f"wrote {args.out}")
+    return model.sample(args.num_samples, labels=labels, seed=args.seed)
+
+
+def _sample_saved_model(args):
+    import tensorflow as tf
+
+    from vae_tf.export import MAX_SAMPLES
+
+    if not (pathlib.Path(args.saved_model) / "saved_model.pb").is_file():
+        raise FileNotFoundError(f"{args.saved_model}: not a SavedModel directory (no saved_model.pb)")
+    signatures = tf.saved_model.load(args.saved_model).signatures
+    if "sample" not in signatures:
+        raise ValueError(f"{args.saved_model} has no 'sample' signature (an AE cannot sample)")
+    if args.num_samples > MAX_SAMPLES:
+        raise ValueError(f"-n must be <= {MAX_SAMPLES}, got {args.num_samples}")
+    inputs = {"num_samples": tf.constant(args.num_samples), "seed": tf.constant(args.seed)}
+    conditional = "labels" in signatures["sample"].structured_input_signature[1]
+    if conditional != (args.label is not None):
+        raise ValueError("--label is required for a conditional SavedModel and only for one")
+    if conditional:
+        inputs["labels"] = tf.fill([args.num_samples], args.label)
+    return signatures["sample"](**inputs)["images"].numpy()
 
 
 def _split(data, name):
@@ -215,6 +280,7 @@ def _atomic(path, write):
 COMMANDS = {
     "train": _train,
     "evaluate": _evaluate,
+    "export": _export,
     "sample": _sample,
     "encode": _encode,
     "score": _score,
@@ -227,7 +293,9 @@ def main(argv=None):
     import tensorflow as tf
 
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
+    tf.get_logger().setLevel(logging.ERROR)
     try:
         COMMANDS[args.command](args)
     except (ValueError, OSError, tf.errors.OpError) as error:

@@ -164,5 +164,5 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    log.info("exported %s to %s", name, target)
+    log.debug("exported %s to %s", name, target)
     return target
