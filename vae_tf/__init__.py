@@ -1,6 +1,7 @@
 """vae_tf: autoencoders, variational autoencoders and conditional VAEs in Keras 3."""
 
 from vae_tf import likelihoods
+from vae_tf.export import export_saved_model
 from vae_tf.factory import make_model
 from vae_tf.layers import OneHot, Sampling
 from vae_tf.models import AE, CVAE, VAE
@@ -23,6 +24,7 @@ __all__ = [
     "build_conv_encoder",
     "build_mlp_decoder",
     "build_mlp_encoder",
+    "export_saved_model",
     "likelihoods",
     "make_model",
 ]
