@@ -161,11 +161,11 @@ def _evaluate(args):
 
 
 def _sample(args):
+    from vae_tf import plots
+
     if (args.run_dir is None) == (args.saved_model is None):
         raise ValueError("give either RUN_DIR or --saved-model DIR")
     images = _sample_saved_model(args) if args.saved_model else _sample_run(args)
-    from vae_tf import plots
-
     title = f"{args.num_samples} samples" + ("" if args.label is None else f" of class {args.label}")
     grid = plots.image_grid(images, min(args.num_samples, 8))
     fig = plots.image_figure(grid, title, "sample", "sample")
