@@ -165,3 +165,17 @@ def test_the_installed_command_is_quiet_and_fails_cleanly(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == f"vae-tf: error: {tmp_path}: not a run directory (no config.json)"
     assert result.stdout == ""
+
+
+def test_train_with_mirrored_strategy_on_two_cpu_replicas(tmp_path):
+    # A fresh process: the CPU can only be split before TensorFlow starts.
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "vae-tf"), "train", *TINY, "--strategy", "mirrored",
+         "--cpu-replicas", "2", "--out", str(tmp_path), "--name", "m", "--no-export"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "strategy: mirrored (MirroredStrategy) with 2 replica(s)" in result.stderr
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (config["strategy"], config["cpu_replicas"]) == ("mirrored", 2)
+    assert np.isfinite(json.loads((tmp_path / "m" / "metrics.json").read_text())["neg_elbo"])

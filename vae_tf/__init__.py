@@ -1,6 +1,7 @@
 """vae_tf: autoencoders, variational autoencoders and conditional VAEs in Keras 3."""
 
 from vae_tf import likelihoods
+from vae_tf.distribute import get_strategy
 from vae_tf.export import export_saved_model
 from vae_tf.factory import make_model
 from vae_tf.layers import OneHot, Sampling
@@ -25,6 +26,7 @@ __all__ = [
     "build_mlp_decoder",
     "build_mlp_encoder",
     "export_saved_model",
+    "get_strategy",
     "likelihoods",
     "make_model",
 ]

@@ -21,6 +21,7 @@ def _positive_int(text):
 
 def _add_train_arguments(parser):
     from vae_tf.config import TrainConfig
+    from vae_tf.distribute import STRATEGIES
 
     d = TrainConfig()
     add = parser.add_argument
@@ -54,6 +55,11 @@ def _add_train_arguments(parser):
     add("--seed", type=int, default=d.seed)
     add("--iw-samples", type=_positive_int, default=d.iw_samples,
         help="importance samples for the test log-likelihood")
+    add("--strategy", choices=STRATEGIES, default=d.strategy,
+        help="tf.distribute strategy; auto: multi_worker with a TF_CONFIG cluster, "
+             "mirrored with several GPUs, else one device")
+    add("--cpu-replicas", type=_positive_int, default=d.cpu_replicas,
+        help="split the CPU into N logical devices (for --strategy mirrored without GPUs)")
     add("--name", default=None, help="run name (default MODEL-ARCH-DATASET)")
     add("--out", default=d.out, help="runs root directory")
     add("--overwrite", action="store_true", help="replace an existing run of the same name")
@@ -112,7 +118,10 @@ def _parser():
 
 def _train(args):
     from vae_tf.config import TrainConfig
+    from vae_tf.distribute import split_cpu
     from vae_tf.training import train
+
+    split_cpu(args.cpu_replicas)  # before any TensorFlow op runs
 
     run_only = ("command", "overwrite", "export", "saved_models", "tflite")
     values = {k: v for k, v in vars(args).items() if k not in run_only}
@@ -298,7 +307,7 @@ def main(argv=None):
     tf.get_logger().setLevel(logging.ERROR)
     try:
         COMMANDS[args.command](args)
-    except (ValueError, OSError, tf.errors.OpError) as error:
+    except (ValueError, OSError, RuntimeError, tf.errors.OpError) as error:
         message = error.message if isinstance(error, tf.errors.OpError) else str(error)
         print(f"vae-tf: error: {message.splitlines()[0] if message else type(error).__name__}", file=sys.stderr)
         return 2

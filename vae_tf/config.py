@@ -35,11 +35,13 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     iw_samples: int = 100
+    strategy: str = "auto"
+    cpu_replicas: int = 1
     name: str | None = None
     out: str = "runs"
 
     def __post_init__(self):
-        for field in ("epochs", "batch_size", "latent_dim", "iw_samples"):
+        for field in ("epochs", "batch_size", "latent_dim", "iw_samples", "cpu_replicas"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field} must be an integer >= 1, got {value}")

@@ -18,6 +18,7 @@ from vae_tf import evaluation, plots
 from vae_tf.callbacks import BetaSchedule, ImageLogger
 from vae_tf.config import read_config, write_json
 from vae_tf.data import load_data
+from vae_tf.distribute import get_strategy
 from vae_tf.factory import make_model
 from vae_tf.models import AE
 
@@ -99,6 +100,10 @@ def draw_plots(model, data, history, out_dir):
 def train(config, overwrite=False, verbose="auto"):
     """Runs one training run and returns its directory.
 
+    The model is built and compiled inside the scope of `config.strategy`
+    (`vae_tf.get_strategy`); with `mirrored` on a CPU, split it first with
+    `vae_tf.distribute.split_cpu(config.cpu_replicas)`.
+
     Args:
         config: TrainConfig.
         overwrite: bool. Replace an existing run directory of the same name (only
@@ -119,8 +124,10 @@ def train(config, overwrite=False, verbose="auto"):
     write_json(partial / "config.json", config.to_dict())
 
     keras.utils.set_random_seed(config.seed)
-    data = load_config_data(config)
-    model = build_model(config, data)
+    data = load_config_data(config)  # batched with the global batch size
+    strategy = get_strategy(config.strategy)
+    with strategy.scope():
+        model = build_model(config, data)
     images, labels = held_out_examples(data, count=8)
     callbacks = [
         keras.callbacks.CSVLogger(str(partial / "history.csv")),

@@ -1,0 +1,113 @@
+"""Device placement through tf.distribute: strategy selection by name."""
+
+import json
+import logging
+import os
+
+import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+
+
+def split_cpu(replicas):
+    """Splits the CPU into `replicas` logical devices so `mirrored` can use them.
+
+    Must run before TensorFlow initializes its devices (before any op runs). Asking
+    for 1, or for the split already in place, leaves the devices as they are.
+
+    Args:
+        replicas: int. Number of logical CPU devices, >= 1.
+    """
+    if not isinstance(replicas, int) or replicas < 1:
+        raise ValueError(f"cpu_replicas must be an integer >= 1, got {replicas}")
+    if replicas == 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if len(current or [None]) == replicas:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * replicas
+        )
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"cannot split the CPU into {replicas} devices: TensorFlow is already running"
+        ) from error
+
+
+def _cluster_size(tf_config):
+    cluster = tf_config.get("cluster", {})
+    return sum(len(cluster.get(role, [])) for role in ("chief", "worker"))
+
+
+def resolve(name="auto", tf_config=None, num_gpus=None):
+    """Returns the concrete strategy name that `name` stands for on this machine.
+
+    `auto` picks `multi_worker` when TF_CONFIG describes a cluster of several tasks,
+    `mirrored` with more than one GPU, `one_device` with one GPU, else `default`.
+
+    Args:
+        name: str. One of `STRATEGIES`.
+        tf_config: dict or None. The cluster description; None reads $TF_CONFIG.
+        num_gpus: int or None. None counts the visible GPUs.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    if name != "auto":
+        return name
+    if tf_config is None:
+        try:
+            tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        except json.JSONDecodeError as error:
+            raise ValueError(f"TF_CONFIG is not valid JSON ({error})") from error
+    if _cluster_size(tf_config) > 1:
+        return "multi_worker"
+    if num_gpus is None:
+        num_gpus = len(tf.config.list_physical_devices("GPU"))
+    if num_gpus > 1:
+        return "mirrored"
+    return "one_device" if num_gpus == 1 else "default"
+
+
+def get_strategy(name="auto"):
+    """Returns a `tf.distribute.Strategy` by name.
+
+    Args:
+        name: str. "auto", "default", "one_device", "mirrored" (all GPUs, else all
+            logical CPUs from `split_cpu`), "multi_worker" (driven by TF_CONFIG) or
+            "tpu". Defaults to "auto".
+
+    Returns:
+        The strategy; build and compile models inside its `scope()`.
+
+    Example:
+
+    >>> strategy = get_strategy("mirrored")
+    >>> with strategy.scope():
+    ...     model = make_model("vae", "mlp", (28, 28, 1), 20); model.compile()
+    """
+    concrete = resolve(name)
+    gpus = tf.config.list_logical_devices("GPU")
+    if concrete == "default":
+        strategy = tf.distribute.get_strategy()
+    elif concrete == "one_device":
+        strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    elif concrete == "mirrored":
+        devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices)
+    elif concrete == "multi_worker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, tf.errors.OpError) as error:
+            raise ValueError(f"strategy 'tpu': no TPU found ({error})") from error
+        strategy = tf.distribute.TPUStrategy(resolver)
+    log.info("strategy: %s (%s) with %d replica(s)", concrete, type(strategy).__name__,
+             strategy.num_replicas_in_sync)
+    return strategy
