@@ -45,20 +45,31 @@ def _require_variational(model, what):
         raise ValueError(f"{what} needs a VAE or CVAE; an AE has no latent distribution")
 
 
-def _per_example_terms(model, seed):
-    """Returns a traced function (x, labels) -> (reconstruction, kl), each of shape (batch,)."""
-    seed_generator = keras.random.SeedGenerator(seed)
+def neg_elbo_terms(model, x, labels, draw_noise):
+    """Per-example (reconstruction, kl) in nats, with one draw z ~ q(z|x).
 
-    @tf.function(reduce_retracing=True)
-    def terms(x, labels):
-        z_mean, z_log_var, _ = model.encoder(model.network_inputs(x, labels), training=False)
-        std = ops.exp(0.5 * ops.clip(z_log_var, *LOG_VAR_RANGE))
-        z = z_mean + std * keras.random.normal(ops.shape(z_mean), seed=seed_generator)
-        params = model.decoder(model.network_inputs(z, labels), training=False)
-        reconstruction = model.likelihood.negative_log_likelihood(x, params)
-        return reconstruction, ops.sum(gaussian_kl(z_mean, z_log_var), axis=-1)
+    Args:
+        model: VAE or CVAE.
+        x: tensor. A batch of images.
+        labels: tensor or None. Their labels (CVAE only).
+        draw_noise: callable. Returns standard-normal noise eps of a given shape;
+            z = z_mean + exp(z_log_var / 2) * eps.
 
-    return terms
+    Returns:
+        Two tensors of shape (batch,).
+    """
+    z_mean, z_log_var, _ = model.encoder(model.network_inputs(x, labels), training=False)
+    std = ops.exp(0.5 * ops.clip(z_log_var, *LOG_VAR_RANGE))
+    z = z_mean + std * draw_noise(ops.shape(z_mean))
+    params = model.decoder(model.network_inputs(z, labels), training=False)
+    reconstruction = model.likelihood.negative_log_likelihood(x, params)
+    return reconstruction, ops.sum(gaussian_kl(z_mean, z_log_var), axis=-1)
+
+
+def reconstruction_nll(model, x):
+    """Per-example -log p(x | decoder(encoder(x))) of an AE, in nats."""
+    params = model.decoder(model.encoder(x, training=False), training=False)
+    return model.likelihood.negative_log_likelihood(x, params)
 
 
 def elbo(model, data, seed=0):
@@ -79,7 +90,13 @@ def elbo(model, data, seed=0):
     >>> elbo(model, splits.test)["neg_elbo"]
     """
     _require_variational(model, "elbo")
-    terms = _per_example_terms(model, seed)
+    seed_generator = keras.random.SeedGenerator(seed)
+    terms = tf.function(
+        lambda x, labels: neg_elbo_terms(
+            model, x, labels, lambda shape: keras.random.normal(shape, seed=seed_generator)
+        ),
+        reduce_retracing=True,
+    )
     reconstructions, kls = [], []
     for x, labels in iterate_batches(data):
         reconstruction, kl = terms(x, model_labels(model, labels))
@@ -161,11 +178,7 @@ def anomaly_scores(model, data, num_samples=100, seed=0):
     """
     if not isinstance(model, AE):
         return -log_likelihoods(model, data, num_samples, seed)
-    scores = []
-    for x, _ in iterate_batches(data):
-        params = model.decoder(model.encoder(x, training=False), training=False)
-        scores.append(model.likelihood.negative_log_likelihood(x, params).numpy())
-    return np.concatenate(scores)
+    return np.concatenate([reconstruction_nll(model, x).numpy() for x, _ in iterate_batches(data)])
 
 
 def latent_features(model, data):

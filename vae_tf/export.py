@@ -12,7 +12,6 @@ each taking named inputs and returning a dict of named outputs:
 """
 
 import logging
-import math
 import os
 import pathlib
 import shutil
@@ -21,7 +20,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from vae_tf.layers import LOG_VAR_RANGE, gaussian_kl
+from vae_tf import evaluation
 from vae_tf.models import AE, CVAE
 
 log = logging.getLogger(__name__)
@@ -85,16 +84,11 @@ def _signatures(model):
 
     def score(images, labels=None):
         images, labels = checked(images, labels)
-        x = model.network_inputs(images, labels)
         if isinstance(model, AE):
-            params = model.decoder(model.encoder(x, training=False), training=False)
-            return {"neg_elbo": model.likelihood.negative_log_likelihood(images, params)}
-        z_mean, z_log_var, _ = model.encoder(x, training=False)
-        noise = tf.random.stateless_normal(tf.shape(z_mean), seed=SCORE_SEED)
-        z = z_mean + tf.exp(0.5 * tf.clip_by_value(z_log_var, *LOG_VAR_RANGE)) * noise
-        params = model.decoder(model.network_inputs(z, labels), training=False)
-        reconstruction = model.likelihood.negative_log_likelihood(images, params)
-        return {"neg_elbo": reconstruction + tf.reduce_sum(gaussian_kl(z_mean, z_log_var), axis=-1)}
+            return {"neg_elbo": evaluation.reconstruction_nll(model, images)}
+        fixed_noise = lambda shape: tf.random.stateless_normal(shape, seed=SCORE_SEED)  # noqa: E731
+        reconstruction, kl = evaluation.neg_elbo_terms(model, images, labels, fixed_noise)
+        return {"neg_elbo": reconstruction + kl}
 
     extra = [labels_spec] if conditional else []
     scalar = lambda name: tf.TensorSpec((), tf.int32, name=name)  # noqa: E731
