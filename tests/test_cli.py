@@ -179,3 +179,12 @@ def test_train_with_mirrored_strategy_on_two_cpu_replicas(tmp_path):
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert (config["strategy"], config["cpu_replicas"]) == ("mirrored", 2)
     assert np.isfinite(json.loads((tmp_path / "m" / "metrics.json").read_text())["neg_elbo"])
+
+
+def test_unfinished_run_is_named_as_such(vae_run, tmp_path, capsys):
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text((vae_run / "config.json").read_text())
+    for argv in (["sample", str(unfinished)], ["export", str(unfinished)], ["evaluate", str(unfinished)]):
+        assert main(argv) == 2
+        assert "no model.keras (the run did not finish)" in capsys.readouterr().err

@@ -135,13 +135,10 @@ def _train(args):
 
 
 def _export_run(run_dir, name, saved_models, tflite):
-    import keras
-
-    from vae_tf.config import read_config
     from vae_tf.export import export_saved_model
+    from vae_tf.training import load_run_model
 
-    read_config(run_dir)
-    model = keras.saving.load_model(pathlib.Path(run_dir) / "model.keras")
+    _, model = load_run_model(run_dir)
     path = export_saved_model(model, saved_models, name=name, tflite=tflite)
     print(f"exported SavedModel to {path}")
 
@@ -183,13 +180,10 @@ def _sample(args):
 
 
 def _sample_run(args):
-    import keras
-
-    from vae_tf.config import read_config
     from vae_tf.models import AE, CVAE
+    from vae_tf.training import load_run_model
 
-    read_config(args.run_dir)
-    model = keras.saving.load_model(pathlib.Path(args.run_dir) / "model.keras")
+    _, model = load_run_model(args.run_dir)
     if isinstance(model, AE):
         raise ValueError("an AE has no prior to sample from: use a VAE or CVAE run")
     if args.label is not None and not isinstance(model, CVAE):

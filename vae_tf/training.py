@@ -157,14 +157,19 @@ def train(config, overwrite=False, verbose="auto"):
     return final
 
 
-def load_run(run_dir):
-    """Returns (config, model, data) of a finished run directory."""
+def load_run_model(run_dir):
+    """Returns (config, model) of a finished run directory."""
     run_dir = pathlib.Path(run_dir)
     config = read_config(run_dir)
     model_path = run_dir / "model.keras"
     if not model_path.is_file():
         raise FileNotFoundError(f"{run_dir}: no model.keras (the run did not finish)")
-    model = keras.saving.load_model(model_path)
+    return config, keras.saving.load_model(model_path)
+
+
+def load_run(run_dir):
+    """Returns (config, model, data) of a finished run directory."""
+    config, model = load_run_model(run_dir)
     return config, model, load_config_data(config)
 
 
