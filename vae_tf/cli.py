@@ -260,10 +260,12 @@ def _score(args):
 
 
 def _plot(args):
-    from vae_tf.training import draw_plots, load_run, read_history
+    from vae_tf.training import draw_plots, held_out_examples, load_run, read_history
 
     _, model, data = load_run(args.run_dir)
-    for path in draw_plots(model, data, read_history(args.run_dir), pathlib.Path(args.run_dir) / "plots"):
+    images, labels = held_out_examples(data)
+    plots_dir = pathlib.Path(args.run_dir) / "plots"
+    for path in draw_plots(model, images, labels, read_history(args.run_dir), plots_dir):
         print(f"wrote {path}")
 
 

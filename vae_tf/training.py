@@ -89,9 +89,8 @@ def evaluate_model(model, data, iw_samples):
     return metrics
 
 
-def draw_plots(model, data, history, out_dir):
-    """Saves every plot for `model` on held-out data into `out_dir`; returns the paths."""
-    images, labels = held_out_examples(data)
+def draw_plots(model, images, labels, history, out_dir):
+    """Saves every plot for `model` on held-out examples into `out_dir`; returns the paths."""
     examples = images if labels is None else tf.data.Dataset.from_tensor_slices((images, labels)).batch(256)
     features, _ = evaluation.latent_features(model, examples)
     return plots.save_all(model, images, labels, history, out_dir, z=features)
@@ -128,11 +127,11 @@ def train(config, overwrite=False, verbose="auto"):
     strategy = get_strategy(config.strategy)
     with strategy.scope():
         model = build_model(config, data)
-    images, labels = held_out_examples(data, count=8)
+    images, labels = held_out_examples(data)  # one pass, for TensorBoard and the plots
     callbacks = [
         keras.callbacks.CSVLogger(str(partial / "history.csv")),
         keras.callbacks.TensorBoard(str(partial / "logs")),
-        ImageLogger(partial / "logs", images, labels),
+        ImageLogger(partial / "logs", images[:8], None if labels is None else labels[:8]),
     ]
     if not isinstance(model, AE):
         callbacks.insert(0, BetaSchedule(config.beta, config.kl_warmup_epochs))
@@ -148,7 +147,7 @@ def train(config, overwrite=False, verbose="auto"):
     model.save(partial / "model.keras")
     metrics = evaluate_model(model, data, config.iw_samples)
     write_json(partial / "metrics.json", metrics)
-    draw_plots(model, data, history.history, partial / "plots")
+    draw_plots(model, images, labels, history.history, partial / "plots")
 
     if final.exists():
         shutil.rmtree(final)
