@@ -129,6 +129,23 @@ def test_binarization_static_and_dynamic():
     assert not np.array_equal(np.sort(epoch_a.sum(1)), np.sort(epoch_b.sum(1)))
 
 
+def test_epoch_stream_resumes_exactly_where_an_uninterrupted_one_is():
+    def load():
+        return load_data("idx", data_dir=MNIST_DIR, batch_size=500, binarize="dynamic", seed=3)
+
+    data = load()
+    assert data.steps_per_epoch == 15  # 7200 training digits, the last batch partial
+    stream = iter(data.epochs(0))
+    batches = [next(stream) for _ in range(3 * 15)]
+    assert [len(batches[i][0]) for i in (13, 14, 15)] == [500, 200, 500]  # epochs stay apart
+    assert not np.array_equal(batches[0][1], batches[15][1])  # epoch 1 is reshuffled
+    resumed = iter(load().epochs(2))
+    for batch in batches[30:45]:
+        x, y = next(resumed)
+        np.testing.assert_array_equal(y, batch[1])
+        np.testing.assert_array_equal(x, batch[0])
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -1,4 +1,10 @@
-"""Training callbacks: the KL weight schedule and TensorBoard image summaries."""
+"""Training callbacks: the KL weight schedule, TensorBoard image summaries, the NaN
+stop and the resume bookkeeping around `keras.callbacks.BackupAndRestore`."""
+
+import csv
+import json
+import math
+import pathlib
 
 import keras
 import numpy as np
@@ -78,3 +84,71 @@ class ImageLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.writer.close()
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss stopped being finite."""
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training with `TrainingDiverged` at the end of an epoch whose loss is not finite.
+
+    It raises instead of setting `stop_training`, so no later callback runs for that
+    epoch: list it before `CSVLogger` and `BackupAndRestore`, and the history and the
+    last good checkpoint stay as they were.
+
+    Args:
+        checkpoint_dir: str or None. Where the last good checkpoint is, for the message.
+    """
+
+    def __init__(self, checkpoint_dir=None):
+        super().__init__()
+        self.checkpoint_dir = checkpoint_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        kept = (f"the checkpoint after epoch {epoch} is kept in {self.checkpoint_dir}"
+                if epoch and self.checkpoint_dir else "no epoch had completed")
+        raise TrainingDiverged(
+            f"training stopped: the loss became {float(loss)} in epoch {epoch + 1}; {kept} "
+            "(try a lower --lr)"
+        )
+
+
+def completed_epochs(backup_dir):
+    """Epochs a `BackupAndRestore` checkpoint in `backup_dir` has completed (0 if none)."""
+    path = pathlib.Path(backup_dir) / "training_metadata.json"
+    return json.loads(path.read_text())["epoch"] if path.is_file() else 0
+
+
+class TrimHistoryOnResume(keras.callbacks.Callback):
+    """Drops history rows of epochs a resumed run trains again, so each epoch is logged once.
+
+    List it after `BackupAndRestore` (which restores the checkpoint when training
+    begins) and after `CSVLogger`; rows past the restored epoch exist when the process
+    died between writing the history and the checkpoint.
+
+    Args:
+        backup_dir: str. The `BackupAndRestore` directory.
+        history_path: str. The `CSVLogger` file.
+    """
+
+    def __init__(self, backup_dir, history_path):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self.history_path = pathlib.Path(history_path)
+
+    def on_train_begin(self, logs=None):
+        if not self.history_path.is_file():
+            return
+        done = completed_epochs(self.backup_dir)
+        with open(self.history_path, newline="") as f:
+            rows = list(csv.reader(f))
+        kept = rows[:1] + [row for row in rows[1:] if int(row[0]) < done]
+        if len(kept) < len(rows):
+            # CSVLogger has the file open for appending; its next row goes after these.
+            with open(self.history_path, "r+", newline="") as f:
+                csv.writer(f).writerows(kept)
+                f.truncate()

@@ -60,6 +60,9 @@ def _add_train_arguments(parser):
              "mirrored with several GPUs, else one device")
     add("--cpu-replicas", type=_positive_int, default=d.cpu_replicas,
         help="split the CPU into N logical devices (for --strategy mirrored without GPUs)")
+    add("--deterministic", action="store_true",
+        help="deterministic ops (tf.config.experimental.enable_op_determinism): a rerun, "
+             "or a resumed run, gives bit-identical weights; slower")
     add("--name", default=None, help="run name (default MODEL-ARCH-DATASET)")
     add("--out", default=d.out, help="runs root directory")
     add("--overwrite", action="store_true", help="replace an existing run of the same name")
@@ -129,6 +132,8 @@ def _train(args):
         if values[key] is not None:
             values[key] = tuple(values[key])
     run_dir = train(TrainConfig(**values), overwrite=args.overwrite)
+    if run_dir is None:  # a non-chief worker: the chief writes the run
+        return
     _print_metrics(run_dir)
     if args.export:
         _export_run(run_dir, run_dir.name, args.saved_models, args.tflite)

@@ -37,6 +37,7 @@ class TrainConfig:
     iw_samples: int = 100
     strategy: str = "auto"
     cpu_replicas: int = 1
+    deterministic: bool = False
     name: str | None = None
     out: str = "runs"
 

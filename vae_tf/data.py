@@ -11,6 +11,7 @@ import gzip
 import logging
 import pathlib
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -71,7 +72,14 @@ _Raw = collections.namedtuple(
 
 @dataclasses.dataclass(frozen=True)
 class DataSplits:
-    """Batched datasets and what a model needs to know about them."""
+    """Batched datasets and what a model needs to know about them.
+
+    `train` is one epoch, reshuffled on every iteration: pass it to `fit` with
+    `epochs=N`. `epochs(first_epoch)` is the endless, seeded stream of training batches
+    starting where epoch `first_epoch` starts, so a resumed run sees the batches of an
+    uninterrupted one: pass it with `steps_per_epoch=steps_per_epoch` and
+    `initial_epoch=first_epoch`.
+    """
 
     train: tf.data.Dataset
     validation: tf.data.Dataset | None
@@ -79,6 +87,8 @@ class DataSplits:
     image_shape: tuple
     num_classes: int | None
     source: str
+    epochs: Callable[[int], tf.data.Dataset]
+    steps_per_epoch: int
 
 
 # --- sources: each returns raw splits before batching ------------------------------
@@ -303,23 +313,53 @@ def _binarize_fixed(dataset, seed):
     return dataset.enumerate().map(lambda i, ex: draw(tf.cast(i, tf.int32), ex))
 
 
-def _pipeline(dataset, batch_size, binarize, training, seed, cache):
-    """map (binarize) -> cache -> shuffle -> batch -> prefetch."""
+def _binarize_per_batch(batches, seed):
+    """A fresh Bernoulli draw for every batch: batch i uses the i-th key of a seeded
+    random stream, which restarts differently on every new iteration."""
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+    def draw(batch, key):
+        images, labels = batch
+        noise = tf.random.stateless_uniform(tf.shape(images), seed=tf.stack([key, 0]))
+        return tf.cast(noise < images, tf.float32), labels
+
+    return tf.data.Dataset.zip(batches, keys).map(draw, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _pipeline(dataset, batch_size, binarize, seed, cache):
+    """The evaluation pipeline: map (binarize) -> cache -> batch -> prefetch."""
     if binarize == "static":
         dataset = dataset.map(lambda x, y: (tf.cast(x >= 0.5, tf.float32), y))
-    elif binarize == "dynamic" and not training:
+    elif binarize == "dynamic":
         dataset = _binarize_fixed(dataset, seed)
     if cache:
         dataset = dataset.cache()
-    if training:
-        dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-        if binarize == "dynamic":
-            # A fresh Bernoulli draw per epoch, after the cache.
-            dataset = dataset.map(
-                lambda x, y: (tf.cast(tf.random.uniform(tf.shape(x)) < x, tf.float32), y),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _training_pipelines(dataset, batch_size, binarize, seed, cache):
+    """(train, epochs, steps_per_epoch): a fresh shuffle (and Bernoulli draw) per epoch,
+    after the cache."""
+    if binarize == "static":
+        dataset = dataset.map(lambda x, y: (tf.cast(x >= 0.5, tf.float32), y))
+    if cache:
+        dataset = dataset.cache()
+    size = int(dataset.cardinality())
+    if size < 0:  # unknown: count once
+        size = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+    steps = -(-size // batch_size)
+
+    def shuffled_batches(repeat):
+        batches = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+        batches = batches.repeat() if repeat else batches
+        return _binarize_per_batch(batches, seed) if binarize == "dynamic" else batches
+
+    def epochs(first_epoch=0):
+        # One endless stream, reshuffled at each repetition; resuming skips (cheaply,
+        # without a model) to where epoch `first_epoch` begins in it.
+        return shuffled_batches(repeat=True).skip(first_epoch * steps).prefetch(tf.data.AUTOTUNE)
+
+    return shuffled_batches(repeat=False).prefetch(tf.data.AUTOTUNE), epochs, steps
 
 
 def load_data(
@@ -394,11 +434,14 @@ def load_data(
     log.info("data: %s, images %s, %s classes", raw.source, raw.image_shape, raw.num_classes)
     # Image folders stream from disk; everything else fits in memory and is cached.
     build = dict(batch_size=batch_size, binarize=binarize, seed=seed, cache=dataset != "folder")
+    train, epochs, steps_per_epoch = _training_pipelines(raw.train, **build)
     return DataSplits(
-        train=_pipeline(raw.train, training=True, **build),
-        validation=None if raw.validation is None else _pipeline(raw.validation, training=False, **build),
-        test=_pipeline(raw.test, training=False, **build),
+        train=train,
+        validation=None if raw.validation is None else _pipeline(raw.validation, **build),
+        test=_pipeline(raw.test, **build),
         image_shape=tuple(raw.image_shape),
         num_classes=raw.num_classes if num_classes is None else num_classes,
         source=raw.source,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
     )

@@ -111,3 +111,21 @@ def get_strategy(name="auto"):
     log.info("strategy: %s (%s) with %d replica(s)", concrete, type(strategy).__name__,
              strategy.num_replicas_in_sync)
     return strategy
+
+
+def is_chief(strategy):
+    """Whether this process writes a run's artefacts: True except on the non-chief
+    workers of a multi-worker cluster (the chief, else worker 0, is the writer)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if task_type is None:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (task_type == "worker" and not has_chief and resolver.task_id == 0)
+
+
+def shard_by_data(dataset):
+    """Shards `dataset` by element across workers (files cannot shard in-memory data)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

@@ -70,6 +70,18 @@ class Sampling(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
+    # The noise stream's position is saved with the weights, so a checkpoint restored
+    # mid-training (BackupAndRestore) continues the same draws as an uninterrupted run.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[str(len(store))] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        state_key = str(len(self.weights))
+        if state_key in store:
+            self.seed_generator.state.assign(store[state_key])
+        super().load_own_variables({k: store[k] for k in store.keys() if k != state_key})
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -2,29 +2,39 @@
 
 A run is written into `OUT/NAME.partial/` and renamed to `OUT/NAME/` only once
 complete, so an existing run is never half-overwritten and a failed run leaves no
-directory that looks finished.
+directory that looks finished. While training, `NAME.partial/backup/` holds the
+BackupAndRestore state a rerun resumes from.
 """
 
 import csv
+import hashlib
 import logging
 import pathlib
 import shutil
+import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from vae_tf import evaluation, plots
-from vae_tf.callbacks import BetaSchedule, ImageLogger
+from vae_tf.callbacks import (
+    BetaSchedule,
+    ImageLogger,
+    StopOnNaN,
+    TrimHistoryOnResume,
+    completed_epochs,
+)
 from vae_tf.config import read_config, write_json
 from vae_tf.data import load_data
-from vae_tf.distribute import get_strategy
+from vae_tf.distribute import get_strategy, is_chief, shard_by_data
 from vae_tf.factory import make_model
 from vae_tf.models import AE
 
 log = logging.getLogger(__name__)
 
-PLOT_EXAMPLES = 512  # held-out examples used for plots and TensorBoard images
+PLOT_EXAMPLES = 512  # held-out examples used for plots
+BACKUP_DIR = "backup"  # BackupAndRestore state inside NAME.partial/
 
 
 def load_config_data(config):
@@ -96,64 +106,137 @@ def draw_plots(model, images, labels, history, out_dir):
     return plots.save_all(model, images, labels, history, out_dir, z=features)
 
 
-def train(config, overwrite=False, verbose="auto"):
-    """Runs one training run and returns its directory.
+def weights_digest(model):
+    """SHA-256 of a model's weights: equal digests mean bit-identical weights."""
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()
 
-    The model is built and compiled inside the scope of `config.strategy`
-    (`vae_tf.get_strategy`); with `mirrored` on a CPU, split it first with
-    `vae_tf.distribute.split_cpu(config.cpu_replicas)`.
 
-    Args:
-        config: TrainConfig.
-        overwrite: bool. Replace an existing run directory of the same name (only
-            once the new run has completed). Defaults to False.
-        verbose: Keras `fit` verbosity. Defaults to "auto" (a progress bar).
+def _prepare_run_dir(config, final, overwrite):
+    """Returns (partial directory, resuming?) for the chief of a run.
 
-    Returns:
-        The run directory: config.json, history.csv, model.keras, metrics.json,
-        plots/*.png and TensorBoard logs in logs/.
+    A `NAME.partial/` holding the same configuration is an interrupted run and is
+    resumed; one with another configuration is refused unless `overwrite`.
     """
-    final = pathlib.Path(config.out) / config.run_name
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final} already exists: pass --overwrite or choose another --name")
     partial = final.with_name(final.name + ".partial")
     if partial.exists():
+        try:
+            previous = read_config(partial).to_dict()
+        except (FileNotFoundError, ValueError):
+            previous = None
+        if previous == config.to_dict():
+            return partial, True
+        if not overwrite:
+            changed = sorted(k for k, v in config.to_dict().items() if (previous or {}).get(k) != v)
+            raise FileExistsError(
+                f"{partial} holds an interrupted run with a different configuration "
+                f"({', '.join(changed)}): rerun it unchanged to resume, or pass --overwrite"
+            )
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     write_json(partial / "config.json", config.to_dict())
+    return partial, False
 
-    keras.utils.set_random_seed(config.seed)
-    data = load_config_data(config)  # batched with the global batch size
-    strategy = get_strategy(config.strategy)
-    with strategy.scope():
-        model = build_model(config, data)
-    images, labels = held_out_examples(data)  # one pass, for TensorBoard and the plots
+
+def train(config, overwrite=False, verbose="auto", callbacks=()):
+    """Runs one training run and returns its directory.
+
+    The model is built and compiled inside the scope of `config.strategy`
+    (`vae_tf.get_strategy`); with `mirrored` on a CPU, split it first with
+    `vae_tf.distribute.split_cpu(config.cpu_replicas)`. In a multi-worker cluster
+    every worker calls `train`; only the chief writes the run, the others work in a
+    temporary directory that is removed at the end.
+
+    The run is built in `OUT/NAME.partial/` with `keras.callbacks.BackupAndRestore`
+    state saved there after every epoch. Calling `train` again with the same config
+    after an interruption resumes from the last completed epoch; with
+    `config.deterministic` the result is bit-identical to an uninterrupted run.
+
+    Args:
+        config: TrainConfig.
+        overwrite: bool. Replace an existing run directory of the same name (only
+            once the new run has completed), or an interrupted run with a different
+            configuration. Defaults to False.
+        verbose: Keras `fit` verbosity. Defaults to "auto" (a progress bar).
+        callbacks: extra Keras callbacks, run after the built-in ones.
+
+    Returns:
+        The run directory: config.json, history.csv, model.keras, metrics.json,
+        plots/*.png and TensorBoard logs in logs/. None on a non-chief worker.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite; the last good checkpoint
+            stays in `NAME.partial/backup`.
+    """
+    strategy = get_strategy(config.strategy)  # first: multi-worker needs it before any op
+    chief = is_chief(strategy)
+    final = pathlib.Path(config.out) / config.run_name
+    if chief:
+        run_dir, resuming = _prepare_run_dir(config, final, overwrite)
+    else:
+        run_dir, resuming = pathlib.Path(tempfile.mkdtemp(prefix=f"vae-tf-{config.run_name}-")), False
+    try:
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.utils.set_random_seed(config.seed)
+        data = load_config_data(config)  # batched with the global batch size
+        with strategy.scope():
+            model = build_model(config, data)
+        images, labels = held_out_examples(data)  # one pass, for TensorBoard and the plots
+        logged = (images[:8], None if labels is None else labels[:8])
+        _fit(model, data, config, run_dir, resuming, logged, verbose, callbacks)
+        if not chief:
+            return None
+        model.save(run_dir / "model.keras")
+        write_json(run_dir / "metrics.json", evaluate_model(model, data, config.iw_samples))
+        draw_plots(model, images, labels, read_history(run_dir), run_dir / "plots")
+    finally:
+        if not chief:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    shutil.rmtree(run_dir / BACKUP_DIR)  # training state, not an artefact
+    if final.exists():
+        shutil.rmtree(final)
+    run_dir.rename(final)
+    log.info("run written to %s", final)
+    return final
+
+
+def _fit(model, data, config, run_dir, resuming, logged_examples, verbose, extra_callbacks):
+    """Fits `model`, resuming from the BackupAndRestore state in `run_dir` if any."""
+    backup = str(run_dir / BACKUP_DIR)
+    history = run_dir / "history.csv"
+    first_epoch = completed_epochs(backup)
     callbacks = [
-        keras.callbacks.CSVLogger(str(partial / "history.csv")),
-        keras.callbacks.TensorBoard(str(partial / "logs")),
-        ImageLogger(partial / "logs", images[:8], None if labels is None else labels[:8]),
+        StopOnNaN(backup),  # first, so a NaN epoch reaches neither history nor backup
+        BetaSchedule(config.beta, config.kl_warmup_epochs) if not isinstance(model, AE) else None,
+        keras.callbacks.CSVLogger(str(history), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs")),
+        ImageLogger(run_dir / "logs", *logged_examples),
+        # After every callback that changes state during an epoch, so a backup holds it all.
+        keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False),
+        TrimHistoryOnResume(backup, history),
+        *extra_callbacks,
     ]
-    if not isinstance(model, AE):
-        callbacks.insert(0, BetaSchedule(config.beta, config.kl_warmup_epochs))
+    if resuming:
+        log.info("resuming %s after epoch %d of %d", config.run_name, first_epoch, config.epochs)
     log.info("training %s on %s: %d parameters", config.run_name, data.source, model.count_params())
-    history = model.fit(
-        data.train,
-        validation_data=data.validation,
+    model.fit(
+        # Epoch e's shuffle and binarization depend on (seed, e) only: a resumed run
+        # sees the batches of an uninterrupted one.
+        shard_by_data(data.epochs(first_epoch)),
+        steps_per_epoch=data.steps_per_epoch,
+        initial_epoch=first_epoch,
+        validation_data=None if data.validation is None else shard_by_data(data.validation),
         epochs=config.epochs,
-        callbacks=callbacks,
+        callbacks=[c for c in callbacks if c is not None],
         verbose=verbose,
         shuffle=False,  # the pipeline shuffles
     )
-    model.save(partial / "model.keras")
-    metrics = evaluate_model(model, data, config.iw_samples)
-    write_json(partial / "metrics.json", metrics)
-    draw_plots(model, images, labels, history.history, partial / "plots")
-
-    if final.exists():
-        shutil.rmtree(final)
-    partial.rename(final)
-    log.info("run written to %s", final)
-    return final
+    log.info("final weights sha256 %s", weights_digest(model))
 
 
 def load_run_model(run_dir):
