@@ -90,16 +90,17 @@ def get_strategy(name="auto"):
     ...     model = make_model("vae", "mlp", (28, 28, 1), 20); model.compile()
     """
     concrete = resolve(name)
-    gpus = tf.config.list_logical_devices("GPU")
-    if concrete == "default":
+    if concrete == "multi_worker":  # before anything initializes TensorFlow's devices
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif concrete == "default":
         strategy = tf.distribute.get_strategy()
     elif concrete == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
         strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     elif concrete == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
         strategy = tf.distribute.MirroredStrategy(devices)
-    elif concrete == "multi_worker":
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
     else:
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -111,6 +112,14 @@ def get_strategy(name="auto"):
     log.info("strategy: %s (%s) with %d replica(s)", concrete, type(strategy).__name__,
              strategy.num_replicas_in_sync)
     return strategy
+
+
+def spans_workers(strategy):
+    """Whether `strategy` trains across several worker processes."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if getattr(resolver, "task_type", None) is None:
+        return False
+    return _cluster_size({"cluster": resolver.cluster_spec().as_dict()}) > 1
 
 
 def is_chief(strategy):

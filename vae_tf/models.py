@@ -12,6 +12,7 @@ import tensorflow as tf
 from keras import ops
 
 from vae_tf import likelihoods
+from vae_tf.distribute import spans_workers
 from vae_tf.layers import Sampling, gaussian_kl
 
 
@@ -113,7 +114,11 @@ class _Autoencoder(keras.Model):
     def _record(self, terms):
         for metric in self.term_metrics:
             metric.update_state(terms[metric.name])
-        return {metric.name: metric.result() for metric in self.term_metrics}
+        results = {metric.name: metric.result() for metric in self.term_metrics}
+        if spans_workers(tf.distribute.get_strategy()):
+            # Keras averages step results across workers along axis 0, which a scalar lacks.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def compile(self, optimizer=None, **kwargs):
         """Configures training; the optimizer defaults to Adam with learning rate 1e-3."""
@@ -126,6 +131,15 @@ class _Autoencoder(keras.Model):
         # reloaded `.keras` model resumes training with its optimizer state.
         self.compile(**keras.saving.deserialize_keras_object(config))
         self.optimizer.build(self.trainable_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 (TF backend) first reduces a sample batch across replicas here, which
+        # fails under MultiWorkerMirroredStrategy for (images, labels) batches. These
+        # models are built when constructed and compile no Keras losses or metrics, so
+        # the optimizer is all that is left to build before the first step.
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
     # --- user-facing methods ----------------------------------------------------
 
