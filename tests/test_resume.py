@@ -52,7 +52,7 @@ def test_an_interrupted_run_resumes_with_a_complete_history(tmp_path, caplog):
     assert json.loads((partial / "backup" / "training_metadata.json").read_text())["epoch"] == 1
 
     changed = TrainConfig(**{**SMALL, "lr": 0.01}, out=str(tmp_path), name="r")
-    with pytest.raises(FileExistsError, match=r"different configuration \(lr\)"):
+    with pytest.raises(FileExistsError, match=r"configuration differs \(lr\); rerun it unchanged"):
         train(changed, verbose=0)
     assert (partial / "backup").is_dir()  # the refused run touched nothing
 
@@ -143,3 +143,22 @@ def completed(backup):
         return json.loads((backup / "training_metadata.json").read_text())["epoch"]
     except (OSError, ValueError, KeyError):  # not there yet, or being written
         return 0
+
+
+def test_leftover_partial_directories_that_cannot_resume_are_refused(tmp_path):
+    from vae_tf.config import write_json
+    from vae_tf.training import _prepare_run_dir
+
+    config = TrainConfig(**SMALL, out=str(tmp_path), name="r")
+    partial, final = tmp_path / "r.partial", tmp_path / "r"
+    partial.mkdir()
+    with pytest.raises(FileExistsError, match="r.partial holds an interrupted run: it has no readable config.json"):
+        _prepare_run_dir(config, final, overwrite=False, multi_worker=False)
+    write_json(partial / "config.json", config.to_dict())
+    (partial / "backup").mkdir()
+    with pytest.raises(FileExistsError, match="a multi-worker run cannot resume"):
+        _prepare_run_dir(config, final, overwrite=False, multi_worker=True)
+    assert (partial / "backup").is_dir()
+    assert _prepare_run_dir(config, final, overwrite=False, multi_worker=False) == (partial, True)
+    assert _prepare_run_dir(config, final, overwrite=True, multi_worker=True) == (partial, False)
+    assert not (partial / "backup").exists()  # started afresh

@@ -27,7 +27,7 @@ from vae_tf.callbacks import (
 )
 from vae_tf.config import read_config, write_json
 from vae_tf.data import load_data
-from vae_tf.distribute import get_strategy, is_chief, shard_by_data
+from vae_tf.distribute import get_strategy, is_chief, shard_by_data, spans_workers
 from vae_tf.factory import make_model
 from vae_tf.models import AE
 
@@ -114,11 +114,12 @@ def weights_digest(model):
     return digest.hexdigest()
 
 
-def _prepare_run_dir(config, final, overwrite):
+def _prepare_run_dir(config, final, overwrite, multi_worker):
     """Returns (partial directory, resuming?) for the chief of a run.
 
     A `NAME.partial/` holding the same configuration is an interrupted run and is
-    resumed; one with another configuration is refused unless `overwrite`.
+    resumed (on a single worker); one with another configuration is refused unless
+    `overwrite`.
     """
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final} already exists: pass --overwrite or choose another --name")
@@ -128,14 +129,19 @@ def _prepare_run_dir(config, final, overwrite):
             previous = read_config(partial).to_dict()
         except (FileNotFoundError, ValueError):
             previous = None
-        if previous == config.to_dict():
+        same = previous == config.to_dict()
+        if same and not multi_worker:
             return partial, True
         if not overwrite:
-            changed = sorted(k for k, v in config.to_dict().items() if (previous or {}).get(k) != v)
-            raise FileExistsError(
-                f"{partial} holds an interrupted run with a different configuration "
-                f"({', '.join(changed)}): rerun it unchanged to resume, or pass --overwrite"
-            )
+            if same:
+                reason = "a multi-worker run cannot resume (only the chief kept a checkpoint)"
+            elif previous is None:
+                reason = "it has no readable config.json"
+            else:
+                changed = ", ".join(sorted(k for k, v in config.to_dict().items() if previous.get(k) != v))
+                reason = f"its configuration differs ({changed}); rerun it unchanged to resume"
+            raise FileExistsError(f"{partial} holds an interrupted run: {reason}; "
+                                  "pass --overwrite to start afresh")
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     write_json(partial / "config.json", config.to_dict())
@@ -176,7 +182,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     chief = is_chief(strategy)
     final = pathlib.Path(config.out) / config.run_name
     if chief:
-        run_dir, resuming = _prepare_run_dir(config, final, overwrite)
+        run_dir, resuming = _prepare_run_dir(config, final, overwrite, spans_workers(strategy))
     else:
         run_dir, resuming = pathlib.Path(tempfile.mkdtemp(prefix=f"vae-tf-{config.run_name}-")), False
     try:
