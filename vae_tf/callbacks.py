@@ -69,7 +69,8 @@ class ImageLogger(keras.callbacks.Callback):
         self.writer = None
 
     def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(f"{self.log_dir}/images")
+        if self.writer is None:  # one writer across `fit` calls
+            self.writer = tf.summary.create_file_writer(f"{self.log_dir}/images")
 
     def on_epoch_end(self, epoch, logs=None):
         labels = model_labels(self.model, self.labels)
@@ -83,7 +84,7 @@ class ImageLogger(keras.callbacks.Callback):
         self.writer.flush()
 
     def on_train_end(self, logs=None):
-        self.writer.close()
+        self.writer.flush()
 
 
 class TrainingDiverged(RuntimeError):

@@ -75,10 +75,9 @@ class DataSplits:
     """Batched datasets and what a model needs to know about them.
 
     `train` is one epoch, reshuffled on every iteration: pass it to `fit` with
-    `epochs=N`. `epochs(first_epoch)` is the endless, seeded stream of training batches
-    starting where epoch `first_epoch` starts, so a resumed run sees the batches of an
-    uninterrupted one: pass it with `steps_per_epoch=steps_per_epoch` and
-    `initial_epoch=first_epoch`.
+    `epochs=N`. `epoch(index)` is one epoch whose shuffle order (and Bernoulli draws)
+    depend on (seed, index) alone, so a run resumed at epoch k trains on the batches of
+    an uninterrupted one: `vae_tf.training` fits one `epoch(k)` at a time.
     """
 
     train: tf.data.Dataset
@@ -87,8 +86,7 @@ class DataSplits:
     image_shape: tuple
     num_classes: int | None
     source: str
-    epochs: Callable[[int], tf.data.Dataset]
-    steps_per_epoch: int
+    epoch: Callable[[int], tf.data.Dataset]
 
 
 # --- sources: each returns raw splits before batching ------------------------------
@@ -313,11 +311,8 @@ def _binarize_fixed(dataset, seed):
     return dataset.enumerate().map(lambda i, ex: draw(tf.cast(i, tf.int32), ex))
 
 
-def _binarize_per_batch(batches, seed):
-    """A fresh Bernoulli draw for every batch: batch i uses the i-th key of a seeded
-    random stream, which restarts differently on every new iteration."""
-    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-
+def _binarize_per_batch(batches, keys):
+    """A fresh Bernoulli draw for every batch: batch i uses the i-th of `keys` (int64)."""
     def draw(batch, key):
         images, labels = batch
         noise = tf.random.stateless_uniform(tf.shape(images), seed=tf.stack([key, 0]))
@@ -337,29 +332,31 @@ def _pipeline(dataset, batch_size, binarize, seed, cache):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _training_pipelines(dataset, batch_size, binarize, seed, cache):
-    """(train, epochs, steps_per_epoch): a fresh shuffle (and Bernoulli draw) per epoch,
-    after the cache."""
+def training_pipelines(dataset, batch_size, binarize, seed, cache):
+    """(train, epoch): a fresh shuffle (and Bernoulli draw) per epoch, after the cache.
+
+    `train` reshuffles on every new iteration; `epoch(index)` is one epoch whose order
+    and draws depend on (seed, index) alone.
+    """
     if binarize == "static":
         dataset = dataset.map(lambda x, y: (tf.cast(x >= 0.5, tf.float32), y))
     if cache:
         dataset = dataset.cache()
-    size = int(dataset.cardinality())
-    if size < 0:  # unknown: count once
-        size = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
-    steps = -(-size // batch_size)
 
-    def shuffled_batches(repeat):
-        batches = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-        batches = batches.repeat() if repeat else batches
-        return _binarize_per_batch(batches, seed) if binarize == "dynamic" else batches
+    def batches(shuffle_seed, reshuffle):
+        batched = dataset.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
+        batched = batched.batch(batch_size)
+        if binarize == "dynamic":
+            keys = tf.data.Dataset.random(seed=shuffle_seed + 1, rerandomize_each_iteration=reshuffle)
+            batched = _binarize_per_batch(batched, keys)
+        return batched.prefetch(tf.data.AUTOTUNE)
 
-    def epochs(first_epoch=0):
-        # One endless stream, reshuffled at each repetition; resuming skips (cheaply,
-        # without a model) to where epoch `first_epoch` begins in it.
-        return shuffled_batches(repeat=True).skip(first_epoch * steps).prefetch(tf.data.AUTOTUNE)
+    def epoch(index):
+        epoch_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+        return batches(epoch_seed, reshuffle=False)
 
-    return shuffled_batches(repeat=False).prefetch(tf.data.AUTOTUNE), epochs, steps
+    train = batches(seed, reshuffle=True)
+    return train, epoch
 
 
 def load_data(
@@ -434,7 +431,7 @@ def load_data(
     log.info("data: %s, images %s, %s classes", raw.source, raw.image_shape, raw.num_classes)
     # Image folders stream from disk; everything else fits in memory and is cached.
     build = dict(batch_size=batch_size, binarize=binarize, seed=seed, cache=dataset != "folder")
-    train, epochs, steps_per_epoch = _training_pipelines(raw.train, **build)
+    train, epoch = training_pipelines(raw.train, **build)
     return DataSplits(
         train=train,
         validation=None if raw.validation is None else _pipeline(raw.validation, **build),
@@ -442,6 +439,5 @@ def load_data(
         image_shape=tuple(raw.image_shape),
         num_classes=raw.num_classes if num_classes is None else num_classes,
         source=raw.source,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
+        epoch=epoch,
     )

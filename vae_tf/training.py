@@ -168,7 +168,8 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
             once the new run has completed), or an interrupted run with a different
             configuration. Defaults to False.
         verbose: Keras `fit` verbosity. Defaults to "auto" (a progress bar).
-        callbacks: extra Keras callbacks, run after the built-in ones.
+        callbacks: extra Keras callbacks, run after the built-in ones. Training calls
+            `fit` once per epoch, so each epoch begins and ends a `fit`.
 
     Returns:
         The run directory: config.json, history.csv, model.keras, metrics.json,
@@ -227,21 +228,23 @@ def _fit(model, data, config, run_dir, resuming, logged_examples, verbose, extra
         TrimHistoryOnResume(backup, history),
         *extra_callbacks,
     ]
+    callbacks = [c for c in callbacks if c is not None]
     if resuming:
         log.info("resuming %s after epoch %d of %d", config.run_name, first_epoch, config.epochs)
     log.info("training %s on %s: %d parameters", config.run_name, data.source, model.count_params())
-    model.fit(
-        # Epoch e's shuffle and binarization depend on (seed, e) only: a resumed run
-        # sees the batches of an uninterrupted one.
-        shard_by_data(data.epochs(first_epoch)),
-        steps_per_epoch=data.steps_per_epoch,
-        initial_epoch=first_epoch,
-        validation_data=None if data.validation is None else shard_by_data(data.validation),
-        epochs=config.epochs,
-        callbacks=[c for c in callbacks if c is not None],
-        verbose=verbose,
-        shuffle=False,  # the pipeline shuffles
-    )
+    validation = None if data.validation is None else shard_by_data(data.validation)
+    # One `fit` per epoch on `data.epoch(e)`, whose batches depend on (seed, e) alone:
+    # a resumed run trains on exactly the batches of an uninterrupted one.
+    for epoch in range(first_epoch, config.epochs):
+        model.fit(
+            shard_by_data(data.epoch(epoch)),
+            validation_data=validation,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # the pipeline shuffles
+        )
     log.info("final weights sha256 %s", weights_digest(model))
 
 

@@ -1,0 +1,210 @@
+"""Speed and memory, measured in one run so the ratios mean something on a noisy machine.
+
+For each configuration (`mlp`, `conv`): training images/s with the project's defaults
+and with plain `compile` defaults, the analytic training FLOPs per image, the achieved
+GFLOP/s and the machine's float32 matmul GFLOP/s measured just before. Then the serving
+latency and throughput of the exported SavedModel, and the peak resident memory.
+"""
+
+import logging
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vae_tf.data import DEBIAN_FASHION_MNIST, read_idx, training_pipelines
+from vae_tf.export import export_saved_model
+from vae_tf.factory import make_model
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 128
+# The tutorials' MLP VAE, and the canonical Keras-example convolutional VAE shape.
+CONFIGS = {
+    "mlp": dict(kind="vae", arch="mlp", latent_dim=20, hidden_units=(400,)),
+    "conv": dict(kind="vae", arch="conv", latent_dim=2, filters=(32, 64), dense_units=16),
+}
+IMAGE_SHAPE = (28, 28, 1)
+# `compile` with Keras's defaults spelled out: no XLA on a CPU, one step per execution.
+PLAIN_COMPILE = dict(jit_compile=False, steps_per_execution=1)
+
+
+def matmul_gflops(size=2048, seconds=1.0):
+    """The machine's float32 matmul rate: 2·n³ FLOPs per `tf.linalg.matmul` of n×n."""
+    a = tf.random.stateless_normal((size, size), seed=(1, 2))
+    b = tf.random.stateless_normal((size, size), seed=(3, 4))
+    product = tf.function(lambda: tf.reduce_sum(tf.linalg.matmul(a, b)))
+    product().numpy()  # warm up
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        product().numpy()
+        calls += 1
+    return 2 * size**3 * calls / (time.perf_counter() - start) / 1e9
+
+
+def forward_flops(network):
+    """Multiply-add FLOPs (2 per MAC) of one example through the Dense and conv layers."""
+    total = 0
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+        elif isinstance(layer, keras.layers.Conv2DTranspose):
+            height, width, _ = layer.input.shape[1:]
+            total += 2 * height * width * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, keras.layers.Conv2D):
+            height, width, _ = layer.output.shape[1:]
+            total += 2 * height * width * int(np.prod(layer.kernel.shape))
+    return total
+
+
+def training_flops_per_image(model):
+    """3 × the forward FLOPs of encoder and decoder: forward, input and weight gradients."""
+    return 3 * (forward_flops(model.encoder) + forward_flops(model.decoder))
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def benchmark_images(examples=None):
+    """(images, source): Fashion-MNIST training images from the Debian package when it
+    is installed, else random images of the same shape; the first `examples` if given."""
+    path = DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz"
+    if path.is_file():
+        images, source = read_idx(path)[..., None].astype("float32") / 255.0, f"Fashion-MNIST ({path})"
+    else:
+        images, source = np.random.default_rng(0).random((60_000, *IMAGE_SHAPE), dtype=np.float32), "random"
+    return images[:examples], source
+
+
+def training_throughput(model, images, epochs, compile_options):
+    """Median images/s over `epochs` timed epochs after one warm-up epoch, through the
+    project's training pipeline (cache -> shuffle -> batch -> prefetch)."""
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(len(images), "int32")))
+    train, _, _ = training_pipelines(dataset, BATCH_SIZE, binarize="none", seed=0, cache=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_options)
+    timer = EpochTimer()
+    model.fit(train, epochs=1 + epochs, callbacks=[timer], verbose=0)
+    return len(images) / statistics.median(timer.seconds[1:])
+
+
+def serving_latency(model, calls=1000, batch=1024):
+    """Latency of the SavedModel's `decode` and `encode` signatures at batch 1 (p50 and
+    p99 over `calls` calls after a warm-up) and their throughput at batch `batch`."""
+    results = {}
+    with tempfile.TemporaryDirectory() as root:
+        served = tf.saved_model.load(str(export_saved_model(model, root, name="bench")))
+        inputs = {
+            "decode": lambda n: {"z": tf.zeros((n, model.latent_dim))},
+            "encode": lambda n: {"images": tf.zeros((n, *IMAGE_SHAPE))},
+        }
+        for name, make in inputs.items():
+            signature, one, many = served.signatures[name], make(1), make(batch)
+            for _ in range(50):
+                signature(**one)
+            seconds = []
+            for _ in range(calls):
+                start = time.perf_counter()
+                signature(**one)
+                seconds.append(time.perf_counter() - start)
+            signature(**many)
+            start, repeats = time.perf_counter(), 20
+            for _ in range(repeats):
+                signature(**many)
+            results[name] = {
+                "p50_ms": 1e3 * float(np.percentile(seconds, 50)),
+                "p99_ms": 1e3 * float(np.percentile(seconds, 99)),
+                f"batch{batch}_images_per_s": batch * repeats / (time.perf_counter() - start),
+            }
+    return results
+
+
+def peak_rss_mib():
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def run(epochs=3, examples=None, configs=tuple(CONFIGS)):
+    """Runs the whole benchmark; returns the results as a JSON-ready dict."""
+    images, source = benchmark_images(examples)
+    results = {"machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "tensorflow": tf.__version__,
+                           "keras": keras.__version__, "data": source, "examples": len(images),
+                           "batch_size": BATCH_SIZE, "timed_epochs": epochs}}
+    served_model = None
+    for name in configs:
+        def build():
+            return make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS[name])
+
+        model = build()
+        flops = training_flops_per_image(model)
+        matmul = matmul_gflops()
+        log.info("%s: timing the defaults", name)
+        tuned = training_throughput(model, images, epochs, {})
+        log.info("%s: timing the plain configuration", name)
+        plain = training_throughput(build(), images, epochs, PLAIN_COMPILE)
+        results[name] = {
+            "images_per_s": tuned,
+            "flops_per_image": flops,
+            "gflops": tuned * flops / 1e9,
+            "matmul_gflops": matmul,
+            "ratio_to_matmul": tuned * flops / 1e9 / matmul,
+            "plain_images_per_s": plain,
+            "plain_ratio_to_matmul": plain * flops / 1e9 / matmul,
+            "speedup_over_plain": tuned / plain,
+            "peak_rss_mib": peak_rss_mib(),
+        }
+        if name == "mlp":
+            served_model = model
+    if served_model is not None:
+        results["serving"] = {"model": "mlp", **serving_latency(served_model)}
+    return results
+
+
+def format_table(results):
+    """The results as a plain-text table."""
+    machine = results["machine"]
+    lines = [f"{machine['cpus']} CPUs ({machine['cpu_model']}), TensorFlow {machine['tensorflow']}, "
+             f"Keras {machine['keras']}; {machine['examples']} images of {machine['data']}, "
+             f"batch {machine['batch_size']}, median of {machine['timed_epochs']} epochs",
+             "",
+             f"{'config':<6} {'images/s':>9} {'MFLOP/img':>10} {'GFLOP/s':>8} {'matmul':>7} "
+             f"{'of matmul':>9} {'plain img/s':>11} {'speed-up':>8} {'peak RSS':>9}"]
+    for name in CONFIGS:
+        if name in results:
+            r = results[name]
+            lines.append(
+                f"{name:<6} {r['images_per_s']:>9.0f} {r['flops_per_image'] / 1e6:>10.2f} "
+                f"{r['gflops']:>8.1f} {r['matmul_gflops']:>7.1f} {r['ratio_to_matmul']:>9.0%} "
+                f"{r['plain_images_per_s']:>11.0f} {r['speedup_over_plain']:>7.2f}x "
+                f"{r['peak_rss_mib']:>6.0f} MiB")
+    if "serving" in results:
+        lines.append("")
+        lines.append("SavedModel serving (mlp):")
+        for name in ("decode", "encode"):
+            r = results["serving"][name]
+            throughput = next(v for k, v in r.items() if k.endswith("images_per_s"))
+            lines.append(f"  {name:<7} batch 1: p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms; "
+                         f"batch 1024: {throughput:,.0f} images/s")
+    return "\n".join(lines)
