@@ -95,10 +95,10 @@ def training_throughput(model, images, epochs, compile_options):
     """Median images/s over `epochs` timed epochs after one warm-up epoch, through the
     project's training pipeline (cache -> shuffle -> batch -> prefetch)."""
     dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(len(images), "int32")))
-    train, _, _ = training_pipelines(dataset, BATCH_SIZE, binarize="none", seed=0, cache=True)
+    train, _ = training_pipelines(dataset, BATCH_SIZE, binarize="none", seed=0, cache=True)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_options)
     timer = EpochTimer()
-    model.fit(train, epochs=1 + epochs, callbacks=[timer], verbose=0)
+    model.fit(train, epochs=1 + epochs, callbacks=[timer], verbose=0, shuffle=False)
     return len(images) / statistics.median(timer.seconds[1:])
 
 
@@ -146,8 +146,15 @@ def cpu_model():
         return platform.processor() or "unknown"
 
 
-def run(epochs=3, examples=None, configs=tuple(CONFIGS)):
-    """Runs the whole benchmark; returns the results as a JSON-ready dict."""
+def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
+    """Runs the whole benchmark; returns the results as a JSON-ready dict.
+
+    Args:
+        epochs: int. Timed epochs per configuration, after one warm-up epoch.
+        examples: int or None. Train on the first `examples` images; None for all.
+        configs: names from `CONFIGS`.
+        serving_calls: int. Batch-1 calls per signature for the latency percentiles.
+    """
     images, source = benchmark_images(examples)
     results = {"machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "tensorflow": tf.__version__,
                            "keras": keras.__version__, "data": source, "examples": len(images),
@@ -178,7 +185,7 @@ def run(epochs=3, examples=None, configs=tuple(CONFIGS)):
         if name == "mlp":
             served_model = model
     if served_model is not None:
-        results["serving"] = {"model": "mlp", **serving_latency(served_model)}
+        results["serving"] = {"model": "mlp", **serving_latency(served_model, calls=serving_calls)}
     return results
 
 

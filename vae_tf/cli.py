@@ -116,6 +116,14 @@ def _parser():
 
     plot = commands.add_parser("plot", help="re-draw every plot of a run into RUN_DIR/plots")
     plot.add_argument("run_dir")
+
+    bench = commands.add_parser("benchmark", help="training throughput, serving latency, memory")
+    bench.add_argument("--epochs", type=_positive_int, default=3, help="timed epochs per configuration")
+    bench.add_argument("--examples", type=_positive_int, default=None,
+                       help="train on the first N images (default: all 60,000)")
+    bench.add_argument("--config", choices=["mlp", "conv"], nargs="+", default=["mlp", "conv"])
+    bench.add_argument("--serving-calls", type=_positive_int, default=1000)
+    bench.add_argument("--out", default=None, help="also write the results as JSON")
     return parser
 
 
@@ -287,6 +295,16 @@ def _atomic(path, write):
         temporary.unlink(missing_ok=True)
 
 
+def _benchmark(args):
+    from vae_tf import benchmark
+    from vae_tf.config import write_json
+
+    results = benchmark.run(args.epochs, args.examples, args.config, args.serving_calls)
+    print(benchmark.format_table(results))
+    if args.out:
+        print(f"results written to {write_json(args.out, results)}")
+
+
 COMMANDS = {
     "train": _train,
     "evaluate": _evaluate,
@@ -295,6 +313,7 @@ COMMANDS = {
     "encode": _encode,
     "score": _score,
     "plot": _plot,
+    "benchmark": _benchmark,
 }
 
 
