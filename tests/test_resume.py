@@ -159,6 +159,18 @@ def test_leftover_partial_directories_that_cannot_resume_are_refused(tmp_path):
     with pytest.raises(FileExistsError, match="a multi-worker run cannot resume"):
         _prepare_run_dir(config, final, overwrite=False, multi_worker=True)
     assert (partial / "backup").is_dir()
-    assert _prepare_run_dir(config, final, overwrite=False, multi_worker=False) == (partial, True)
-    assert _prepare_run_dir(config, final, overwrite=True, multi_worker=True) == (partial, False)
+    assert _prepare_run_dir(config, final, overwrite=False, multi_worker=False) == partial
+    assert (partial / "backup").is_dir()  # kept, to resume from
+    assert _prepare_run_dir(config, final, overwrite=True, multi_worker=True) == partial
     assert not (partial / "backup").exists()  # started afresh
+
+
+def test_history_rows_past_the_checkpoint_are_dropped(tmp_path):
+    from vae_tf.training import _drop_history_after
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n0,3.0\n1,2.0\n2,1.5\n")
+    _drop_history_after(path, 2)  # died after logging epoch 2, before its checkpoint
+    assert path.read_text() == "epoch,loss\n0,3.0\n1,2.0\n"
+    _drop_history_after(path, 2)
+    assert history_epochs(tmp_path) == [0, 1]

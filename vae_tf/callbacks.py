@@ -1,10 +1,7 @@
-"""Training callbacks: the KL weight schedule, TensorBoard image summaries, the NaN
-stop and the resume bookkeeping around `keras.callbacks.BackupAndRestore`."""
+"""Training callbacks: the KL weight schedule, TensorBoard image summaries and the NaN
+stop."""
 
-import csv
-import json
 import math
-import pathlib
 
 import keras
 import numpy as np
@@ -116,40 +113,3 @@ class StopOnNaN(keras.callbacks.Callback):
             f"training stopped: the loss became {float(loss)} in epoch {epoch + 1}; {kept} "
             "(try a lower --lr)"
         )
-
-
-def completed_epochs(backup_dir):
-    """Epochs a `BackupAndRestore` checkpoint in `backup_dir` has completed (0 if none)."""
-    path = pathlib.Path(backup_dir) / "training_metadata.json"
-    return json.loads(path.read_text())["epoch"] if path.is_file() else 0
-
-
-class TrimHistoryOnResume(keras.callbacks.Callback):
-    """Drops history rows of epochs a resumed run trains again, so each epoch is logged once.
-
-    List it after `BackupAndRestore` (which restores the checkpoint when training
-    begins) and after `CSVLogger`; rows past the restored epoch exist when the process
-    died between writing the history and the checkpoint.
-
-    Args:
-        backup_dir: str. The `BackupAndRestore` directory.
-        history_path: str. The `CSVLogger` file.
-    """
-
-    def __init__(self, backup_dir, history_path):
-        super().__init__()
-        self.backup_dir = backup_dir
-        self.history_path = pathlib.Path(history_path)
-
-    def on_train_begin(self, logs=None):
-        if not self.history_path.is_file():
-            return
-        done = completed_epochs(self.backup_dir)
-        with open(self.history_path, newline="") as f:
-            rows = list(csv.reader(f))
-        kept = rows[:1] + [row for row in rows[1:] if int(row[0]) < done]
-        if len(kept) < len(rows):
-            # CSVLogger has the file open for appending; its next row goes after these.
-            with open(self.history_path, "r+", newline="") as f:
-                csv.writer(f).writerows(kept)
-                f.truncate()

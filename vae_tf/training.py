@@ -8,6 +8,7 @@ BackupAndRestore state a rerun resumes from.
 
 import csv
 import hashlib
+import json
 import logging
 import pathlib
 import shutil
@@ -18,13 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae_tf import evaluation, plots
-from vae_tf.callbacks import (
-    BetaSchedule,
-    ImageLogger,
-    StopOnNaN,
-    TrimHistoryOnResume,
-    completed_epochs,
-)
+from vae_tf.callbacks import BetaSchedule, ImageLogger, StopOnNaN
 from vae_tf.config import read_config, write_json
 from vae_tf.data import load_data
 from vae_tf.distribute import get_strategy, is_chief, shard_by_data, spans_workers
@@ -115,7 +110,7 @@ def weights_digest(model):
 
 
 def _prepare_run_dir(config, final, overwrite, multi_worker):
-    """Returns (partial directory, resuming?) for the chief of a run.
+    """Returns the partial directory the chief of a run writes into.
 
     A `NAME.partial/` holding the same configuration is an interrupted run and is
     resumed (on a single worker); one with another configuration is refused unless
@@ -131,7 +126,7 @@ def _prepare_run_dir(config, final, overwrite, multi_worker):
             previous = None
         same = previous == config.to_dict()
         if same and not multi_worker:
-            return partial, True
+            return partial  # resumed from its backup
         if not overwrite:
             if same:
                 reason = "a multi-worker run cannot resume (only the chief kept a checkpoint)"
@@ -145,7 +140,7 @@ def _prepare_run_dir(config, final, overwrite, multi_worker):
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     write_json(partial / "config.json", config.to_dict())
-    return partial, False
+    return partial
 
 
 def train(config, overwrite=False, verbose="auto", callbacks=()):
@@ -183,9 +178,9 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     chief = is_chief(strategy)
     final = pathlib.Path(config.out) / config.run_name
     if chief:
-        run_dir, resuming = _prepare_run_dir(config, final, overwrite, spans_workers(strategy))
+        run_dir = _prepare_run_dir(config, final, overwrite, spans_workers(strategy))
     else:
-        run_dir, resuming = pathlib.Path(tempfile.mkdtemp(prefix=f"vae-tf-{config.run_name}-")), False
+        run_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"vae-tf-{config.run_name}-"))
     try:
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -195,7 +190,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
             model = build_model(config, data)
         images, labels = held_out_examples(data)  # one pass, for TensorBoard and the plots
         logged = (images[:8], None if labels is None else labels[:8])
-        _fit(model, data, config, run_dir, resuming, logged, verbose, callbacks)
+        _fit(model, data, config, run_dir, logged, verbose, callbacks)
         if not chief:
             return None
         model.save(run_dir / "model.keras")
@@ -212,11 +207,31 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     return final
 
 
-def _fit(model, data, config, run_dir, resuming, logged_examples, verbose, extra_callbacks):
+def completed_epochs(backup_dir):
+    """Epochs a `BackupAndRestore` checkpoint in `backup_dir` has completed (0 if none)."""
+    path = pathlib.Path(backup_dir) / "training_metadata.json"
+    return json.loads(path.read_text())["epoch"] if path.is_file() else 0
+
+
+def _drop_history_after(history_path, epochs):
+    """Keeps the first `epochs` rows of a CSVLogger file: rows past a checkpoint exist
+    when the process died between writing the history and the checkpoint."""
+    if not history_path.is_file():
+        return
+    with open(history_path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [row for row in rows[1:] if int(row[0]) < epochs]
+    if len(kept) < len(rows):
+        with open(history_path, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
+
+def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks):
     """Fits `model`, resuming from the BackupAndRestore state in `run_dir` if any."""
     backup = str(run_dir / BACKUP_DIR)
     history = run_dir / "history.csv"
     first_epoch = completed_epochs(backup)
+    _drop_history_after(history, first_epoch)  # each epoch is logged once
     callbacks = [
         StopOnNaN(backup),  # first, so a NaN epoch reaches neither history nor backup
         BetaSchedule(config.beta, config.kl_warmup_epochs) if not isinstance(model, AE) else None,
@@ -225,11 +240,10 @@ def _fit(model, data, config, run_dir, resuming, logged_examples, verbose, extra
         ImageLogger(run_dir / "logs", *logged_examples),
         # After every callback that changes state during an epoch, so a backup holds it all.
         keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False),
-        TrimHistoryOnResume(backup, history),
         *extra_callbacks,
     ]
     callbacks = [c for c in callbacks if c is not None]
-    if resuming:
+    if first_epoch:
         log.info("resuming %s after epoch %d of %d", config.run_name, first_epoch, config.epochs)
     log.info("training %s on %s: %d parameters", config.run_name, data.source, model.count_params())
     validation = None if data.validation is None else shard_by_data(data.validation)
