@@ -6,6 +6,7 @@ from vae_tf.export import export_saved_model
 from vae_tf.factory import make_model
 from vae_tf.layers import OneHot, Sampling
 from vae_tf.models import AE, CVAE, VAE
+from vae_tf.optimizers import FusedAdam
 from vae_tf.networks import (
     build_conv_decoder,
     build_conv_encoder,
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AE",
     "CVAE",
+    "FusedAdam",
     "OneHot",
     "Sampling",
     "VAE",

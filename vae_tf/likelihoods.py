@@ -30,9 +30,9 @@ class Bernoulli(keras.layers.Layer):
 
     def negative_log_likelihood(self, x, params):
         """Returns -log p(x | logits=params) per example, in nats."""
-        # Stable BCE from logits: max(l, 0) - l * x + log(1 + exp(-|l|)).
-        bce = ops.relu(params) - params * x + ops.log1p(ops.exp(-ops.abs(params)))
-        return _sum_per_example(bce)
+        # BCE from logits: softplus(l) - l * x. Softplus is one stable kernel whose
+        # gradient is sigmoid: cheaper than max(l, 0) - l * x + log(1 + exp(-|l|)).
+        return _sum_per_example(ops.softplus(params) - params * x)
 
     def mean(self, params):
         """Returns the pixel probabilities sigmoid(params)."""

@@ -25,6 +25,7 @@ from vae_tf.data import load_data
 from vae_tf.distribute import get_strategy, is_chief, shard_by_data, spans_workers
 from vae_tf.factory import make_model
 from vae_tf.models import AE
+from vae_tf.optimizers import FusedAdam
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def build_model(config, data):
         free_bits=config.free_bits,
         seed=config.seed,
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr))
+    model.compile(optimizer=FusedAdam(learning_rate=config.lr))
     return model
 
 
