@@ -46,6 +46,8 @@ def test_benchmark_command_prints_a_table_and_writes_json(tmp_path, capsys):
         assert r["images_per_s"] > 0 and r["plain_images_per_s"] > 0 and r["matmul_gflops"] > 0
         assert r["gflops"] == np.float64(r["images_per_s"] * r["flops_per_image"] / 1e9)
         assert r["speedup_over_plain"] == r["images_per_s"] / r["plain_images_per_s"]
+        assert r["mixed_policy"] in ("mixed_bfloat16", "mixed_float16", None)
+        assert (r["mixed_images_per_s"] is None) == (r["mixed_policy"] is None)
     for signature in ("decode", "encode"):
         latency = results["serving"][signature]
         assert 0 < latency["p50_ms"] <= latency["p99_ms"]

@@ -1,8 +1,9 @@
 """Speed and memory, measured in one run so the ratios mean something on a noisy machine.
 
-For each configuration (`mlp`, `conv`): training images/s with the project's defaults
-and with plain `compile` defaults, the analytic training FLOPs per image, the achieved
-GFLOP/s and the machine's float32 matmul GFLOP/s measured just before. Then the serving
+For each configuration (`mlp`, `conv`): training images/s with the project's defaults,
+with plain `compile` defaults and (where the machine supports it) with the defaults
+under mixed precision; the analytic training FLOPs per image, the achieved GFLOP/s and
+the machine's float32 matmul GFLOP/s measured just before. Then the serving
 latency and throughput of the exported SavedModel, and the peak resident memory.
 """
 
@@ -21,6 +22,7 @@ import tensorflow as tf
 from vae_tf.data import DEBIAN_FASHION_MNIST, has_idx_files, load_idx_directory, training_pipelines
 from vae_tf.export import export_saved_model
 from vae_tf.factory import make_model
+from vae_tf.precision import dtype_policy, mixed_policy_name
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,10 @@ def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
     results = {"machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "tensorflow": tf.__version__,
                            "keras": keras.__version__, "data": source, "examples": len(images),
                            "batch_size": BATCH_SIZE, "timed_epochs": epochs}}
+    try:
+        mixed = mixed_policy_name()
+    except ValueError:  # no GPU and no bfloat16 instructions: float32 only
+        mixed = None
     served_model = None
     for name in configs:
         def build():
@@ -174,6 +180,12 @@ def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
         tuned = training_throughput(model, images, epochs, {})
         log.info("%s: timing the plain configuration", name)
         plain = training_throughput(build(), images, epochs, PLAIN_COMPILE)
+        mixed_images_per_s = None
+        if mixed is not None:
+            log.info("%s: timing the defaults under %s", name, mixed)
+            with dtype_policy(mixed):
+                mixed_model = build()
+            mixed_images_per_s = training_throughput(mixed_model, images, epochs, {})
         results[name] = {
             "images_per_s": tuned,
             "flops_per_image": flops,
@@ -183,6 +195,8 @@ def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
             "plain_images_per_s": plain,
             "plain_ratio_to_matmul": plain * flops / 1e9 / matmul,
             "speedup_over_plain": tuned / plain,
+            "mixed_policy": mixed,
+            "mixed_images_per_s": mixed_images_per_s,
             "peak_rss_mib": peak_rss_mib(),
         }
         if name == "mlp":
@@ -200,15 +214,21 @@ def format_table(results):
              f"batch {machine['batch_size']}, median of {machine['timed_epochs']} epochs",
              "",
              f"{'config':<6} {'images/s':>9} {'MFLOP/img':>10} {'GFLOP/s':>8} {'matmul':>7} "
-             f"{'of matmul':>9} {'plain img/s':>11} {'speed-up':>8} {'peak RSS':>9}"]
+             f"{'of matmul':>9} {'plain img/s':>11} {'speed-up':>8} {'mixed img/s':>11} "
+             f"{'peak RSS':>9}"]
     for name in CONFIGS:
         if name in results:
             r = results[name]
+            mixed = r["mixed_images_per_s"]
             lines.append(
                 f"{name:<6} {r['images_per_s']:>9.0f} {r['flops_per_image'] / 1e6:>10.2f} "
                 f"{r['gflops']:>8.1f} {r['matmul_gflops']:>7.1f} {r['ratio_to_matmul']:>9.0%} "
                 f"{r['plain_images_per_s']:>11.0f} {r['speedup_over_plain']:>7.2f}x "
-                f"{r['peak_rss_mib']:>6.0f} MiB")
+                f"{'-' if mixed is None else format(mixed, '.0f'):>11} {r['peak_rss_mib']:>6.0f} MiB")
+    policies = {results[name]["mixed_policy"] for name in CONFIGS if name in results}
+    if policies - {None}:
+        lines.append(f"mixed img/s: the defaults under {', '.join(sorted(policies - {None}))} "
+                     "(vae-tf train --mixed-precision)")
     if "serving" in results:
         lines.append("")
         lines.append("SavedModel serving (mlp):")

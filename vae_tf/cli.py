@@ -63,6 +63,10 @@ def _add_train_arguments(parser):
     add("--deterministic", action="store_true",
         help="deterministic ops (tf.config.experimental.enable_op_determinism): a rerun, "
              "or a resumed run, gives bit-identical weights; slower")
+    add("--mixed-precision", action="store_true",
+        help="compute in bfloat16 (CPUs with bfloat16 instructions) or float16 (GPUs), "
+             "weights, code, KL and likelihood in float32: faster conv models, numbers "
+             "differ slightly from float32")
     add("--name", default=None, help="run name (default MODEL-ARCH-DATASET)")
     add("--out", default=d.out, help="runs root directory")
     add("--overwrite", action="store_true", help="replace an existing run of the same name")

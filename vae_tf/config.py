@@ -38,6 +38,7 @@ class TrainConfig:
     strategy: str = "auto"
     cpu_replicas: int = 1
     deterministic: bool = False
+    mixed_precision: bool = False
     name: str | None = None
     out: str = "runs"
 

@@ -30,13 +30,14 @@ class Bernoulli(keras.layers.Layer):
 
     def negative_log_likelihood(self, x, params):
         """Returns -log p(x | logits=params) per example, in nats."""
+        params = ops.cast(params, "float32")  # mixed precision decoders give float16/bfloat16
         # BCE from logits: softplus(l) - l * x. Softplus is one stable kernel whose
         # gradient is sigmoid: cheaper than max(l, 0) - l * x + log(1 + exp(-|l|)).
         return _sum_per_example(ops.softplus(params) - params * x)
 
     def mean(self, params):
-        """Returns the pixel probabilities sigmoid(params)."""
-        return ops.sigmoid(params)
+        """Returns the pixel probabilities sigmoid(params), float32."""
+        return ops.sigmoid(ops.cast(params, "float32"))
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
@@ -75,6 +76,7 @@ class Gaussian(keras.layers.Layer):
 
     def negative_log_likelihood(self, x, params):
         """Returns -log N(x; params, sigma^2) per example, in nats."""
+        params = ops.cast(params, "float32")
         nll = (
             0.5 * ops.square((x - params) / self.sigma)
             + self.log_sigma
@@ -83,8 +85,8 @@ class Gaussian(keras.layers.Layer):
         return _sum_per_example(nll)
 
     def mean(self, params):
-        """Returns the means, which are the decoder output itself."""
-        return params
+        """Returns the means, which are the decoder output itself, as float32."""
+        return ops.cast(params, "float32")
 
     def get_config(self):
         return {

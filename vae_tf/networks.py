@@ -47,11 +47,13 @@ def _label_input(num_classes):
 
 
 def _latent_head(features, latent_dim, variational, sampling_kwargs):
+    # The code and the KL term stay float32 under a mixed precision policy: these
+    # layers are small, and log-variances and KL lose too much in bfloat16 or float16.
     if not variational:
-        return layers.Dense(latent_dim, name="z")(features)
-    z_mean = layers.Dense(latent_dim, name="z_mean")(features)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(features)
-    z = Sampling(name="sampling", **sampling_kwargs)([z_mean, z_log_var])
+        return layers.Dense(latent_dim, name="z", dtype="float32")(features)
+    z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(features)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(features)
+    z = Sampling(name="sampling", dtype="float32", **sampling_kwargs)([z_mean, z_log_var])
     return [z_mean, z_log_var, z]
 
 

@@ -26,6 +26,7 @@ from vae_tf.distribute import get_strategy, is_chief, shard_by_data, spans_worke
 from vae_tf.factory import make_model
 from vae_tf.models import AE
 from vae_tf.optimizers import FusedAdam
+from vae_tf.precision import dtype_policy, mixed_policy_name
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     state saved there after every epoch. Calling `train` again with the same config
     after an interruption resumes from the last completed epoch; with
     `config.deterministic` the result is bit-identical to an uninterrupted run.
+    `config.mixed_precision` builds the model under `precision.mixed_policy_name()`.
 
     Args:
         config: TrainConfig.
@@ -176,6 +178,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
             stays in `NAME.partial/backup`.
     """
     strategy = get_strategy(config.strategy)  # first: multi-worker needs it before any op
+    policy = mixed_policy_name() if config.mixed_precision else "float32"
     chief = is_chief(strategy)
     final = pathlib.Path(config.out) / config.run_name
     if chief:
@@ -187,7 +190,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(config.seed)
         data = load_config_data(config)  # batched with the global batch size
-        with strategy.scope():
+        with strategy.scope(), dtype_policy(policy):
             model = build_model(config, data)
         images, labels = held_out_examples(data)  # one pass, for TensorBoard and the plots
         logged = (images[:8], None if labels is None else labels[:8])
