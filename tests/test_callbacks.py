@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 import vae_tf
-from vae_tf.callbacks import BetaSchedule, ImageLogger
+from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar
 
 
 def test_warm_up_raises_beta_linearly_and_logs_it(mnist_batch):
@@ -37,3 +37,15 @@ def test_image_logger_writes_tensorboard_images(mnist_batch, tmp_path):
     tags = {value.tag for record in tf.compat.v1.train.summary_iterator(str(events[0]))
             for value in record.summary.value}
     assert tags == {"reconstructions", "samples"}
+
+
+def test_run_progbar_numbers_epochs_of_the_whole_run(mnist_batch, capsys):
+    model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 4, hidden_units=(32,))
+    model.compile()
+    progbar = RunProgbar(3)
+    for epoch in range(3):  # one fit per epoch, as vae_tf.training does
+        model.fit(mnist_batch[0], batch_size=256, initial_epoch=epoch, epochs=epoch + 1,
+                  verbose=2, callbacks=[progbar])
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("Epoch")] == [
+        "Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]

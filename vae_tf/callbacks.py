@@ -1,5 +1,5 @@
-"""Training callbacks: the KL weight schedule, TensorBoard image summaries and the NaN
-stop."""
+"""Training callbacks: the KL weight schedule, TensorBoard image summaries, the NaN
+stop and a progress bar for training that calls `fit` once per epoch."""
 
 import math
 
@@ -113,3 +113,20 @@ class StopOnNaN(keras.callbacks.Callback):
             f"training stopped: the loss became {float(loss)} in epoch {epoch + 1}; {kept} "
             "(try a lower --lr)"
         )
+
+
+class RunProgbar(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, numbering epochs out of the whole run ("Epoch 3/10") when
+    training calls `fit` once per epoch (each such `fit` alone would say "Epoch 3/3").
+
+    Args:
+        epochs: int. Epochs of the whole run.
+    """
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.run_epochs = epochs
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = self.run_epochs

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae_tf import evaluation, plots
-from vae_tf.callbacks import BetaSchedule, ImageLogger, StopOnNaN
+from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
 from vae_tf.config import read_config, write_json
 from vae_tf.data import load_data
 from vae_tf.distribute import get_strategy, is_chief, shard_by_data, spans_workers
@@ -244,6 +244,7 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
         ImageLogger(run_dir / "logs", *logged_examples),
         # After every callback that changes state during an epoch, so a backup holds it all.
         keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False),
+        RunProgbar(config.epochs) if verbose else None,
         *extra_callbacks,
     ]
     callbacks = [c for c in callbacks if c is not None]
