@@ -20,8 +20,8 @@ def test_analytic_training_flops_by_hand():
     assert benchmark.training_flops_per_image(conv) == 3 * 2 * (encoder + decoder)
 
 
-def test_tuned_and_plain_compile_reach_the_same_loss(mnist_batch):
-    images, _ = mnist_batch
+def test_tuned_and_plain_compile_reach_the_same_loss(real_batch):
+    images, _ = real_batch
     results = []
     for options in ({}, benchmark.PLAIN_COMPILE):
         model = make_model("vae", "mlp", (28, 28, 1), 8, hidden_units=(64,), seed=0)

@@ -6,8 +6,8 @@ import vae_tf
 from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar
 
 
-def test_warm_up_raises_beta_linearly_and_logs_it(mnist_batch):
-    x, _ = mnist_batch
+def test_warm_up_raises_beta_linearly_and_logs_it(real_batch):
+    x, _ = real_batch
     model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 4, hidden_units=(32,))
     model.compile()
     history = model.fit(x, epochs=5, batch_size=256, verbose=0,
@@ -26,8 +26,8 @@ def test_no_warm_up_keeps_beta():
         BetaSchedule(-1.0)
 
 
-def test_image_logger_writes_tensorboard_images(mnist_batch, tmp_path):
-    x, y = mnist_batch
+def test_image_logger_writes_tensorboard_images(real_batch, tmp_path):
+    x, y = real_batch
     model = vae_tf.make_model("cvae", "mlp", (28, 28, 1), 2, num_classes=10, hidden_units=(16,))
     model.compile()
     model.fit(x[:64], y[:64], epochs=2, batch_size=32, verbose=0,
@@ -39,12 +39,12 @@ def test_image_logger_writes_tensorboard_images(mnist_batch, tmp_path):
     assert tags == {"reconstructions", "samples"}
 
 
-def test_run_progbar_numbers_epochs_of_the_whole_run(mnist_batch, capsys):
+def test_run_progbar_numbers_epochs_of_the_whole_run(real_batch, capsys):
     model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 4, hidden_units=(32,))
     model.compile()
     progbar = RunProgbar(3)
     for epoch in range(3):  # one fit per epoch, as vae_tf.training does
-        model.fit(mnist_batch[0], batch_size=256, initial_epoch=epoch, epochs=epoch + 1,
+        model.fit(real_batch[0], batch_size=256, initial_epoch=epoch, epochs=epoch + 1,
                   verbose=2, callbacks=[progbar])
     out = capsys.readouterr().out
     assert [line for line in out.splitlines() if line.startswith("Epoch")] == [

@@ -1,4 +1,4 @@
-"""The `vae-tf` command end to end on real digits from ../shared/data/mnist, kept tiny."""
+"""The `vae-tf` command end to end on real Fashion-MNIST images (conftest.SMALL_DIR), kept tiny."""
 
 import csv
 import json
@@ -14,8 +14,8 @@ from PIL import Image
 from vae_tf.cli import main
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
-TINY = ["--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--epochs", "1", "--hidden-units", "32",
+from conftest import SMALL_DIR  # noqa: E402
+TINY = ["--dataset", "idx", "--data-dir", str(SMALL_DIR), "--epochs", "1", "--hidden-units", "32",
         "--latent-dim", "2", "--iw-samples", "2", "--batch-size", "256"]
 
 
@@ -42,7 +42,7 @@ def test_train_writes_a_complete_run_directory(vae_run, capsys):
     assert metrics["neg_elbo"] == pytest.approx(metrics["reconstruction"] + metrics["kl"])
     assert metrics["iw_log_likelihood"] > -metrics["neg_elbo"] - 5
     config = json.loads((vae_run / "config.json").read_text())
-    assert config["latent_dim"] == 2 and config["dataset"] == "mnist"
+    assert config["latent_dim"] == 2 and config["dataset"] == "idx"
     with open(vae_run / "history.csv") as f:
         assert {"loss", "kl", "beta", "val_loss"} <= set(next(csv.reader(f)))
 
@@ -61,7 +61,7 @@ def test_overwrite_replaces_a_run_only_when_the_new_one_succeeds(tmp_path, capsy
     # A failing retrain (unknown data set) leaves the old run as it was.
     assert main(["train", "--dataset", "nope", "--out", str(tmp_path / "runs"), "--name", "r",
                  "--overwrite"]) == 2
-    assert json.loads(config.read_text())["dataset"] == "mnist"
+    assert json.loads(config.read_text())["dataset"] == "idx"
     assert train(tmp_path, "--name", "r", "--overwrite", "--seed", "5") == 0
     assert json.loads(config.read_text())["seed"] == 5
 

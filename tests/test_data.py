@@ -14,8 +14,9 @@ def write_idx(path, array, magic_type=0x08):
     path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
 
 
-def test_reads_the_real_mnist_test_set(mnist):
-    images, labels = mnist
+@pytest.mark.parametrize("fixture", ["real_images", "mnist"])  # mnist skips without the files
+def test_reads_a_real_t10k_test_set(fixture, request):
+    images, labels = request.getfixturevalue(fixture)
     assert images.shape == (10000, 28, 28, 1) and labels.shape == (10000,)
     assert 0.0 <= images.min() and images.max() <= 1.0
     assert set(np.unique(labels)) == set(range(10))
@@ -57,7 +58,7 @@ from PIL import Image  # noqa: E402
 
 from vae_tf.data import DEBIAN_FASHION_MNIST, load_data  # noqa: E402
 
-MNIST_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+from conftest import SMALL_DIR  # noqa: E402
 
 
 def count(dataset):
@@ -65,10 +66,10 @@ def count(dataset):
 
 
 def test_t10k_only_idx_directory_is_carved_deterministically():
-    splits = load_data("mnist", data_dir=MNIST_DIR, batch_size=500, validation_fraction=0.1)
+    splits = load_data("fashion_mnist", data_dir=SMALL_DIR, batch_size=500, validation_fraction=0.1)
     assert splits.image_shape == (28, 28, 1) and splits.num_classes == 10
     assert (count(splits.train), count(splits.validation), count(splits.test)) == (7200, 800, 2000)
-    again = load_data("idx", data_dir=MNIST_DIR, batch_size=500)
+    again = load_data("idx", data_dir=SMALL_DIR, batch_size=500)
     first = lambda s: next(iter(s.test))[1].numpy()  # noqa: E731
     np.testing.assert_array_equal(first(splits), first(again))
     x, y = next(iter(splits.train))
@@ -116,9 +117,9 @@ def test_image_folder_streams_resized_rgb_with_labels(tmp_path):
 
 
 def test_binarization_static_and_dynamic():
-    static = load_data("idx", data_dir=MNIST_DIR, batch_size=256, binarize="static")
+    static = load_data("idx", data_dir=SMALL_DIR, batch_size=256, binarize="static")
     assert set(np.unique(next(iter(static.train))[0].numpy())) <= {0.0, 1.0}
-    dynamic = load_data("idx", data_dir=MNIST_DIR, batch_size=256, binarize="dynamic",
+    dynamic = load_data("idx", data_dir=SMALL_DIR, batch_size=256, binarize="dynamic",
                         validation_fraction=0.0)
     test_a, test_b = (next(iter(dynamic.test))[0].numpy() for _ in range(2))
     np.testing.assert_array_equal(test_a, test_b)  # held-out data: one fixed draw
@@ -131,7 +132,7 @@ def test_binarization_static_and_dynamic():
 
 def test_epoch_k_depends_only_on_the_seed_and_k():
     def load(seed=3):
-        return load_data("idx", data_dir=MNIST_DIR, batch_size=500, binarize="dynamic", seed=seed)
+        return load_data("idx", data_dir=SMALL_DIR, batch_size=500, binarize="dynamic", seed=seed)
 
     def batches(dataset):
         return [(x.numpy(), y.numpy()) for x, y in dataset]
@@ -153,9 +154,9 @@ def test_epoch_k_depends_only_on_the_seed_and_k():
         ({"dataset": "folder", "data_dir": "/nonexistent/dir", "image_size": (8, 8)}, "no such directory"),
         ({"dataset": "no_such_data_set"}, "unknown data set 'no_such_data_set'"),
         ({"dataset": "idx"}, "needs --data-dir"),
-        ({"dataset": "idx", "data_dir": MNIST_DIR, "num_classes": 5}, r"labels go up to 9 .* \[0, 5\)"),
-        ({"dataset": "idx", "data_dir": MNIST_DIR, "binarize": "sometimes"}, "binarize"),
-        ({"dataset": "idx", "data_dir": MNIST_DIR, "validation_fraction": 1.0}, "validation_fraction"),
+        ({"dataset": "idx", "data_dir": SMALL_DIR, "num_classes": 5}, r"labels go up to 9 .* \[0, 5\)"),
+        ({"dataset": "idx", "data_dir": SMALL_DIR, "binarize": "sometimes"}, "binarize"),
+        ({"dataset": "idx", "data_dir": SMALL_DIR, "validation_fraction": 1.0}, "validation_fraction"),
     ],
 )
 def test_bad_requests_name_the_problem(kwargs, message):

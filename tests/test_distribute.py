@@ -25,11 +25,11 @@ def build(kind, arch, strategy=None):
 
 
 @pytest.mark.parametrize("kind, arch", [("ae", "mlp"), ("vae", "mlp"), ("cvae", "conv")])
-def test_mirrored_step_equals_single_device_step(kind, arch, mnist_batch, monkeypatch,
+def test_mirrored_step_equals_single_device_step(kind, arch, real_batch, monkeypatch,
                                                  mirrored_strategy):
     # Zero sampling noise makes both runs see identical z (each replica would draw its own).
     monkeypatch.setattr(keras.random, "normal", lambda shape, **kwargs: tf.zeros(shape))
-    x, y = mnist_batch[0][:64], mnist_batch[1][:64]
+    x, y = real_batch[0][:64], real_batch[1][:64]
     strategy = mirrored_strategy
     assert strategy.num_replicas_in_sync == 2
 
@@ -46,8 +46,8 @@ def test_mirrored_step_equals_single_device_step(kind, arch, mnist_batch, monkey
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_vae_with_real_sampling_noise_trains_under_mirrored(mnist_batch, mirrored_strategy):
-    x, y = mnist_batch
+def test_vae_with_real_sampling_noise_trains_under_mirrored(real_batch, mirrored_strategy):
+    x, y = real_batch
     strategy = mirrored_strategy
     model = build("vae", "mlp", strategy)
     with strategy.scope():

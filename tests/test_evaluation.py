@@ -9,8 +9,8 @@ from vae_tf import evaluation
 
 
 @pytest.fixture(scope="module")
-def trained_vae(mnist):
-    x = (mnist[0][:2048] > 0.5).astype("float32")
+def trained_vae(real_images):
+    x = (real_images[0][:2048] > 0.5).astype("float32")
     model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 8, hidden_units=(128,), seed=0)
     model.compile()
     model.fit(x, epochs=3, batch_size=128, verbose=0)
@@ -94,7 +94,7 @@ def test_chunking_does_not_change_the_estimate():
     np.testing.assert_allclose(chunked, whole, atol=0.5)  # different draws, same quantity
 
 
-def test_anomaly_scores_rank_noise_above_digits(trained_vae, mnist):
+def test_anomaly_scores_rank_noise_above_real_images(trained_vae, real_images):
     model, x = trained_vae
     noise = (np.random.default_rng(0).uniform(size=(32, 28, 28, 1)) > 0.5).astype("float32")
     scores = evaluation.anomaly_scores(model, np.concatenate([x[:32], noise]), num_samples=10)
@@ -105,8 +105,8 @@ def test_anomaly_scores_rank_noise_above_digits(trained_vae, mnist):
     assert evaluation.anomaly_scores(ae, x[:10]).shape == (10,)
 
 
-def test_latent_features_and_labels(mnist):
-    images, labels = mnist[0][:300], mnist[1][:300]
+def test_latent_features_and_labels(real_images):
+    images, labels = real_images[0][:300], real_images[1][:300]
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(128)
     cvae = vae_tf.make_model("cvae", "mlp", (28, 28, 1), 3, num_classes=10, hidden_units=(16,))
     features, got_labels = evaluation.latent_features(cvae, dataset)

@@ -22,10 +22,10 @@ def small(kind, arch):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, mnist):
+def exported(tmp_path_factory, real_images):
     """Every kind exported once, with the inputs to feed and the in-memory expectations."""
     root = tmp_path_factory.mktemp("saved_models")
-    images, labels = mnist[0][:5], mnist[1][:5]
+    images, labels = real_images[0][:5], real_images[1][:5]
     z = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
     cases = {}
     for kind, arch in KINDS:

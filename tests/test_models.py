@@ -16,8 +16,8 @@ def small_model(kind, arch="mlp", **kwargs):
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
-def test_short_fit_on_real_digits_lowers_the_loss(kind, arch, mnist_batch):
-    x, y = mnist_batch
+def test_short_fit_on_real_digits_lowers_the_loss(kind, arch, real_batch):
+    x, y = real_batch
     model = small_model(kind, arch)
     model.compile()
     before = model.evaluate(x, y, batch_size=128, verbose=0, return_dict=True)
@@ -31,8 +31,8 @@ def test_short_fit_on_real_digits_lowers_the_loss(kind, arch, mnist_batch):
         assert after["loss"] == pytest.approx(after["reconstruction"] + after["kl"], rel=1e-4)
 
 
-def test_losses_are_in_nats_per_example(mnist_batch):
-    x, _ = mnist_batch
+def test_losses_are_in_nats_per_example(real_batch):
+    x, _ = real_batch
     model = small_model("vae")
     terms = model.compute_terms(x[:32])
     per_example = model.likelihood.negative_log_likelihood(x[:32], model.decoder(
@@ -42,8 +42,8 @@ def test_losses_are_in_nats_per_example(mnist_batch):
     assert per_example.shape == (32,)
 
 
-def test_ae_and_vae_ignore_labels_and_accept_datasets(mnist_batch):
-    x, y = mnist_batch
+def test_ae_and_vae_ignore_labels_and_accept_datasets(real_batch):
+    x, y = real_batch
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(128)
     for kind in ("ae", "vae"):
         model = small_model(kind)
@@ -52,8 +52,8 @@ def test_ae_and_vae_ignore_labels_and_accept_datasets(mnist_batch):
         assert np.isfinite(model.fit(x, epochs=1, batch_size=128, verbose=0).history["loss"][0])
 
 
-def test_gaussian_likelihood_with_learned_sigma_trains(mnist_batch):
-    x, _ = mnist_batch
+def test_gaussian_likelihood_with_learned_sigma_trains(real_batch):
+    x, _ = real_batch
     model = small_model("vae", likelihood="gaussian", sigma=0.5, learn_sigma=True)
     model.compile()
     sigma_before = float(model.likelihood.sigma)
@@ -73,8 +73,8 @@ class SetBeta(keras.callbacks.Callback):
         self.model.beta.assign(self.values[epoch])
 
 
-def test_beta_changed_by_a_callback_changes_the_kl_contribution(mnist_batch):
-    x, _ = mnist_batch
+def test_beta_changed_by_a_callback_changes_the_kl_contribution(real_batch):
+    x, _ = real_batch
     model = small_model("vae")
     model.compile()
     history = model.fit(x, epochs=3, batch_size=128, verbose=0,
@@ -85,8 +85,8 @@ def test_beta_changed_by_a_callback_changes_the_kl_contribution(mnist_batch):
     assert kl.min() > 0
 
 
-def test_methods_return_the_documented_shapes(mnist_batch):
-    x, y = mnist_batch
+def test_methods_return_the_documented_shapes(real_batch):
+    x, y = real_batch
     vae = small_model("vae")
     z_mean, z_log_var = vae.encode(x[:5])
     assert z_mean.shape == z_log_var.shape == (5, 4)
@@ -107,8 +107,8 @@ def test_methods_return_the_documented_shapes(mnist_batch):
     assert ae.interpolate(x[0], x[1], steps=3).shape == (3, 28, 28, 1)
 
 
-def test_cvae_generates_the_chosen_class_and_needs_labels(mnist_batch):
-    x, y = mnist_batch
+def test_cvae_generates_the_chosen_class_and_needs_labels(real_batch):
+    x, y = real_batch
     cvae = small_model("cvae")
     assert cvae.sample(4, labels=7, seed=0).shape == (4, 28, 28, 1)
     assert cvae.sample(10).shape == (10, 28, 28, 1)
@@ -128,8 +128,8 @@ def test_cvae_generates_the_chosen_class_and_needs_labels(mnist_batch):
         cvae.sample(3, labels=np.array([1, 2]))
 
 
-def test_cvae_rejects_labels_out_of_range(mnist_batch):
-    x, _ = mnist_batch
+def test_cvae_rejects_labels_out_of_range(real_batch):
+    x, _ = real_batch
     cvae = small_model("cvae")
     cvae.compile()
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids in \[0, 10\)"):
@@ -198,8 +198,8 @@ def test_get_config_round_trip(kind):
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
-def test_keras_file_round_trip_keeps_weights_outputs_and_training(kind, arch, mnist_batch, tmp_path):
-    x, y = mnist_batch
+def test_keras_file_round_trip_keeps_weights_outputs_and_training(kind, arch, real_batch, tmp_path):
+    x, y = real_batch
     model = small_model(kind, arch)
     model.compile()
     model.fit(x, y, batch_size=64, epochs=2, verbose=0)

@@ -12,12 +12,12 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import MNIST_DIR
+from conftest import SMALL_DIR
 from vae_tf.config import TrainConfig
 from vae_tf.training import train, weights_digest
 
 TIMEOUT_S = 300
-SMALL = dict(dataset="mnist", data_dir=str(MNIST_DIR), hidden_units=(32,), latent_dim=2,
+SMALL = dict(dataset="idx", data_dir=str(SMALL_DIR), hidden_units=(32,), latent_dim=2,
              iw_samples=2, batch_size=256, epochs=2, seed=5)
 
 
@@ -44,8 +44,8 @@ def run_cluster(tmp_path, model):
             env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
                 {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
             processes.append(subprocess.Popen(
-                [sys.executable, "-m", "vae_tf.cli", "train", "--dataset", "mnist", "--data-dir",
-                 str(MNIST_DIR), *arguments, "--strategy", "multi_worker", "--name", model,
+                [sys.executable, "-m", "vae_tf.cli", "train", "--dataset", "idx", "--data-dir",
+                 str(SMALL_DIR), *arguments, "--strategy", "multi_worker", "--name", model,
                  "--out", str(tmp_path / "runs"), "--saved-models", str(tmp_path / "sm")],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             ))

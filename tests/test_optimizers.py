@@ -21,13 +21,13 @@ def train(model, optimizer, x, steps_per_execution=1, epochs=2):
 
 
 @pytest.mark.parametrize("amsgrad", [False, True])
-def test_fused_adam_follows_keras_adam(mnist_batch, amsgrad):
+def test_fused_adam_follows_keras_adam(real_batch, amsgrad):
     # A learned Gaussian sigma adds a scalar weight to the dense kernels and biases.
     kwargs = dict(likelihood="gaussian", sigma=0.5, learn_sigma=True)
     keras_model, fused_model = build(**kwargs), build(**kwargs)
     fused_model.set_weights(keras_model.get_weights())
     initial = [np.asarray(w) for w in keras_model.weights]
-    x = mnist_batch[0]
+    x = real_batch[0]
 
     keras.utils.set_random_seed(1)
     expected = train(keras_model, keras.optimizers.Adam(1e-3, amsgrad=amsgrad), x)
@@ -42,12 +42,12 @@ def test_fused_adam_follows_keras_adam(mnist_batch, amsgrad):
     assert int(fused_model.optimizer.iterations) == 16
 
 
-def test_fused_adam_under_mirrored_matches_one_device(mnist_batch, monkeypatch, mirrored_strategy):
+def test_fused_adam_under_mirrored_matches_one_device(real_batch, monkeypatch, mirrored_strategy):
     # Zero sampling noise: each replica would otherwise draw its own.
     monkeypatch.setattr(keras.random, "normal", lambda shape, **kwargs: tf.zeros(shape))
     single, mirrored = build(), build(mirrored_strategy)
     mirrored.set_weights(single.get_weights())
-    x = mnist_batch[0]
+    x = real_batch[0]
 
     expected = train(single, FusedAdam(1e-3), x)
     with mirrored_strategy.scope():
@@ -60,11 +60,11 @@ def test_fused_adam_under_mirrored_matches_one_device(mnist_batch, monkeypatch, 
         np.testing.assert_array_equal(first, second)
 
 
-def test_models_default_to_fused_adam_and_reload_it(tmp_path, mnist_batch):
+def test_models_default_to_fused_adam_and_reload_it(tmp_path, real_batch):
     model = build()
     model.compile()
     assert isinstance(model.optimizer, FusedAdam)
-    model.fit(mnist_batch[0], batch_size=128, epochs=1, verbose=0)
+    model.fit(real_batch[0], batch_size=128, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(reloaded.optimizer, FusedAdam)

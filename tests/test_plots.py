@@ -15,8 +15,8 @@ def assert_png_drawn(path, min_size=(300, 150)):
 
 
 @pytest.mark.parametrize("kind", ["vae", "cvae"])
-def test_save_all_writes_every_plot(kind, mnist_batch, tmp_path):
-    x, y = mnist_batch
+def test_save_all_writes_every_plot(kind, real_batch, tmp_path):
+    x, y = real_batch
     model = vae_tf.make_model(kind, "mlp", (28, 28, 1), 2, num_classes=10 if kind == "cvae" else None,
                               hidden_units=(32,))
     history = {"loss": [300.0, 200.0], "val_loss": [310.0, 220.0], "reconstruction": [290.0, 180.0],
@@ -31,8 +31,8 @@ def test_save_all_writes_every_plot(kind, mnist_batch, tmp_path):
         assert_png_drawn(path)
 
 
-def test_ae_has_no_prior_plots(mnist_batch, tmp_path):
-    x, y = mnist_batch
+def test_ae_has_no_prior_plots(real_batch, tmp_path):
+    x, y = real_batch
     ae = vae_tf.make_model("ae", "conv", (28, 28, 1), 3, filters=(4, 8))
     names = {p.stem for p in plots.save_all(ae, x[:20], y[:20], None, tmp_path)}
     assert names == {"reconstructions", "interpolations"}
@@ -53,8 +53,8 @@ def test_latent_scatter_projects_with_pca_and_says_so():
     assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
 
 
-def test_every_figure_has_a_title_and_axis_labels(mnist_batch):
-    x, y = mnist_batch
+def test_every_figure_has_a_title_and_axis_labels(real_batch):
+    x, y = real_batch
     vae = vae_tf.make_model("vae", "mlp", (28, 28, 1), 2, hidden_units=(16,))
     figures = [plots.reconstructions(vae, x), plots.samples(vae), plots.manifold(vae, size=5),
                plots.interpolations(vae, x, pairs=2, steps=4),

@@ -13,7 +13,7 @@ from vae_tf import precision
 from vae_tf.cli import main
 from vae_tf.precision import cpu_has_bfloat16, dtype_policy, mixed_policy_name
 
-MNIST_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+from conftest import SMALL_DIR  # noqa: E402
 SMALL = dict(hidden_units=(32,), filters=(4, 8), seed=0)
 
 
@@ -46,8 +46,8 @@ def test_dtype_policy_is_restored_after_the_block_even_on_error():
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
-def test_bfloat16_vae_keeps_code_kl_and_loss_float32_and_trains_like_float32(arch, mnist_batch):
-    x = mnist_batch[0]
+def test_bfloat16_vae_keeps_code_kl_and_loss_float32_and_trains_like_float32(arch, real_batch):
+    x = real_batch[0]
     losses = {}
     for policy in ("float32", "mixed_bfloat16"):
         with dtype_policy(policy):
@@ -75,11 +75,11 @@ def sgd_step(model, x):
     return [after - start for after, start in zip(model.get_weights(), before)]
 
 
-def test_float16_loss_scaling_gives_the_float32_step(mnist_batch, monkeypatch):
+def test_float16_loss_scaling_gives_the_float32_step(real_batch, monkeypatch):
     # One SGD step: with the loss scaled (x32768 at first) but the gradients not
     # unscaled, or not scaled at all, the float16 step would be far off.
     monkeypatch.setattr(keras.random, "normal", lambda shape, **kwargs: tf.zeros(shape))
-    x = mnist_batch[0][:128]
+    x = real_batch[0][:128]
     float32_model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 4, **SMALL)
     with dtype_policy("mixed_float16"):
         float16_model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 4, **SMALL)
@@ -94,7 +94,7 @@ def test_float16_loss_scaling_gives_the_float32_step(mnist_batch, monkeypatch):
 
 
 def mixed_precision_argv(tmp_path):
-    return ["train", "--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--arch", "conv",
+    return ["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--arch", "conv",
             "--filters", "4", "8", "--latent-dim", "2", "--epochs", "1", "--iw-samples", "2",
             "--batch-size", "256", "--mixed-precision", "--out", str(tmp_path / "runs"),
             "--name", "bf16", "--saved-models", str(tmp_path / "sm")]

@@ -14,12 +14,12 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import MNIST_DIR
+from conftest import SMALL_DIR
 from vae_tf.callbacks import TrainingDiverged
 from vae_tf.config import TrainConfig
 from vae_tf.training import train
 
-SMALL = dict(dataset="mnist", data_dir=str(MNIST_DIR), hidden_units=(32,), latent_dim=2,
+SMALL = dict(dataset="idx", data_dir=str(SMALL_DIR), hidden_units=(32,), latent_dim=2,
              iw_samples=2, batch_size=256, epochs=3)
 
 
@@ -96,7 +96,7 @@ def test_nan_loss_stops_naming_the_epoch_and_keeps_the_last_good_checkpoint(tmp_
 
 # --- a real SIGKILL, then the same command again --------------------------------------
 
-KILL_RUN = ["--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--model", "vae", "--hidden-units", "64",
+KILL_RUN = ["--dataset", "idx", "--data-dir", str(SMALL_DIR), "--model", "vae", "--hidden-units", "64",
             "--latent-dim", "4", "--iw-samples", "2", "--batch-size", "32", "--epochs", "4",
             "--binarize", "dynamic", "--deterministic", "--no-export"]
 
