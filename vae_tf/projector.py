@@ -56,10 +56,7 @@ def write_projector(log_dir, embeddings, labels=None, class_names=None, images=N
     >>> write_projector("runs/demo/logs/projector", z_mean, labels=y_test,
     ...                 class_names=["T-shirt/top", "Trouser", ...], images=x_test)
     """
-    if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) \
-            or max_examples < 0:
-        raise ValueError(f"max_examples must be an integer >= 0, got {max_examples!r}")
-    if max_examples == 0:
+    if _check_max_examples(max_examples) == 0:
         return None
     embeddings = np.asarray(embeddings)
     if embeddings.ndim != 2 or 0 in embeddings.shape:
@@ -71,6 +68,13 @@ def write_projector(log_dir, embeddings, labels=None, class_names=None, images=N
     rows = _metadata_rows(_same_length(labels, "labels", total), class_names, n)
     sprite = None if images is None else _sprite(_same_length(images, "images", total)[:n])
     return _write(pathlib.Path(log_dir), embeddings[:n].astype("float32"), rows, sprite)
+
+
+def _check_max_examples(max_examples):
+    if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) \
+            or max_examples < 0:
+        raise ValueError(f"max_examples must be an integer >= 0, got {max_examples!r}")
+    return int(max_examples)
 
 
 def _same_length(array, name, total):
@@ -120,8 +124,10 @@ def sprite_thumbnail_shape(count, height, width):
     cell = SPRITE_LIMIT // columns
     if cell < 1:
         raise ValueError(f"{count} images cannot fit a {SPRITE_LIMIT}x{SPRITE_LIMIT} sprite")
-    scale = min(1.0, cell / max(height, width))
-    return max(1, int(height * scale)), max(1, int(width * scale))
+    longest = max(height, width)
+    if longest <= cell:
+        return height, width
+    return max(1, height * cell // longest), max(1, width * cell // longest)
 
 
 def _sprite(images):
@@ -177,3 +183,102 @@ def _write(log_dir, embeddings, rows, sprite):
     log.info("projector: %d embeddings of dimension %d in %s",
              len(embeddings), embeddings.shape[1], log_dir)
     return log_dir / "projector_config.pbtxt"
+
+
+def latent_means(model, dataset, max_examples=2000):
+    """Encodes the first `max_examples` examples of a batched dataset to latent means.
+
+    The mean of q(z|x) for a VAE or CVAE (`z_mean`), the code `z` for an AE. Takes what
+    `model.encode` returns: a dict with `z_mean` or `z`, a tuple `(z_mean, z_log_var)`,
+    or a tensor. A code grid (B, h, w, D) is averaged over the grid to one vector per
+    example. A conditional model is given the batch's labels.
+
+    Args:
+        model: an autoencoder with `encode(x)` (`encode(x, labels)` if conditional).
+        dataset: iterable of batches `(images, labels)` or `images`, e.g. `splits.test`.
+        max_examples: int >= 1. Most examples to encode. Defaults to 2000.
+
+    Returns:
+        (means (N, D) float32, labels (N,) or None if the data has none (or all are -1),
+        inputs (N, ...)).
+
+    Example:
+
+    >>> z, y, x = latent_means(model, splits.test, max_examples=2000)
+    """
+    if _check_max_examples(max_examples) == 0:
+        raise ValueError("max_examples must be >= 1 to encode anything, got 0")
+    conditional = _is_conditional(model)
+    means, labels, inputs = [], [], []
+    count = 0
+    for batch in dataset:
+        x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        x = x[:max_examples - count]
+        y = None if y is None else y[:max_examples - count]
+        if conditional and y is None:
+            raise ValueError("a conditional model needs (images, labels) batches to encode")
+        encoded = model.encode(x, y) if conditional else model.encode(x)
+        means.append(np.asarray(_mean_code(encoded), "float32"))
+        inputs.append(np.asarray(x))
+        if y is not None:
+            labels.append(np.asarray(y))
+        count += len(inputs[-1])
+        if count >= max_examples:
+            break
+    if not means:
+        raise ValueError("dataset is empty: nothing to encode")
+    labels = np.concatenate(labels) if len(labels) == len(means) else None
+    if labels is not None and np.all(labels < 0):
+        labels = None  # vae_tf.data marks unlabelled sources with -1
+    return np.concatenate(means), labels, np.concatenate(inputs)
+
+
+def write_latent_projector(log_dir, model, dataset, class_names=None, max_examples=2000):
+    """Writes the projector of `model`'s latent means of the first `max_examples` inputs.
+
+    `latent_means` then `write_projector`; image inputs (rank 3 or 4 per batch) also
+    give the sprite.
+
+    Args:
+        log_dir: str or Path. Directory to write into, e.g. `runs/NAME/logs/projector`.
+        model: an autoencoder; see `latent_means`.
+        dataset: iterable of batches `(images, labels)` or `images`, e.g. `splits.test`.
+        class_names: sequence of str or None. Names of the class ids. Defaults to None.
+        max_examples: int >= 0. Most examples; 0 writes nothing and encodes nothing.
+            Defaults to 2000.
+
+    Returns:
+        The path of `projector_config.pbtxt`, or None when `max_examples` is 0.
+
+    Example:
+
+    >>> write_latent_projector("runs/demo/logs/projector", model, splits.test,
+    ...                        class_names=splits.class_names)
+    """
+    if _check_max_examples(max_examples) == 0:
+        return None
+    means, labels, inputs = latent_means(model, dataset, max_examples)
+    if labels is None and class_names is not None:
+        class_names = None  # unlabelled data: nothing to name
+    images = inputs if inputs.ndim in (3, 4) else None
+    return write_projector(log_dir, means, labels, class_names, images, max_examples)
+
+
+def _is_conditional(model):
+    # After the core rewrite (issue 13) models say so; today only the CVAE has classes.
+    if hasattr(model, "is_conditional"):
+        return bool(model.is_conditional)
+    return getattr(model, "num_classes", None) is not None
+
+
+def _mean_code(encoded):
+    """The latent mean from what `encode` returns, one vector per example."""
+    if isinstance(encoded, dict):
+        key = next((k for k in ("z_mean", "z") if k in encoded), None)
+        if key is None:
+            raise ValueError(f"encode returned {sorted(encoded)}; the projector needs z_mean or z")
+        encoded = encoded[key]
+    elif isinstance(encoded, (tuple, list)):
+        encoded = encoded[0]  # (z_mean, z_log_var)
+    code = np.asarray(encoded)
+    return code.reshape(len(code), -1, code.shape[-1]).mean(axis=1) if code.ndim > 2 else code
