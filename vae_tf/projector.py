@@ -243,7 +243,8 @@ def write_latent_projector(log_dir, model, dataset, class_names=None, max_exampl
         log_dir: str or Path. Directory to write into, e.g. `runs/NAME/logs/projector`.
         model: an autoencoder; see `latent_means`.
         dataset: iterable of batches `(images, labels)` or `images`, e.g. `splits.test`.
-        class_names: sequence of str or None. Names of the class ids. Defaults to None.
+        class_names: sequence of str or None. Names of the class ids; ignored when the
+            data has no labels. Defaults to None.
         max_examples: int >= 0. Most examples; 0 writes nothing and encodes nothing.
             Defaults to 2000.
 
