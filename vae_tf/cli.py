@@ -161,8 +161,11 @@ def _export_run(run_dir, name, saved_models, tflite):
 
 
 def _export(args):
+    from vae_tf.names import check_name
+
     run_dir = pathlib.Path(args.run_dir)
-    _export_run(run_dir, args.name or run_dir.resolve().name, args.saved_models, args.tflite)
+    name = check_name(run_dir.resolve().name if args.name is None else args.name)
+    _export_run(run_dir, name, args.saved_models, args.tflite)
 
 
 def _print_metrics(run_dir):

@@ -6,6 +6,9 @@ import os
 import pathlib
 import tempfile
 
+from vae_tf.names import check_name
+
+FORMAT_VERSION = 1  # config.json's format; its presence marks a directory as a vae_tf run
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -49,16 +52,19 @@ class TrainConfig:
                 raise ValueError(f"{field} must be an integer >= 1, got {value}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        # Before any path is built from it.
+        check_name(self.run_name, "the default run name MODEL-ARCH-DATASET" if self.name is None else "--name")
 
     @property
     def run_name(self):
-        return self.name or f"{self.model}-{self.arch}-{self.dataset}"
+        return f"{self.model}-{self.arch}-{self.dataset}" if self.name is None else self.name
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
 
     @classmethod
     def from_dict(cls, values):
+        values = {k: v for k, v in values.items() if k != "format_version"}  # runs before 1 had none
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - fields
         if unknown:
@@ -88,5 +94,5 @@ def read_config(run_dir):
         raise FileNotFoundError(f"{run_dir}: not a run directory (no config.json)")
     try:
         return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as error:
+    except (json.JSONDecodeError, TypeError, AttributeError) as error:
         raise ValueError(f"{path}: not a valid run configuration ({error})") from error

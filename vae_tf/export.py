@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from vae_tf import evaluation
 from vae_tf.models import AE, CVAE
+from vae_tf.names import check_name
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,8 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
     Args:
         model: AE, VAE or CVAE.
         export_root: str or Path. Root of the TF Serving layout. Defaults to "saved_models".
-        name: str or None. Model name; defaults to `model.name`.
+        name: str or None. Model name, one plain path component (`vae_tf.names.check_name`);
+            defaults to `model.name`.
         version: int or None. Version number >= 1; defaults to one more than the highest.
         tflite: bool. Also write `decoder.tflite`, the decode signature for TFLite.
 
@@ -132,9 +134,7 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
     >>> served = tf.saved_model.load(str(path))
     >>> served.signatures["decode"](z=tf.zeros((1, 20)))["images"]
     """
-    name = name or model.name
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"name must be a plain directory name, got {name!r}")
+    name = check_name(model.name if name is None else name, "name")
     model_dir = pathlib.Path(export_root) / name
     if version is None:
         version = _next_version(model_dir) if model_dir.is_dir() else 1

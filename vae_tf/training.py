@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 import pathlib
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ from vae_tf.factory import make_model
 from vae_tf.models import AE
 from vae_tf.optimizers import FusedAdam
 from vae_tf.precision import dtype_policy, mixed_policy_name
+from vae_tf.run import check_replaceable, recover, remove_run, replace_run, run_path
 
 log = logging.getLogger(__name__)
 
@@ -116,17 +118,22 @@ def _prepare_run_dir(config, final, overwrite, multi_worker):
 
     A `NAME.partial/` holding the same configuration is an interrupted run and is
     resumed (on a single worker); one with another configuration is refused unless
-    `overwrite`.
+    `overwrite`. With `overwrite`, an existing `final` must be a vae_tf run (not a
+    symlink, not some other directory): that is checked here, before training.
     """
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} already exists: pass --overwrite or choose another --name")
+    root = final.parent
+    recover(final)  # a replacement killed midway
+    if final.exists() or final.is_symlink():
+        if not overwrite:
+            raise FileExistsError(f"{final} already exists: pass --overwrite or choose another --name")
+        check_replaceable(final, root)
     partial = final.with_name(final.name + ".partial")
-    if partial.exists():
+    if partial.exists() or partial.is_symlink():
         try:
             previous = read_config(partial).to_dict()
         except (FileNotFoundError, ValueError):
             previous = None
-        same = previous == config.to_dict()
+        same = previous == config.to_dict() and not partial.is_symlink()
         if same and not multi_worker:
             return partial  # resumed from its backup
         if not overwrite:
@@ -139,9 +146,16 @@ def _prepare_run_dir(config, final, overwrite, multi_worker):
                 reason = f"its configuration differs ({changed}); rerun it unchanged to resume"
             raise FileExistsError(f"{partial} holds an interrupted run: {reason}; "
                                   "pass --overwrite to start afresh")
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    write_json(partial / "config.json", config.to_dict())
+        remove_run(partial, root)
+    root.mkdir(parents=True, exist_ok=True)
+    # Created whole (config.json included) under a hidden name, so every NAME.partial is a run.
+    staging = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.new-"))
+    try:
+        write_json(staging / "config.json", config.to_dict())
+        os.rename(staging, partial)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return partial
 
 
@@ -162,9 +176,10 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
 
     Args:
         config: TrainConfig.
-        overwrite: bool. Replace an existing run directory of the same name (only
-            once the new run has completed), or an interrupted run with a different
-            configuration. Defaults to False.
+        overwrite: bool. Replace an existing run of the same name (only once the
+            new run has completed), or an interrupted run with a different
+            configuration. Only a vae_tf run is ever replaced: a symlink or another
+            directory is refused before training. Defaults to False.
         verbose: Keras `fit` verbosity. Defaults to "auto" (a progress bar).
         callbacks: extra Keras callbacks, run after the built-in ones. Training calls
             `fit` once per epoch, so each epoch begins and ends a `fit`.
@@ -180,7 +195,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     strategy = get_strategy(config.strategy)  # first: multi-worker needs it before any op
     policy = mixed_policy_name() if config.mixed_precision else "float32"
     chief = is_chief(strategy)
-    final = pathlib.Path(config.out) / config.run_name
+    final = run_path(config.out, config.run_name)
     if chief:
         run_dir = _prepare_run_dir(config, final, overwrite, spans_workers(strategy))
     else:
@@ -204,9 +219,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
         if not chief:
             shutil.rmtree(run_dir, ignore_errors=True)
     shutil.rmtree(run_dir / BACKUP_DIR)  # training state, not an artefact
-    if final.exists():
-        shutil.rmtree(final)
-    run_dir.rename(final)
+    replace_run(run_dir, final)
     log.info("run written to %s", final)
     return final
 
@@ -274,7 +287,7 @@ def load_run_model(run_dir):
     model_path = run_dir / "model.keras"
     if not model_path.is_file():
         raise FileNotFoundError(f"{run_dir}: no model.keras (the run did not finish)")
-    return config, keras.saving.load_model(model_path)
+    return config, keras.saving.load_model(model_path, safe_mode=True)  # untrusted files stay data
 
 
 def load_run(run_dir):
