@@ -1,4 +1,4 @@
-"""tf.data pipelines from IDX files, tensorflow-datasets and image folders.
+"""tf.data pipelines from IDX files, tensorflow-datasets, image folders and generated dSprites.
 
 `load_data` returns batched train / validation / test datasets of `(image, label)`
 pairs (images float32 in [0, 1], shape (H, W, C); labels int32, -1 when the source has

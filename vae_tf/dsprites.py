@@ -93,10 +93,10 @@ def _check_factors(factors):
         raise ValueError(f"factors must be integer indices, got dtype {factors.dtype}")
     bad = (factors < 0) | (factors >= np.array(FACTOR_SIZES))
     if bad.any():
-        column = int(np.argwhere(bad)[0, 1])
+        row, column = np.argwhere(bad)[0]
         raise ValueError(
             f"factor {FACTOR_NAMES[column]!r} must be in [0, {FACTOR_SIZES[column]}), got "
-            f"{factors[bad.any(axis=1)][0, column]}"
+            f"{factors[row, column]} (example {row})"
         )
     return factors.astype("int64")
 
