@@ -120,6 +120,9 @@ def mig(codes, factors, num_bins=20):
     over factors. I(z_j; v_k) is estimated as in disentanglement_lib: each code dimension
     is discretized into `num_bins` equal-width bins and the discrete mutual information
     of the empirical joint is taken (the paper's own estimator integrates over q(z|x)).
+    Binning costs information when a factor has more values than `num_bins`: codes
+    equal to dSprites' factors score 0.90 with 20 bins (the standard setting) and 0.99
+    with 40.
 
     Args:
         codes: array (examples, dims), dims >= 2.
