@@ -1,4 +1,4 @@
-"""tf.data pipelines from IDX files, tensorflow-datasets and image folders.
+"""tf.data pipelines from IDX files, tensorflow-datasets, image folders and generated dSprites.
 
 `load_data` returns batched train / validation / test datasets of `(image, label)`
 pairs (images float32 in [0, 1], shape (H, W, C); labels int32, -1 when the source has
@@ -26,6 +26,7 @@ _IDX_UINT8 = 0x08
 # Fraction kept for testing when a source has no test split of its own.
 _TEST_FRACTION = 0.2
 _CARVE_SEED = 1234
+_DSPRITES_TEST = 10_000
 
 
 def read_idx(path):
@@ -66,13 +67,16 @@ def read_idx(path):
 
 
 _Raw = collections.namedtuple(
-    "_Raw", "train validation test image_shape num_classes source"
+    "_Raw", "train validation test image_shape num_classes source factor_names", defaults=(None,)
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSplits:
     """Batched datasets and what a model needs to know about them.
+
+    `factor_names` is set when the labels are ground-truth factor-index vectors
+    (dSprites: ("shape", "scale", "orientation", "pos_x", "pos_y")), else None.
 
     `train` is one epoch, reshuffled on every iteration: pass it to `fit` with
     `epochs=N`. `epoch(index)` is one epoch whose shuffle order (and Bernoulli draws)
@@ -87,6 +91,7 @@ class DataSplits:
     num_classes: int | None
     source: str
     epoch: Callable[[int], tf.data.Dataset]
+    factor_names: tuple | None = None
 
 
 # --- sources: each returns raw splits before batching ------------------------------
@@ -298,6 +303,47 @@ def _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed):
     )
 
 
+def _dsprites_splits(validation_fraction, seed, limit):
+    """dSprites rendered lazily: a fixed random 10,000-image test split; validation and
+    train drawn from the rest with `seed` (`limit` training and round(fraction * limit)
+    validation images when `limit` is given). Splits stream in random order."""
+    from vae_tf.dsprites import DSprites
+
+    sprites = DSprites()
+    order = np.random.default_rng(_CARVE_SEED).permutation(sprites.num_images)
+    test, pool = order[:_DSPRITES_TEST], np.random.default_rng(seed).permutation(order[_DSPRITES_TEST:])
+    size = len(pool) if limit is None else limit
+    held = int(round(size * validation_fraction))
+    if held + size > len(pool):
+        raise ValueError(
+            f"limit {limit} with validation_fraction {validation_fraction} needs {held + size} images; "
+            f"dSprites has {len(pool)} images outside its test split"
+        )
+    train = pool[held:] if limit is None else pool[held : held + limit]
+    return _Raw(
+        sprites.dataset(train),
+        sprites.dataset(pool[:held]) if held else None,
+        sprites.dataset(test),
+        sprites.image_shape,
+        None,
+        f"generated dSprites ({len(train)} train images; labels are factor indices)",
+        sprites.factor_names,
+    )
+
+
+def _subset(dataset, limit, seed):
+    """`limit` examples of `dataset` chosen at random with `seed`, in their original order."""
+    size = int(dataset.cardinality())
+    if size < 0:
+        raise ValueError("limit needs a training set of known size; this source's size is unknown")
+    if limit > size:
+        raise ValueError(f"limit {limit} is more than the {size} training examples")
+    keep = np.zeros(size, bool)
+    keep[np.random.default_rng(seed).choice(size, limit, replace=False)] = True
+    keep = tf.constant(keep)
+    return dataset.enumerate().filter(lambda i, example: keep[i]).map(lambda i, example: example)
+
+
 # --- the pipeline --------------------------------------------------------------------
 
 
@@ -369,6 +415,7 @@ def load_data(
     color_mode="rgb",
     num_classes=None,
     seed=0,
+    limit=None,
 ):
     """Builds batched train / validation / test pipelines for a named source.
 
@@ -377,6 +424,9 @@ def load_data(
       files: MNIST-format IDX files (a directory with only `t10k-*` files works).
     - `dataset="folder"`: PNG/JPEG images under `data_dir`, labelled by sub-folder if
       there are sub-folders; streamed from disk, resized to `image_size`.
+    - `dataset="dsprites"`: dSprites generated on the fly (`vae_tf.dsprites`), 64x64x1
+      binary images whose labels are int32 factor-index vectors (shape, scale,
+      orientation, pos_x, pos_y); a fixed random 10,000 images are the test split.
     - `dataset="fashion_mnist"` without `data_dir`: the Debian package
       `dataset-fashion-mnist` when installed.
     - otherwise tensorflow-datasets by name, with `data_dir` passed through.
@@ -393,7 +443,10 @@ def load_data(
         image_size: (H, W) or None. Resize images; required for "folder".
         color_mode: str. "rgb" or "grayscale" for "folder". Defaults to "rgb".
         num_classes: int or None. If given, labels must lie in [0, num_classes).
-        seed: int. Shuffling and validation-split seed. Defaults to 0.
+        seed: int. Shuffling, validation-split and `limit` seed. Defaults to 0.
+        limit: int or None. Train on a random subset of this many training examples
+            (chosen with `seed`); dSprites also holds out round(validation_fraction *
+            limit) validation images. Defaults to None (all).
 
     Returns:
         A `DataSplits`.
@@ -413,8 +466,12 @@ def load_data(
         image_size = tuple(int(s) for s in image_size)
         if len(image_size) != 2 or min(image_size) < 1:
             raise ValueError(f"image_size must be two positive integers (H, W), got {image_size}")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be an integer >= 1, got {limit}")
 
-    if dataset == "folder":
+    if dataset == "dsprites":
+        raw = _dsprites_splits(validation_fraction, seed, limit)
+    elif dataset == "folder":
         raw = _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed)
     elif (idx_dir := _idx_directory(dataset, data_dir)) is not None:
         raw = _array_splits(idx_dir, validation_fraction, seed)
@@ -428,9 +485,13 @@ def load_data(
                 f"{raw.source}: labels go up to {raw.num_classes - 1} but num_classes is "
                 f"{num_classes}; labels must be in [0, {num_classes})"
             )
+    if limit is not None and dataset != "dsprites":
+        raw = raw._replace(train=_subset(raw.train, limit, seed))
     log.info("data: %s, images %s, %s classes", raw.source, raw.image_shape, raw.num_classes)
-    # Image folders stream from disk; everything else fits in memory and is cached.
-    build = dict(batch_size=batch_size, binarize=binarize, seed=seed, cache=dataset != "folder")
+    # Image folders stream from disk and dSprites renders on the fly (all of it would take
+    # 12 GB as float32); everything else fits in memory and is cached.
+    cache = dataset not in ("folder", "dsprites")
+    build = dict(batch_size=batch_size, binarize=binarize, seed=seed, cache=cache)
     train, epoch = training_pipelines(raw.train, **build)
     return DataSplits(
         train=train,
@@ -440,4 +501,5 @@ def load_data(
         num_classes=raw.num_classes if num_classes is None else num_classes,
         source=raw.source,
         epoch=epoch,
+        factor_names=raw.factor_names,
     )

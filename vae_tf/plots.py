@@ -191,3 +191,77 @@ def save_all(model, images, labels, history, out_dir, z=None):
     if history:
         figures["training_curves"] = training_curves(history)
     return [save_figure(fig, out_dir / f"{name}.png") for name, fig in figures.items()]
+
+
+def _posterior(model, images, labels):
+    """(means, log-variances or None) of `model.encode`, whatever form it returns them in."""
+    out = model.encode(images, model_labels(model, labels))
+    if isinstance(out, dict):
+        return np.asarray(out.get("z_mean", out.get("z"))), out.get("z_log_var")
+    if isinstance(out, (tuple, list)):
+        return np.asarray(out[0]), np.asarray(out[1])
+    return np.asarray(out), None
+
+
+def traversals(model, images, labels=None, seeds=3, steps=9, span=3.0):
+    """Latent traversals: each dimension swept around the codes of a few seed images.
+
+    One panel per seed image, one row per latent dimension, `steps` columns from
+    -`span` to +`span` standard deviations added to that dimension of the seed's code
+    (the others kept). For a variational model, rows are sorted by the dimension's
+    average KL(q(z_j|x) || N(0, 1)) over `images`, labelled in nats, and sigma is the
+    prior's (1); for a deterministic encoder, sigma is the dimension's standard
+    deviation over `images` and rows keep their order.
+
+    Args:
+        model: a model with `encode` and `decode`.
+        images: array (N, H, W, C). The first `seeds` are the seed images; all of them
+            give the KL averages (and the AE standard deviations).
+        labels: array or None. Their labels (CVAE only).
+        seeds: int. Seed images, >= 1. Defaults to 3.
+        steps: int. Columns per row, >= 2. Defaults to 9.
+        span: float. Sweep half-width in standard deviations. Defaults to 3.0.
+
+    Returns:
+        A matplotlib `Figure`.
+
+    Example:
+
+    >>> save_figure(traversals(model, test_images), "traversals.png")
+    """
+    images = np.asarray(images, "float32")
+    if not isinstance(seeds, int) or not 1 <= seeds <= len(images):
+        raise ValueError(f"seeds must be an integer in [1, {len(images)}] (number of images), got {seeds}")
+    if not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2, got {steps}")
+    if not span > 0:
+        raise ValueError(f"span must be > 0, got {span}")
+    from vae_tf.layers import gaussian_kl  # imported here to keep this addition self-contained
+
+    means, log_vars = _posterior(model, images, labels)
+    if log_vars is not None:
+        kl = np.asarray(gaussian_kl(means, np.asarray(log_vars))).mean(axis=0)
+        order, sigma = np.argsort(-kl), np.ones(means.shape[1], "float32")
+        names = [f"z[{j}]  KL {kl[j]:.2f} nats" for j in order]
+    else:
+        order, sigma = np.arange(means.shape[1]), means.std(axis=0)
+        names = [f"z[{j}]" for j in order]
+    offsets = np.linspace(-span, span, steps, dtype="float32")
+    fig = Figure(figsize=(3.2 * seeds + 1.5, 0.4 * len(order) + 1.2), layout="constrained")
+    for s in range(seeds):
+        z = np.repeat(means[s : s + 1], len(order) * steps, axis=0).reshape(len(order), steps, -1)
+        for row, j in enumerate(order):
+            z[row, :, j] += offsets * sigma[j]
+        seed_labels = None if labels is None else np.repeat(np.asarray(labels)[s : s + 1], z.shape[0] * steps, axis=0)
+        decoded = np.asarray(model.decode(z.reshape(-1, means.shape[1]).astype("float32"),
+                                          model_labels(model, seed_labels)))
+        grid = image_grid(decoded, columns=steps)
+        ax = fig.add_subplot(1, seeds, s + 1)
+        _show(ax, grid)
+        height, width = grid.shape[0] / len(order), grid.shape[1] / steps
+        ax.set_yticks([height * (r + 0.5) for r in range(len(order))], names if s == 0 else [])
+        ax.set_xticks([width * 0.5, width * (steps / 2), width * (steps - 0.5)],
+                      [f"-{span:g}σ", "0", f"+{span:g}σ"])
+        ax.set_title(f"seed image {s}")
+    fig.suptitle("Latent traversals" + (" (rows sorted by KL)" if log_vars is not None else ""))
+    return fig
