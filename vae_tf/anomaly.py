@@ -193,25 +193,30 @@ def _regret_terms(model, x, labels, eps, steps, learning_rate):
 
     z_mean, z_log_var, _ = model.encoder(model.network_inputs(x, labels), training=False)
     before = neg_elbo(z_mean, z_log_var)
-    # Adam by hand, on tensors: a keras optimizer would need variables per batch.
-    current = (z_mean, z_log_var)
-    moments = [ops.zeros_like(p) for p in current]
-    squares = [ops.zeros_like(p) for p in current]
-    beta1, beta2 = 0.9, 0.999
-    for step in range(1, steps + 1):
+    latent = ops.shape(z_mean)[-1]
+
+    def fitted_neg_elbo(params):
+        return neg_elbo(params[:, :latent], params[:, latent:])
+
+    def adam_step(step, params, moment, square):
+        # Adam by hand on tensors: a keras optimizer would need new variables per batch.
         with tf.GradientTape() as tape:
-            tape.watch(current)
-            loss = ops.sum(neg_elbo(*current))
-        grads = tape.gradient(loss, current)
-        new = []
-        for i, (p, g) in enumerate(zip(current, grads)):
-            moments[i] = beta1 * moments[i] + (1 - beta1) * g
-            squares[i] = beta2 * squares[i] + (1 - beta2) * g * g
-            m_hat = moments[i] / (1 - beta1**step)
-            v_hat = squares[i] / (1 - beta2**step)
-            new.append(p - learning_rate * m_hat / (ops.sqrt(v_hat) + 1e-8))
-        current = tuple(new)
-    after = neg_elbo(*current)
+            tape.watch(params)
+            loss = ops.sum(fitted_neg_elbo(params))
+        grad = tape.gradient(loss, params)
+        step += 1.0
+        moment = 0.9 * moment + 0.1 * grad
+        square = 0.999 * square + 0.001 * grad * grad
+        update = (moment / (1.0 - 0.9**step)) / (ops.sqrt(square / (1.0 - 0.999**step)) + 1e-8)
+        return step, params - learning_rate * update, moment, square
+
+    start = ops.concatenate([z_mean, z_log_var], axis=-1)
+    _, fitted, _, _ = tf.while_loop(
+        lambda step, *_: step < steps,
+        adam_step,
+        (tf.constant(0.0), start, ops.zeros_like(start), ops.zeros_like(start)),
+    )
+    after = fitted_neg_elbo(fitted)
     # The starting point is one candidate: regret is never negative.
     return before, ops.minimum(before, after)
 
