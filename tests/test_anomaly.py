@@ -268,3 +268,17 @@ def test_ood_figures_are_labelled():
     hist = plots.ood_histograms(normal, odd, "Fashion-MNIST", "MNIST")
     assert [a.get_title() for a in hist.axes] == ["neg_elbo", "complexity"]
     assert all(a.get_xlabel() and a.get_ylabel() and a.get_legend() for a in hist.axes)
+
+
+def test_cvae_is_scored_with_labels(fashion):
+    model = vae_tf.make_model("cvae", "mlp", (28, 28, 1), 4, num_classes=10, hidden_units=(32,), seed=0)
+    labels = np.arange(8) % 10
+    scores = anomaly.score(model, fashion[:8], labels=labels, iw_samples=4, regret_steps=2)
+    assert set(scores) == set(anomaly.METHODS)
+    assert all(s.shape == (8,) and np.isfinite(s).all() for s in scores.values())
+    dataset = tf.data.Dataset.from_tensor_slices((fashion[:8], labels)).batch(4)
+    np.testing.assert_allclose(
+        anomaly.score(model, dataset, methods="reconstruction")["reconstruction"],
+        scores["reconstruction"], rtol=1e-5)
+    with pytest.raises(ValueError, match="pass labels"):
+        anomaly.score(model, fashion[:8])

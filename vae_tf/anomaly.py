@@ -98,7 +98,8 @@ def as_arrays(model, data, labels=None):
     if isinstance(data, tf.data.Dataset):
         element = data.element_spec
         images_spec = element[0] if isinstance(element, (tuple, list)) else element
-        if images_spec.shape.rank == len(expected):  # single images: batch them
+        single_shapes = {expected, expected[:-1]} if expected[-1] == 1 else {expected}
+        if tuple(images_spec.shape) in single_shapes:  # single images: batch them
             data = data.batch(256)
         batches, all_labels = [], []
         for batch in data:
@@ -222,6 +223,15 @@ def _regret_terms(model, x, labels, eps, steps, learning_rate):
 # --- scores -----------------------------------------------------------------------
 
 
+def _takes_labels(model):
+    """Whether the model takes labels (a CVAE): as evaluation decides it."""
+    try:
+        model_labels(model, None)
+    except ValueError:
+        return True
+    return False
+
+
 def _check_methods(model, methods):
     supported = available_methods(model)
     if methods is None:
@@ -311,9 +321,9 @@ def score(
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     images, labels = as_arrays(model, data, labels)
-    if labels is None and model_labels_required(model):
+    if labels is None and _takes_labels(model):
         raise ValueError("a conditional model is scored on (images, labels): pass labels")
-    labels = labels if model_labels_required(model) else None
+    labels = labels if _takes_labels(model) else None
 
     results = {}
     wanted = set(methods)
@@ -344,15 +354,6 @@ def score(
             regret_steps, regret_draws, regret_learning_rate,
         )
     return {method: results[method].astype("float64") for method in methods}
-
-
-def model_labels_required(model):
-    """Whether the model takes labels (a CVAE): asked of the model, not its class."""
-    try:
-        model_labels(model, None)
-    except ValueError:
-        return True
-    return False
 
 
 def _per_batch(function, images, labels, batch_size):
