@@ -282,3 +282,20 @@ def test_cvae_is_scored_with_labels(fashion):
         scores["reconstruction"], rtol=1e-5)
     with pytest.raises(ValueError, match="pass labels"):
         anomaly.score(model, fashion[:8])
+
+
+def test_complexity_detects_mnist_digits_where_the_likelihood_fails():
+    from conftest import MNIST_DIR
+
+    digits_path = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
+    if not digits_path.is_file():
+        pytest.skip(f"needs the MNIST test images {digits_path} (set VAE_TF_MNIST_DIR to their folder)")
+    train = read_idx("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")[:6000]
+    model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 8, hidden_units=(128,), seed=0)
+    model.compile()
+    model.fit(train[..., None].astype("float32") / 255, epochs=3, batch_size=128, verbose=0)
+    methods = ["neg_elbo", "complexity"]
+    normal = anomaly.score(model, read_idx(FASHION_TEST)[:500], methods=methods, iw_samples=10)
+    odd = anomaly.score(model, read_idx(digits_path)[:500], methods=methods, iw_samples=10)
+    assert anomaly.roc_report(normal["neg_elbo"], odd["neg_elbo"])["auroc"] < 0.5  # Nalisnick et al.
+    assert anomaly.roc_report(normal["complexity"], odd["complexity"])["auroc"] > 0.9
