@@ -241,9 +241,11 @@ def ood_histograms(in_scores, out_scores, in_name="in-distribution", out_name="o
         A `Figure` with one panel per score.
     """
     names = list(in_scores)
-    fig = Figure(figsize=(4.5 * len(names), 4), layout="constrained")
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    fig = Figure(figsize=(4.5 * columns, 3.8 * rows), layout="constrained")
     for i, name in enumerate(names):
-        ax = fig.add_subplot(1, len(names), i + 1)
+        ax = fig.add_subplot(rows, columns, i + 1)
         both = np.concatenate([in_scores[name], out_scores[name]])
         low, high = np.percentile(both, [0.5, 99.5])  # a few extreme scores would squash the rest
         bins = np.linspace(low, high, 60) if high > low else 10
