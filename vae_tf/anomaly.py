@@ -136,7 +136,7 @@ def _batches(images, labels, batch_size):
 # --- per-example quantities the model should eventually provide --------------------
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def png_nats(images):
     """Code length of each image as an 8-bit PNG (zlib level 9), in nats.
 
@@ -329,23 +329,25 @@ def score(
 
     results = {}
     wanted = set(methods)
-    if wanted & {"iw_nll"} or ("complexity" in wanted and is_variational(model)):
+    if "iw_nll" in wanted or ("complexity" in wanted and is_variational(model)):
         dataset = tf.data.Dataset.from_tensor_slices(
             images if labels is None else (images, labels)
         ).batch(batch_size)
         results["iw_nll"] = -log_likelihoods(model, dataset, num_samples=iw_samples, seed=seed)
     if "neg_elbo" in wanted:
         seed_generator = keras.random.SeedGenerator(seed)
-        terms = tf.function(
-            lambda x, y: neg_elbo_terms(
-                model, x, y, lambda shape: keras.random.normal(shape, seed=seed_generator)
-            ),
-            reduce_retracing=True,
-        )
-        results["neg_elbo"] = _per_batch(lambda x, y: ops.add(*terms(x, y)), images, labels, batch_size)
+
+        def draw_noise(shape):
+            return keras.random.normal(shape, seed=seed_generator)
+
+        def neg_elbo(x, y):
+            return ops.add(*neg_elbo_terms(model, x, y, draw_noise))
+
+        results["neg_elbo"] = _per_batch(neg_elbo, images, labels, batch_size)
     if "reconstruction" in wanted or ("complexity" in wanted and not is_variational(model)):
-        nll = tf.function(lambda x, y: _reconstruction_nll(model, x, y), reduce_retracing=True)
-        results["reconstruction"] = _per_batch(nll, images, labels, batch_size)
+        results["reconstruction"] = _per_batch(
+            lambda x, y: _reconstruction_nll(model, x, y), images, labels, batch_size
+        )
     if "complexity" in wanted:
         base = results["iw_nll"] if is_variational(model) else results["reconstruction"]
         results["complexity"] = base - _per_batch(lambda x, y: png_nats(x), images, None, batch_size)
@@ -358,13 +360,14 @@ def score(
 
 
 def _per_batch(function, images, labels, batch_size):
-    return np.concatenate(
-        [np.asarray(function(x, y)) for x, y in _batches(images, labels, batch_size)]
-    )
+    """Runs `function(x, labels)` as one graph over every batch; concatenates the results."""
+    # No AutoGraph: these functions have no Python control flow to convert.
+    graph = tf.function(function, reduce_retracing=True, autograph=False)
+    return np.concatenate([np.asarray(graph(x, y)) for x, y in _batches(images, labels, batch_size)])
 
 
 def _regret(model, images, labels, batch_size, seed, steps, draws, learning_rate):
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def regret(x, y, eps):
         before, after = _regret_terms(model, x, y, eps, steps, learning_rate)
         return before - after
