@@ -299,3 +299,10 @@ def test_complexity_detects_mnist_digits_where_the_likelihood_fails():
     odd = anomaly.score(model, read_idx(digits_path)[:500], methods=methods, iw_samples=10)
     assert anomaly.roc_report(normal["neg_elbo"], odd["neg_elbo"])["auroc"] < 0.5  # Nalisnick et al.
     assert anomaly.roc_report(normal["complexity"], odd["complexity"])["auroc"] > 0.9
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    failures, attempted = doctest.testmod(anomaly, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert attempted >= 5 and failures == 0

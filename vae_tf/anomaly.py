@@ -7,14 +7,12 @@ likelihood, because simple images are likely under any model of images (Nalisnic
 al. 2019, "Do deep generative models know what they don't know?"). `complexity` and
 `regret` correct for that without any outside data.
 
-Example:
+Example (the docstring examples below run as they are; `tests/test_anomaly.py` runs them):
 
->>> from vae_tf import anomaly
->>> normal = anomaly.score(model, validation_images)
->>> record = anomaly.calibrate(normal["complexity"], fpr=0.01, name="complexity")
->>> flags = anomaly.is_anomaly(anomaly.score(model, new_images)["complexity"], record)
->>> anomaly.roc_report(normal["complexity"], anomaly.score(model, ood_images)["complexity"])
-{'auroc': ..., 'auprc': ..., 'fpr_at_95_tpr': ...}
+    normal = anomaly.score(model, validation_images)     # {score name: array}
+    record = anomaly.calibrate(normal["complexity"], fpr=0.01, name="complexity")
+    flags = anomaly.is_anomaly(anomaly.score(model, new_images), record)
+    anomaly.roc_report(normal["complexity"], anomaly.score(model, odd_images)["complexity"])
 """
 
 import math
@@ -313,9 +311,12 @@ def score(
 
     Example:
 
-    >>> scores = score(model, test_images, methods=["neg_elbo", "complexity"])
-    >>> scores["complexity"].shape
-    (10000,)
+    >>> import numpy as np, vae_tf
+    >>> model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 4, seed=0)
+    >>> images = np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8)
+    >>> scores = score(model, images, methods=["neg_elbo", "complexity"], iw_samples=4)
+    >>> sorted(scores), scores["complexity"].shape
+    (['complexity', 'neg_elbo'], (8,))
     """
     methods = _check_methods(model, methods)
     for name, value in (("iw_samples", iw_samples), ("batch_size", batch_size),
@@ -412,8 +413,10 @@ def calibrate(scores, fpr=0.01, name="score"):
 
     Example:
 
-    >>> record = calibrate(score(model, validation_images)["complexity"], 0.01, "complexity")
-    >>> json.dumps(record)
+    >>> calibrate([3.0, 1.0, 4.0, 1.5, 9.0, 2.6], fpr=0.2, name="complexity")
+    {'score': 'complexity', 'fpr': 0.2, 'threshold': 4.0, 'num_examples': 6}
+    >>> is_anomaly([3.0, 5.0, 9.5], 4.0).tolist()
+    [False, True, True]
     """
     scores = _check_scores(scores)
     if not 0.0 < fpr < 1.0:
