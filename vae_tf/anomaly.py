@@ -111,7 +111,10 @@ def as_arrays(model, data, labels=None):
     else:
         images = np.asarray(data)
         if images.ndim < 2:
-            raise ValueError(f"images must be an array (n, *{expected}), got shape {images.shape}")
+            raise ValueError(
+                f"images must be an array (n, {', '.join(map(str, expected))}), got shape "
+                f"{images.shape}"
+            )
         images = _check_batch(images, expected, "images")
     if len(images) == 0:
         raise ValueError("images are empty: nothing to score")
