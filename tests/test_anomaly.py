@@ -306,3 +306,15 @@ def test_docstring_examples_run():
 
     failures, attempted = doctest.testmod(anomaly, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert attempted >= 5 and failures == 0
+
+
+def test_png_length_runs_in_a_reloaded_saved_model(fashion, tmp_path):
+    module = tf.Module()
+    module.png = tf.function(
+        lambda images: anomaly.png_nats(images),
+        input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
+    )
+    tf.saved_model.save(module, str(tmp_path / "png"))
+    reloaded = tf.saved_model.load(str(tmp_path / "png"))
+    images = fashion[:8, ..., None].astype("float32") / 255
+    np.testing.assert_array_equal(reloaded.png(tf.constant(images)).numpy(), anomaly.png_nats(images).numpy())
