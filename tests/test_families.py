@@ -32,7 +32,7 @@ def binary_data(n=64, seed=0):
 
 
 def test_registry_lists_each_family_with_typed_options():
-    assert {"ae", "vae", "cvae", "iwae"} <= set(registry.names())
+    assert set(registry.names()) == {"ae", "vae", "cvae", "iwae", "tcvae"}
     for name in registry.names():
         family = registry.get(name)
         assert family.name == name and family.summary
@@ -51,7 +51,7 @@ def test_registry_lists_each_family_with_typed_options():
         tiny("vae", prior="laplace")
 
 
-@pytest.mark.parametrize("kind", ["ae", "vae", "cvae", "iwae"])
+@pytest.mark.parametrize("kind", ["ae", "vae", "cvae", "iwae", "tcvae"])
 def test_models_describe_themselves(kind):
     model = tiny(kind)
     x = binary_data(5)
@@ -184,3 +184,63 @@ def test_family_trains_round_trips_exports_and_evaluates(kind, options, tmp_path
              for _ in range(2)]
     np.testing.assert_array_equal(*drawn)
     assert drawn[0].shape == (3, *SHAPE)
+
+
+# --- beta-TCVAE -----------------------------------------------------------------
+
+
+def factorized_posteriors(batch, latent_dim=3, seed=0):
+    """Posterior means independent across dimensions, equal variances: q(z) factorizes."""
+    rng = np.random.default_rng(seed)
+    z_mean = rng.normal(size=(batch, latent_dim)).astype("float32")
+    z_log_var = np.full((batch, latent_dim), np.log(0.5), "float32")
+    return reparameterize(z_mean, z_log_var, seed=1), z_mean, z_log_var
+
+
+def test_total_correlation_is_near_zero_for_a_factorized_posterior_batch():
+    from vae_tf.models.tcvae import decompose_kl
+    from vae_tf.priors import StandardNormal
+
+    z, z_mean, z_log_var = factorized_posteriors(2000)
+    parts = decompose_kl(z, z_mean, z_log_var, StandardNormal(3), dataset_size=2000, estimator="mss")
+    assert abs(float(parts["total_correlation"])) < 0.02
+    # A correlated aggregate (z_2 = z_1) has a clearly positive TC.
+    z_mean[:, 1] = z_mean[:, 0]
+    z = reparameterize(z_mean, z_log_var, seed=1)
+    parts = decompose_kl(z, z_mean, z_log_var, StandardNormal(3), dataset_size=2000, estimator="mss")
+    assert float(parts["total_correlation"]) > 0.3
+
+
+@pytest.mark.parametrize("estimator", ["mss", "mws"])
+def test_the_three_terms_sum_to_the_monte_carlo_kl(estimator):
+    from vae_tf.models.tcvae import decompose_kl
+    from vae_tf.priors import StandardNormal, gaussian_log_prob
+
+    z, z_mean, z_log_var = factorized_posteriors(64)
+    prior = StandardNormal(3)
+    parts = decompose_kl(z, z_mean, z_log_var, prior, dataset_size=1000, estimator=estimator)
+    full = np.mean(gaussian_log_prob(z, z_mean, z_log_var) - prior.log_prob(z))
+    assert float(sum(parts.values())) == pytest.approx(float(full), abs=1e-4)
+
+
+def test_tcvae_trains_reports_the_terms_and_weighs_tc_by_a_variable(tmp_path):
+    x = binary_data(256)
+    model = tiny("tcvae", tc_weight=4.0, dataset_size=256)
+    model.compile()
+    history = model.fit(x, batch_size=64, epochs=8, verbose=0).history
+    assert set(history) == set(model.loss_terms)
+    assert history["loss"][-1] < history["loss"][0]
+    terms = model.compute_terms(x)
+    expected = (terms["reconstruction"] + terms["mutual_information"] + terms["dimension_kl"]
+                + 4.0 * terms["total_correlation"])
+    assert float(terms["loss"]) == pytest.approx(float(expected), rel=1e-5)
+    model.tc_weight.assign(0.0)
+    assert not model.tc_weight.trainable
+    path = tmp_path / "tcvae.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert float(restored.tc_weight) == 0.0 and restored.estimator == "mss"
+    np.testing.assert_array_equal(np.asarray(restored(x[:4])), np.asarray(model(x[:4])))
+    assert "sample" in _signatures(restored)
+    with pytest.raises(ValueError, match="tc_estimator must be one of"):
+        tiny("tcvae", tc_estimator="naive")
