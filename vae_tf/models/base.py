@@ -31,7 +31,8 @@ STEPS_PER_EXECUTION = 32
 
 class Autoencoder(compat.BuiltAtConstruction, keras.Model):
     """Base of every family. Subclasses set the class attributes below and implement
-    `encode`, `per_example_terms` and `_latent_code`.
+    `encode` and `per_example_terms` (and override `compute_terms` when their training
+    loss is more than the mean of those terms).
 
     What a model says about itself (read these instead of asking for its class):
 
