@@ -32,11 +32,7 @@ def exported(tmp_path_factory, real_images):
         model = small(kind, arch)
         path = export_saved_model(model, root, name=f"{kind}_{arch}")
         label_args = (labels,) if kind == "cvae" else ()
-        if kind == "ae":
-            encoded = {"z": np.asarray(model.encode(images))}
-        else:
-            z_mean, z_log_var = model.encode(images, *label_args)
-            encoded = {"z_mean": np.asarray(z_mean), "z_log_var": np.asarray(z_log_var)}
+        encoded = {name: np.asarray(code) for name, code in model.encode(images, *label_args).items()}
         cases[f"{kind}_{arch}"] = {
             "path": str(path),
             "kind": kind,

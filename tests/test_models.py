@@ -88,7 +88,9 @@ def test_beta_changed_by_a_callback_changes_the_kl_contribution(real_batch):
 def test_methods_return_the_documented_shapes(real_batch):
     x, y = real_batch
     vae = small_model("vae")
-    z_mean, z_log_var = vae.encode(x[:5])
+    codes = vae.encode(x[:5])
+    assert set(codes) == set(vae.encode_outputs) == {"z_mean", "z_log_var"}
+    z_mean, z_log_var = codes["z_mean"], codes["z_log_var"]
     assert z_mean.shape == z_log_var.shape == (5, 4)
     assert vae.decode(z_mean).shape == (5, 28, 28, 1)
     assert vae.sample(6, seed=3).shape == (6, 28, 28, 1)
@@ -103,7 +105,8 @@ def test_methods_return_the_documented_shapes(real_batch):
     np.testing.assert_allclose(vae(x[:5]), reconstruction)
 
     ae = small_model("ae")
-    assert ae.encode(x[:5]).shape == (5, 4)
+    assert set(ae.encode(x[:5])) == set(ae.encode_outputs) == {"z"}
+    assert ae.encode(x[:5])["z"].shape == (5, 4)
     assert ae.interpolate(x[0], x[1], steps=3).shape == (3, 28, 28, 1)
 
 
@@ -114,7 +117,7 @@ def test_cvae_generates_the_chosen_class_and_needs_labels(real_batch):
     assert cvae.sample(10).shape == (10, 28, 28, 1)
     same_z = [np.asarray(cvae.sample(1, labels=k, seed=0)) for k in (2, 5)]
     assert not np.allclose(*same_z)
-    z_mean, _ = cvae.encode(x[:3], y[:3])
+    z_mean = cvae.encode(x[:3], y[:3])["z_mean"]
     assert cvae.decode(z_mean, y[:3]).shape == (3, 28, 28, 1)
     assert cvae.reconstruct(x[:3], y[:3]).shape == (3, 28, 28, 1)
     assert cvae([x[:3], y[:3]]).shape == (3, 28, 28, 1)

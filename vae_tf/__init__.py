@@ -1,11 +1,11 @@
 """vae_tf: autoencoders, variational autoencoders and conditional VAEs in Keras 3."""
 
-from vae_tf import likelihoods
+from vae_tf import likelihoods, priors, samplers
 from vae_tf.distribute import get_strategy
 from vae_tf.export import export_saved_model
 from vae_tf.factory import make_model
 from vae_tf.layers import OneHot, Sampling
-from vae_tf.models import AE, CVAE, VAE
+from vae_tf.models import AE, CVAE, IWAE, TCVAE, VAE
 from vae_tf.optimizers import FusedAdam
 from vae_tf.networks import (
     build_conv_decoder,
@@ -20,8 +20,10 @@ __all__ = [
     "AE",
     "CVAE",
     "FusedAdam",
+    "IWAE",
     "OneHot",
     "Sampling",
+    "TCVAE",
     "VAE",
     "build_conv_decoder",
     "build_conv_encoder",
@@ -31,4 +33,6 @@ __all__ = [
     "get_strategy",
     "likelihoods",
     "make_model",
+    "priors",
+    "samplers",
 ]

@@ -75,7 +75,7 @@ class ImageLogger(keras.callbacks.Callback):
         with self.writer.as_default():
             pairs = np.concatenate([self.images, reconstructions], axis=2)
             tf.summary.image("reconstructions", pairs, step=epoch, max_outputs=len(pairs))
-            if hasattr(self.model, "sample"):
+            if self.model.can_sample:
                 samples = np.asarray(self.model.sample(self.num_samples, seed=epoch))
                 tf.summary.image("samples", samples, step=epoch, max_outputs=self.num_samples)
         self.writer.flush()

@@ -200,17 +200,16 @@ def _sample(args):
 
 
 def _sample_run(args):
-    from vae_tf.models import AE, CVAE
     from vae_tf.training import load_run_model
 
     _, model = load_run_model(args.run_dir)
-    if isinstance(model, AE):
+    if not model.can_sample:
         raise ValueError("an AE has no prior to sample from: use a VAE or CVAE run")
-    if args.label is not None and not isinstance(model, CVAE):
+    if args.label is not None and not model.is_conditional:
         raise ValueError("--label needs a CVAE run")
     if args.label is not None and not 0 <= args.label < model.num_classes:
         raise ValueError(f"--label must be in [0, {model.num_classes}), got {args.label}")
-    labels = args.label if isinstance(model, CVAE) else None
+    labels = args.label if model.is_conditional else None
     return model.sample(args.num_samples, labels=labels, seed=args.seed)
 
 

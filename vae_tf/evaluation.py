@@ -11,11 +11,6 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from vae_tf.layers import LOG_VAR_RANGE, gaussian_kl
-from vae_tf.models import AE, CVAE
-
-_LOG_2PI = math.log(2.0 * math.pi)
-
 
 def iterate_batches(data, batch_size=256):
     """Yields (images, labels or None) batches from a dataset or an array of images."""
@@ -32,53 +27,32 @@ def iterate_batches(data, batch_size=256):
 
 
 def model_labels(model, labels):
-    """Labels as the model's methods take them: required by a CVAE, dropped otherwise."""
-    if isinstance(model, CVAE):
+    """Labels as the model's methods take them: required by a conditional model, dropped otherwise."""
+    if model.is_conditional:
         if labels is None:
-            raise ValueError("a CVAE is evaluated on (images, labels) batches")
+            raise ValueError(
+                f"{type(model).__name__} is conditional: evaluate it on (images, labels) batches"
+            )
         return labels
     return None
 
 
 def _require_variational(model, what):
-    if isinstance(model, AE):
-        raise ValueError(f"{what} needs a VAE or CVAE; an AE has no latent distribution")
-
-
-def neg_elbo_terms(model, x, labels, draw_noise):
-    """Per-example (reconstruction, kl) in nats, with one draw z ~ q(z|x).
-
-    Args:
-        model: VAE or CVAE.
-        x: tensor. A batch of images.
-        labels: tensor or None. Their labels (CVAE only).
-        draw_noise: callable. Returns standard-normal noise eps of a given shape;
-            z = z_mean + exp(z_log_var / 2) * eps.
-
-    Returns:
-        Two tensors of shape (batch,).
-    """
-    z_mean, z_log_var, _ = model.encoder(model.network_inputs(x, labels), training=False)
-    std = ops.exp(0.5 * ops.clip(z_log_var, *LOG_VAR_RANGE))
-    z = z_mean + std * draw_noise(ops.shape(z_mean))
-    params = model.decoder(model.network_inputs(z, labels), training=False)
-    reconstruction = model.likelihood.negative_log_likelihood(x, params)
-    return reconstruction, ops.sum(gaussian_kl(z_mean, z_log_var), axis=-1)
-
-
-def reconstruction_nll(model, x):
-    """Per-example -log p(x | decoder(encoder(x))) of an AE, in nats."""
-    params = model.decoder(model.encoder(x, training=False), training=False)
-    return model.likelihood.negative_log_likelihood(x, params)
+    if not model.is_variational:
+        raise ValueError(
+            f"{what} needs a variational model; {type(model).__name__} has no latent distribution"
+        )
 
 
 def elbo(model, data, seed=0):
     """Estimates the ELBO terms on held-out data with one draw of z per example.
 
-    The KL weight used in training does not enter: this is the true ELBO.
+    The KL weight used in training does not enter: this is the true ELBO. The terms
+    are the model's own `per_example_terms` (the KL is analytic for the standard
+    normal prior, a Monte-Carlo estimate for a learned one).
 
     Args:
-        model: VAE or CVAE.
+        model: a variational model (`model.is_variational`).
         data: dataset of (images, labels) or images, or an array of images.
         seed: int. Seed of the draws of z. Defaults to 0.
 
@@ -92,16 +66,14 @@ def elbo(model, data, seed=0):
     _require_variational(model, "elbo")
     seed_generator = keras.random.SeedGenerator(seed)
     terms = tf.function(
-        lambda x, labels: neg_elbo_terms(
-            model, x, labels, lambda shape: keras.random.normal(shape, seed=seed_generator)
-        ),
+        lambda x, labels: model.per_example_terms(x, labels, seed=seed_generator),
         reduce_retracing=True,
     )
     reconstructions, kls = [], []
     for x, labels in iterate_batches(data):
-        reconstruction, kl = terms(x, model_labels(model, labels))
-        reconstructions.append(reconstruction.numpy())
-        kls.append(kl.numpy())
+        batch_terms = terms(x, model_labels(model, labels))
+        reconstructions.append(batch_terms["reconstruction"].numpy())
+        kls.append(batch_terms["kl"].numpy())
     reconstruction = float(np.concatenate(reconstructions).mean())
     kl = float(np.concatenate(kls).mean())
     return {"neg_elbo": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
@@ -110,12 +82,13 @@ def elbo(model, data, seed=0):
 def log_likelihoods(model, data, num_samples=100, seed=0, max_decoded=8192):
     """Importance-weighted estimates of log p(x) per example (the IWAE bound).
 
-    log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], z_k ~ q(z|x).
-    The bound tightens as `num_samples` grows; draws are decoded in chunks of at
-    most `max_decoded` images, so large `num_samples` fit in memory.
+    log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], z_k ~ q(z|x),
+    with the model's own prior density (`model.log_importance_weights`). The bound
+    tightens as `num_samples` grows; draws are decoded in chunks of at most
+    `max_decoded` images, so large `num_samples` fit in memory.
 
     Args:
-        model: VAE or CVAE.
+        model: a variational model (`model.is_variational`).
         data: dataset of (images, labels) or images, or an array of images.
         num_samples: int. Importance samples K per example, >= 1. Defaults to 100.
         seed: int. Seed of the draws. Defaults to 0.
@@ -130,29 +103,19 @@ def log_likelihoods(model, data, num_samples=100, seed=0, max_decoded=8192):
     seed_generator = keras.random.SeedGenerator(seed)
 
     @tf.function(reduce_retracing=True)
-    def chunk_log_sum_exp(x, labels, z_mean, z_log_var, chunk):
-        batch = ops.shape(x)[0]
-        log_var = ops.clip(z_log_var, *LOG_VAR_RANGE)
-        eps = keras.random.normal((chunk, batch, ops.shape(z_mean)[-1]), seed=seed_generator)
-        z = z_mean + ops.exp(0.5 * log_var) * eps
-        log_q = ops.sum(-0.5 * (_LOG_2PI + log_var + ops.square(eps)), axis=-1)
-        log_prior = ops.sum(-0.5 * (_LOG_2PI + ops.square(z)), axis=-1)
-        flat_z = ops.reshape(z, (chunk * batch, -1))
-        flat_labels = None if labels is None else ops.tile(labels, (chunk,))
-        params = model.decoder(model.network_inputs(flat_z, flat_labels), training=False)
-        tiled_x = ops.tile(x, (chunk,) + (1,) * (len(x.shape) - 1))
-        log_px = -ops.reshape(model.likelihood.negative_log_likelihood(tiled_x, params), (chunk, batch))
-        return ops.logsumexp(log_px + log_prior - log_q, axis=0)
+    def chunk_log_sum_exp(x, labels, codes, chunk):
+        log_w = model.log_importance_weights(x, codes, labels, num_samples=chunk, seed=seed_generator)
+        return ops.logsumexp(log_w, axis=0)
 
     estimates = []
     for x, labels in iterate_batches(data):
         labels = model_labels(model, labels)
-        z_mean, z_log_var, _ = model.encoder(model.network_inputs(x, labels), training=False)
+        codes = model.encode(x, labels)
         chunk = max(1, min(num_samples, max_decoded // int(x.shape[0])))
         partial = []
         for start in range(0, num_samples, chunk):
             size = min(chunk, num_samples - start)
-            partial.append(chunk_log_sum_exp(x, labels, z_mean, z_log_var, size))
+            partial.append(chunk_log_sum_exp(x, labels, codes, size))
         estimates.append((ops.logsumexp(ops.stack(partial), axis=0) - math.log(num_samples)).numpy())
     return np.concatenate(estimates)
 
@@ -170,27 +133,32 @@ def importance_weighted_log_likelihood(model, data, num_samples=100, seed=0):
 def anomaly_scores(model, data, num_samples=100, seed=0):
     """Per-example anomaly scores: higher means less likely under the model.
 
-    VAE/CVAE: the importance-weighted estimate of -log p(x). AE: the reconstruction
-    negative log-likelihood -log p(x | decoder(encoder(x))).
+    Variational models: the importance-weighted estimate of -log p(x). Others: their
+    `score_term` from `per_example_terms` (an AE's reconstruction negative
+    log-likelihood -log p(x | decoder(encoder(x)))).
 
     Returns:
         A numpy array of scores in nats, one per example.
     """
-    if not isinstance(model, AE):
+    if model.is_variational:
         return -log_likelihoods(model, data, num_samples, seed)
-    return np.concatenate([reconstruction_nll(model, x).numpy() for x, _ in iterate_batches(data)])
+    scores = tf.function(lambda x, labels: model.per_example_terms(x, labels)[model.score_term])
+    return np.concatenate(
+        [scores(x, model_labels(model, labels)).numpy() for x, labels in iterate_batches(data)]
+    )
 
 
 def latent_features(model, data):
-    """Latent features for downstream models: z (AE) or the posterior means (VAE, CVAE).
+    """Latent features for downstream models: each model's `code_name` output of `encode`
+    (z of an AE, the posterior means of a VAE).
 
     Returns:
         (features, labels): numpy arrays; labels is None when `data` has none.
     """
     features, all_labels = [], []
     for x, labels in iterate_batches(data):
-        code = model.encode(x, model_labels(model, labels))
-        features.append(np.asarray(code if isinstance(model, AE) else code[0]))
+        codes = model.encode(x, model_labels(model, labels))
+        features.append(np.asarray(codes[model.code_name]))
         if labels is not None:
             all_labels.append(np.asarray(labels))
     return np.concatenate(features), np.concatenate(all_labels) if all_labels else None

@@ -7,8 +7,8 @@ each taking named inputs and returning a dict of named outputs:
     serving_default, reconstruct   images [, labels] -> reconstructions, z_mean, z_log_var (AE: z)
     encode                         images [, labels] -> z_mean, z_log_var (AE: z)
     decode                         z [, labels]      -> images
-    sample (VAE/CVAE)              num_samples, seed [, labels] -> images
-    score (VAE/CVAE)               images [, labels] -> neg_elbo (AE: reconstruction NLL)
+    sample (with a prior or a latent sampler)  num_samples, seed [, labels] -> images
+    score                          images [, labels] -> neg_elbo (AE: reconstruction NLL)
 """
 
 import logging
@@ -20,8 +20,6 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from vae_tf import evaluation
-from vae_tf.models import AE, CVAE
 from vae_tf.names import check_name
 
 log = logging.getLogger(__name__)
@@ -35,13 +33,21 @@ def _next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def _signatures(model):
-    """Returns {name: (function, input specs)} for every signature of `model`."""
-    conditional = isinstance(model, CVAE)
+def _signatures(model, latent_sampler=None):
+    """Returns {name: (function, input specs)} for every signature of `model`.
+
+    Everything is asked of the model: `is_conditional`, `encode` (its named outputs),
+    `code_name`, `per_example_terms` and `score_term`, and `can_sample` / `prior`
+    (or `latent_sampler`, e.g. a fitted GaussianMixtureSampler, which gives any model
+    a `sample` signature).
+    """
+    conditional = model.is_conditional
     image_shape, latent_dim = model.image_shape, model.latent_dim
     images_spec = tf.TensorSpec((None, *image_shape), tf.float32, name="images")
     labels_spec = tf.TensorSpec((None,), tf.int32, name="labels")
     z_spec = tf.TensorSpec((None, latent_dim), tf.float32, name="z")
+    if latent_sampler is None and model.can_sample:
+        latent_sampler = model.prior
 
     def checked(images, labels):
         images = tf.ensure_shape(images, (None, *image_shape), name="images")
@@ -54,15 +60,11 @@ def _signatures(model):
 
     def encode(images, labels=None):
         images, labels = checked(images, labels)
-        if isinstance(model, AE):
-            return {"z": model.encoder(images, training=False)}
-        z_mean, z_log_var, _ = model.encoder(model.network_inputs(images, labels), training=False)
-        return {"z_mean": z_mean, "z_log_var": z_log_var}
+        return model.encode(images, labels)
 
     def reconstruct(images, labels=None):
         codes = encode(images, labels)
-        z = codes["z"] if isinstance(model, AE) else codes["z_mean"]
-        return {"reconstructions": model.decode(z, labels), **codes}
+        return {"reconstructions": model.decode(codes[model.code_name], labels), **codes}
 
     def decode(z, labels=None):
         z = tf.ensure_shape(z, (None, latent_dim), name="z")
@@ -80,16 +82,13 @@ def _signatures(model):
                 tf.shape(labels)[0], num_samples, message="labels must have num_samples entries"
             ))
         with tf.control_dependencies(checks):
-            z = tf.random.stateless_normal((num_samples, latent_dim), seed=tf.stack([seed, 0]))
+            z = latent_sampler.sample(num_samples, seed=tf.stack([seed, 0]))
         return {"images": model.decode(z, labels)}
 
     def score(images, labels=None):
         images, labels = checked(images, labels)
-        if isinstance(model, AE):
-            return {"neg_elbo": evaluation.reconstruction_nll(model, images)}
-        fixed_noise = lambda shape: tf.random.stateless_normal(shape, seed=SCORE_SEED)  # noqa: E731
-        reconstruction, kl = evaluation.neg_elbo_terms(model, images, labels, fixed_noise)
-        return {"neg_elbo": reconstruction + kl}
+        terms = model.per_example_terms(images, labels, seed=SCORE_SEED)
+        return {"neg_elbo": terms[model.score_term]}
 
     extra = [labels_spec] if conditional else []
     scalar = lambda name: tf.TensorSpec((), tf.int32, name=name)  # noqa: E731
@@ -100,7 +99,7 @@ def _signatures(model):
         "decode": (decode, [z_spec, *extra]),
         "score": (score, [images_spec, *extra]),
     }
-    if not isinstance(model, AE):
+    if latent_sampler is not None:
         signatures["sample"] = (sample, [scalar("num_samples"), scalar("seed"), *extra])
     return signatures
 
@@ -110,7 +109,8 @@ def _write_tflite_decoder(saved_model_dir, path):
     path.write_bytes(converter.convert())
 
 
-def export_saved_model(model, export_root="saved_models", name=None, version=None, tflite=False):
+def export_saved_model(model, export_root="saved_models", name=None, version=None, tflite=False,
+                       latent_sampler=None):
     """Exports `model` as a servable SavedModel at `export_root/NAME/VERSION/`.
 
     The version is written into a temporary directory beside the target and renamed
@@ -118,12 +118,16 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
     existing version is never overwritten.
 
     Args:
-        model: AE, VAE or CVAE.
+        model: a vae_tf model of any family.
         export_root: str or Path. Root of the TF Serving layout. Defaults to "saved_models".
         name: str or None. Model name, one plain path component (`vae_tf.names.check_name`);
             defaults to `model.name`.
         version: int or None. Version number >= 1; defaults to one more than the highest.
         tflite: bool. Also write `decoder.tflite`, the decode signature for TFLite.
+        latent_sampler: object or None. Draws latent codes for the `sample` signature
+            with `sample(num_samples, seed)` in TensorFlow ops (e.g. a fitted
+            `vae_tf.samplers.GaussianMixtureSampler`); None uses the model's prior, and
+            a model without one (an AE) then has no `sample` signature.
 
     Returns:
         The Path of the written version directory.
@@ -147,7 +151,7 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for signature, (function, specs) in _signatures(model).items():
+    for signature, (function, specs) in _signatures(model, latent_sampler).items():
         archive.add_endpoint(signature, function, input_signature=specs)
     temporary = pathlib.Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.partial-"))
     try:

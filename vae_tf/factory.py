@@ -1,9 +1,8 @@
-"""`make_model`: one call from (kind, arch, shapes) to a ready AE, VAE or CVAE."""
+"""`make_model`: one call from (kind, arch, shapes) to a ready model of any registered family."""
 
 from vae_tf import likelihoods, networks
-from vae_tf.models import AE, CVAE, VAE
+from vae_tf.models import registry
 
-KINDS = ("ae", "vae", "cvae")
 ARCHS = ("mlp", "conv")
 
 
@@ -23,6 +22,7 @@ def make_model(
     beta=1.0,
     free_bits=0.0,
     seed=None,
+    **options,
 ):
     """Builds encoder, decoder and model of one kind and architecture.
 
@@ -30,43 +30,49 @@ def make_model(
     decoder `filters` reversed.
 
     Args:
-        kind: str. "ae", "vae" or "cvae".
+        kind: str. A registered family: `vae_tf.models.registry.names()`, e.g. "ae",
+            "vae", "cvae", "iwae", "tcvae".
         arch: str. "mlp" or "conv".
         input_shape: tuple. Shape of one image, e.g. (28, 28, 1).
         latent_dim: int. Size of z, >= 1.
-        num_classes: int or None. Number of classes; required for (and only for) "cvae".
+        num_classes: int or None. Number of classes; required for (and only for)
+            conditional families ("cvae").
         hidden_units: tuple of int. MLP widths. Defaults to (400,).
         filters: tuple of int. Conv encoder filters. Defaults to (32, 64).
         dense_units: int or None. Conv only: a dense layer before the latent heads.
         likelihood: str. "bernoulli" or "gaussian". Defaults to "bernoulli".
         sigma: float or None. Gaussian sigma (its initial value if learned).
         learn_sigma: bool. Learn the Gaussian sigma. Defaults to False.
-        beta: float. KL weight (VAE/CVAE). Defaults to 1.0.
-        free_bits: float. Per-dimension KL floor in nats (VAE/CVAE). Defaults to 0.0.
+        beta: float. KL weight (variational families). Defaults to 1.0.
+        free_bits: float. Per-dimension KL floor in nats (variational families, standard
+            normal prior). Defaults to 0.0.
         seed: int or None. Seeds the sampling noise. Defaults to None.
+        **options: the family's own options, `registry.get(kind).options` (e.g.
+            `train_samples` for "iwae", `prior="vamp"`); each is validated.
 
     Returns:
-        An uncompiled `AE`, `VAE` or `CVAE`.
+        An uncompiled model of the family.
 
     Example:
 
     >>> model = make_model("vae", "mlp", (28, 28, 1), latent_dim=20)
     >>> model.compile()
+    >>> iwae = make_model("iwae", "mlp", (28, 28, 1), 20, train_samples=5, prior="vamp")
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    family = registry.get(kind)
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
-    if kind == "cvae" and num_classes is None:
-        raise ValueError("num_classes is required for kind 'cvae'")
-    if kind != "cvae" and num_classes is not None:
-        raise ValueError(f"num_classes applies only to kind 'cvae', not {kind!r}")
-    if kind == "ae" and (beta != 1.0 or free_bits):
-        raise ValueError("beta and free_bits apply only to kinds 'vae' and 'cvae'")
+    if family.conditional and num_classes is None:
+        raise ValueError(f"num_classes is required for kind {kind!r}")
+    if not family.conditional and num_classes is not None:
+        raise ValueError(f"num_classes applies only to conditional kinds, not {kind!r}")
+    if not family.variational and (beta != 1.0 or free_bits):
+        raise ValueError(f"beta and free_bits apply only to variational kinds, not {kind!r}")
+    options = family.resolve(options)
     likelihood = likelihoods.get(likelihood, sigma=sigma, learn_sigma=learn_sigma)
 
-    encoder_kwargs = {"num_classes": num_classes, "variational": kind != "ae"}
-    if kind != "ae":
+    encoder_kwargs = {"num_classes": num_classes, "variational": family.variational}
+    if family.variational:
         encoder_kwargs.update(free_bits=free_bits, seed=seed)
     if arch == "mlp":
         encoder = networks.build_mlp_encoder(
@@ -82,9 +88,5 @@ def make_model(
         decoder = networks.build_conv_decoder(
             input_shape, latent_dim, tuple(reversed(filters)), num_classes
         )
-
-    if kind == "ae":
-        return AE(encoder, decoder, likelihood=likelihood)
-    if kind == "vae":
-        return VAE(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed)
-    return CVAE(encoder, decoder, num_classes, likelihood=likelihood, beta=beta, seed=seed)
+    return family.build(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed,
+                        num_classes=num_classes, input_shape=tuple(input_shape), **options)

@@ -1,11 +1,90 @@
-"""Layers: the reparameterized Gaussian `Sampling` layer and label one-hot encoding."""
+"""Layers: the reparameterized Gaussian `Sampling` layer and label one-hot encoding,
+with the one `reparameterize` every model, prior and evaluation shares."""
 
 import keras
 import tensorflow as tf
 from keras import ops
 
+from vae_tf import compat
+
 # exp() of a log-variance outside this range overflows or underflows float32 arithmetic.
 LOG_VAR_RANGE = (-20.0, 20.0)
+
+
+def clamp_log_var(z_log_var):
+    """Clamps log-variances to `LOG_VAR_RANGE`: the one clamp every density uses."""
+    return ops.clip(z_log_var, *LOG_VAR_RANGE)
+
+
+def _is_stateful(seed):
+    return seed is None or isinstance(seed, (int, keras.random.SeedGenerator))
+
+
+def split_seed(seed, count=2):
+    """Returns `count` seeds for separate draws from one seed.
+
+    Args:
+        seed: None, int, `keras.random.SeedGenerator`, or a stateless seed (a pair of
+            ints or an int tensor of shape (2,), as in exported graphs).
+        count: int. Number of seeds. Defaults to 2.
+
+    Returns:
+        A list of `count` seeds: the generator itself (it advances per draw), or
+        independent stateless seeds derived with `tf.random.experimental.stateless_split`.
+    """
+    if seed is None or isinstance(seed, keras.random.SeedGenerator):
+        return [seed] * count
+    if isinstance(seed, int):
+        seed = (seed, 0)
+    return tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, "int64"), count), num=count)
+
+
+def draw_normal(shape, seed=None):
+    """Standard-normal noise: `keras.random` for stateful seeds, stateless ops otherwise.
+
+    Args:
+        shape: tuple. Shape of the draw.
+        seed: None, int, `keras.random.SeedGenerator` or a stateless seed pair/tensor.
+            An int or a stateless seed gives the same draw every time.
+
+    Returns:
+        A float32 tensor of `shape`.
+    """
+    if _is_stateful(seed):
+        return keras.random.normal(shape, seed=seed)
+    return tf.random.stateless_normal(shape, seed=tf.cast(seed, "int64"))
+
+
+def draw_categorical(logits, num_samples, seed=None):
+    """Draws `num_samples` indices from one categorical distribution given by `logits` (K,)."""
+    logits = ops.reshape(ops.cast(logits, "float32"), (1, -1))
+    if _is_stateful(seed):
+        return ops.reshape(keras.random.categorical(logits, num_samples, seed=seed), (-1,))
+    return tf.reshape(
+        tf.random.stateless_categorical(logits, num_samples, seed=tf.cast(seed, "int64")), (-1,)
+    )
+
+
+def reparameterize(z_mean, z_log_var, seed=None, num_samples=None):
+    """Draws z = z_mean + exp(z_log_var / 2) * eps, eps ~ N(0, I), differentiably.
+
+    Args:
+        z_mean: tensor (batch, latent_dim). Posterior means.
+        z_log_var: tensor of the same shape. Posterior log-variances (clamped here).
+        seed: seed as `draw_normal` takes it. Defaults to None.
+        num_samples: int or None. None draws one z per row; K draws K, shape
+            (K, batch, latent_dim). Defaults to None.
+
+    Returns:
+        A float32 tensor of z.
+
+    Example:
+
+    >>> z = reparameterize(z_mean, z_log_var, seed=keras.random.SeedGenerator(0))
+    """
+    shape = ops.shape(z_mean) if num_samples is None else (num_samples, *ops.shape(z_mean))
+    std = ops.exp(0.5 * clamp_log_var(z_log_var))
+    return z_mean + std * draw_normal(shape, seed)
 
 
 def gaussian_kl(z_mean, z_log_var):
@@ -19,7 +98,7 @@ def gaussian_kl(z_mean, z_log_var):
     Returns:
         A tensor of the input shape.
     """
-    z_log_var = ops.clip(z_log_var, *LOG_VAR_RANGE)
+    z_log_var = clamp_log_var(z_log_var)
     return 0.5 * (ops.square(z_mean) + ops.exp(z_log_var) - 1.0 - z_log_var)
 
 
@@ -63,9 +142,7 @@ class Sampling(keras.layers.Layer):
         z_mean, z_log_var = inputs
         kl_per_dim = ops.mean(gaussian_kl(z_mean, z_log_var), axis=0)
         self.add_loss(self.beta * ops.sum(ops.maximum(kl_per_dim, self.free_bits)))
-        epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
-        std = ops.exp(0.5 * ops.clip(z_log_var, *LOG_VAR_RANGE))
-        return z_mean + std * epsilon
+        return reparameterize(z_mean, z_log_var, self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
@@ -74,13 +151,11 @@ class Sampling(keras.layers.Layer):
     # mid-training (BackupAndRestore) continues the same draws as an uninterrupted run.
     def save_own_variables(self, store):
         super().save_own_variables(store)
-        store[str(len(store))] = self.seed_generator.state
+        compat.save_extra_variable(store, self.seed_generator.state)
 
     def load_own_variables(self, store):
-        state_key = str(len(self.weights))
-        if state_key in store:
-            self.seed_generator.state.assign(store[state_key])
-        super().load_own_variables({k: store[k] for k in store.keys() if k != state_key})
+        weights_store = compat.load_extra_variable(self, store, self.seed_generator.state)
+        super().load_own_variables(weights_store)
 
     def get_config(self):
         config = super().get_config()

@@ -8,7 +8,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from vae_tf.evaluation import model_labels
-from vae_tf.models import AE, CVAE
 
 
 def image_grid(images, columns):
@@ -124,7 +123,7 @@ def interpolations(model, images, labels=None, pairs=4, steps=10):
     rows = []
     for i in range(pairs):
         a, b = 2 * i, 2 * i + 1
-        label = None if not isinstance(model, CVAE) else int(model_labels(model, labels)[a])
+        label = None if not model.is_conditional else int(model_labels(model, labels)[a])
         rows.append(np.asarray(model.interpolate(images[a], images[b], steps, label)))
     return image_figure(
         image_grid(np.concatenate(rows), columns=steps),
@@ -180,11 +179,11 @@ def save_all(model, images, labels, history, out_dir, z=None):
     out_dir = pathlib.Path(out_dir)
     figures = {"reconstructions": reconstructions(model, images, labels)}
     figures["interpolations"] = interpolations(model, images, labels, pairs=min(4, len(images) // 2))
-    if not isinstance(model, AE):
+    if model.can_sample:
         figures["samples"] = samples(model)
         if model.latent_dim == 2:
-            figures["manifold"] = manifold(model, label=0 if isinstance(model, CVAE) else None)
-    if isinstance(model, CVAE):
+            figures["manifold"] = manifold(model, label=0 if model.is_conditional else None)
+    if model.is_conditional:
         figures["class_grid"] = class_grid(model)
     if z is not None:
         figures["latent_scatter"] = latent_scatter(z, labels if labels is not None and len(labels) == len(z) else None)

@@ -25,7 +25,6 @@ from vae_tf.config import read_config, write_json
 from vae_tf.data import load_data
 from vae_tf.distribute import get_strategy, is_chief, shard_by_data, spans_workers
 from vae_tf.factory import make_model
-from vae_tf.models import AE
 from vae_tf.optimizers import FusedAdam
 from vae_tf.precision import dtype_policy, mixed_policy_name
 from vae_tf.run import check_replaceable, recover, remove_run, replace_run, run_path
@@ -87,7 +86,7 @@ def held_out_examples(data, count=PLOT_EXAMPLES):
 
 def evaluate_model(model, data, iw_samples):
     """Test-set metrics in nats per example: −ELBO terms and the IWAE estimate."""
-    if isinstance(model, AE):
+    if not model.is_variational:
         scores = evaluation.anomaly_scores(model, data.test)
         return {"reconstruction": float(scores.mean()), "examples": int(len(scores))}
     metrics = evaluation.elbo(model, data.test)
@@ -251,7 +250,7 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
     _drop_history_after(history, first_epoch)  # each epoch is logged once
     callbacks = [
         StopOnNaN(backup),  # first, so a NaN epoch reaches neither history nor backup
-        BetaSchedule(config.beta, config.kl_warmup_epochs) if not isinstance(model, AE) else None,
+        BetaSchedule(config.beta, config.kl_warmup_epochs) if model.is_variational else None,
         keras.callbacks.CSVLogger(str(history), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         ImageLogger(run_dir / "logs", *logged_examples),

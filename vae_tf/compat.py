@@ -1,0 +1,92 @@
+"""Every use of a private Keras API, in one place.
+
+vae_tf relies on three Keras internals; each is wrapped here so a Keras upgrade that
+changes one breaks this module (and `tests/test_compat.py`, which checks each
+assumption directly) rather than training in some distant place:
+
+- `keras.Model._maybe_symbolic_build`: replaced so a model built at construction
+  skips the sample-batch reduction that fails under MultiWorkerMirroredStrategy.
+- Adam's slot lists `_momentums` / `_velocities` and `_get_variable_index`: the
+  fused update kernel writes into them.
+- The saved-weights store of a layer is keyed "0", "1", ... by weight order: a layer
+  that saves one more variable after its weights puts it at the next free key.
+"""
+
+import keras
+
+# Checked by tests/test_compat.py against the installed Keras.
+SYMBOLIC_BUILD_METHOD = "_maybe_symbolic_build"
+
+
+class BuiltAtConstruction:
+    """Mixin for a `keras.Model` whose weights all exist when it is constructed.
+
+    Keras 3 (TF backend) first reduces a sample batch across replicas in
+    `_maybe_symbolic_build`, which fails under MultiWorkerMirroredStrategy for
+    (images, labels) batches. These models compile no Keras losses or metrics, so the
+    optimizer is all that is left to build before the first step.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
+
+def adam_slots(optimizer, variable):
+    """Returns Adam's (first moment, second moment) variables for `variable`.
+
+    Args:
+        optimizer: a built `keras.optimizers.Adam`.
+        variable: one of the variables it was built for.
+
+    Returns:
+        Two `keras.Variable`s shaped like `variable`.
+    """
+    index = optimizer._get_variable_index(variable)
+    return optimizer._momentums[index], optimizer._velocities[index]
+
+
+def save_extra_variable(store, variable):
+    """Saves one variable after a layer's weights, at the store's next integer key."""
+    store[str(len(store))] = variable
+
+
+def load_extra_variable(layer, store, variable):
+    """Restores a variable saved by `save_extra_variable`, if the store has it.
+
+    Files saved before the variable existed lack the key and load unchanged.
+
+    Returns:
+        The store without that key, for `keras.layers.Layer.load_own_variables`.
+    """
+    key = str(len(layer.weights))
+    if key in store:
+        variable.assign(store[key])
+    return {k: store[k] for k in store.keys() if k != key}
+
+
+def check():
+    """Raises RuntimeError naming the Keras internal that is missing from this Keras.
+
+    Example:
+
+    >>> compat.check()  # silent on a supported Keras
+    """
+    if not callable(getattr(keras.Model, SYMBOLIC_BUILD_METHOD, None)):
+        raise RuntimeError(
+            f"keras {keras.__version__}: keras.Model.{SYMBOLIC_BUILD_METHOD} is gone; "
+            "vae_tf.compat.BuiltAtConstruction must change"
+        )
+    optimizer = keras.optimizers.Adam()
+    variable = keras.Variable([0.0])
+    optimizer.build([variable])
+    try:
+        momentum, velocity = adam_slots(optimizer, variable)
+    except AttributeError as error:
+        raise RuntimeError(
+            f"keras {keras.__version__}: Adam slot internals changed ({error}); "
+            "vae_tf.compat.adam_slots must change"
+        ) from error
+    if momentum.shape != variable.shape or velocity.shape != variable.shape:
+        raise RuntimeError(f"keras {keras.__version__}: Adam slots no longer match their variable")

@@ -1,0 +1,13 @@
+"""Model families, one module each, all self-describing (see `base.Autoencoder`).
+
+`registry` lists them with the options each adds; `vae_tf.make_model` builds any of them.
+"""
+
+from vae_tf.models.ae import AE
+from vae_tf.models.base import STEPS_PER_EXECUTION, Autoencoder
+from vae_tf.models.cvae import CVAE
+from vae_tf.models.iwae import IWAE
+from vae_tf.models.tcvae import TCVAE
+from vae_tf.models.vae import VAE
+
+__all__ = ["AE", "Autoencoder", "CVAE", "IWAE", "STEPS_PER_EXECUTION", "TCVAE", "VAE"]

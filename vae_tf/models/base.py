@@ -1,0 +1,284 @@
+"""The shared `keras.Model` of every family: self-description, steps, decoding, serialization.
+
+Every model reports its loss terms in nats per example (summed over pixels and
+latent dimensions, averaged over examples). One function per family,
+`per_example_terms`, gives the per-example terms that evaluation, anomaly scores and
+the export `score` signature read; `compute_terms` turns them into the batch terms
+`train_step` and `test_step` record. The loss used for gradients is divided by the
+number of replicas, because tf.distribute sums gradients across replicas.
+"""
+
+import copy
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from vae_tf import compat, likelihoods
+from vae_tf.distribute import spans_workers
+from vae_tf.optimizers import FusedAdam
+
+
+def as_float(x):
+    return ops.cast(ops.convert_to_tensor(x), "float32")
+
+
+# Chosen with `vae-tf benchmark` (README, Performance): several steps per call cut
+# Keras's per-step Python overhead. XLA stays at Keras's "auto" (GPUs only): on a
+# 2-core CPU it was no faster, and it compiles the CVAE's label checks away.
+STEPS_PER_EXECUTION = 32
+
+
+class Autoencoder(compat.BuiltAtConstruction, keras.Model):
+    """Base of every family. Subclasses set the class attributes below and implement
+    `encode` and `per_example_terms` (and override `compute_terms` when their training
+    loss is more than the mean of those terms).
+
+    What a model says about itself (read these instead of asking for its class):
+
+    - `is_variational`: it has a posterior q(z|x) and a prior (`self.prior`), so
+      ELBO, importance-weighted likelihoods and sampling apply.
+    - `is_conditional`: it needs integer class labels (`num_classes` of them).
+    - `can_sample`: `sample` works without a `latent_sampler`.
+    - `encode_outputs`: the names of the dict `encode` returns; `code_name` the one
+      `reconstruct`, `interpolate` and latent features use.
+    - `loss_terms`: the metrics `fit` and `evaluate` report.
+    - `score_term`: the per-example term used as the model's score (export `score`).
+    """
+
+    is_variational = False
+    is_conditional = False
+    encode_outputs = ("z",)
+    code_name = "z"
+    loss_terms = ("loss", "reconstruction")
+    score_term = "reconstruction"
+
+    def __init__(self, encoder, decoder, likelihood="bernoulli", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihoods.get(likelihood)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.term_metrics = [keras.metrics.Mean(name=name) for name in self.loss_terms]
+        # Encoder and decoder arrive built, so every weight exists already.
+        self.built = True
+
+    @property
+    def can_sample(self):
+        return self.is_variational
+
+    @property
+    def metrics(self):
+        return list(self.term_metrics)
+
+    @property
+    def latent_dim(self):
+        return self.decoder.inputs[0].shape[-1]
+
+    @property
+    def image_shape(self):
+        return tuple(self.encoder.inputs[0].shape[1:])
+
+    # --- inputs -----------------------------------------------------------------
+
+    def _split_data(self, data):
+        """Returns (images, labels) from what fit/evaluate pass; labels are dropped."""
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return x, None
+
+    def _split_inputs(self, inputs):
+        """Returns (images, labels) from what `call` receives."""
+        return inputs, None
+
+    def network_inputs(self, tensor, labels):
+        """Returns what the encoder or decoder takes: `tensor`, or `[tensor, labels]` (CVAE)."""
+        if labels is not None:
+            raise ValueError(f"{type(self).__name__} is not conditional: labels are for CVAE")
+        return tensor
+
+    def _check_images(self, x):
+        x = as_float(x)
+        expected = self.image_shape
+        got = tuple(x.shape[1:])
+        if len(got) != len(expected) or any(
+            e is not None and g is not None and e != g for e, g in zip(expected, got)
+        ):
+            raise ValueError(
+                f"images have shape {got} per example, but the model expects {expected}"
+            )
+        return x
+
+    def _check_latents(self, z):
+        z = as_float(z)
+        if z.shape.rank != 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"z has shape {tuple(z.shape)}, but the model expects (batch, {self.latent_dim})"
+            )
+        return z
+
+    def _decoder_nll(self, x, z, labels, training=False):
+        """Per-example -log p(x|z) in nats."""
+        params = self.decoder(self.network_inputs(z, labels), training=training)
+        return self.likelihood.negative_log_likelihood(x, params)
+
+    # --- the loss ---------------------------------------------------------------
+
+    def encode(self, x, labels=None, training=False):
+        """Returns the encoder's outputs as a dict named by `encode_outputs`."""
+        raise NotImplementedError
+
+    def per_example_terms(self, x, labels=None, seed=None, training=False):
+        """Returns the model's loss terms per example, each a (batch,) tensor in nats.
+
+        Args:
+            x: tensor. A batch of images.
+            labels: tensor or None. Class ids (conditional models only).
+            seed: None to use the model's own noise (the encoder's Sampling layer), or
+                a seed as `vae_tf.layers.draw_normal` takes it (int, SeedGenerator or
+                a stateless pair) for a separate, reproducible draw of z.
+            training: bool. Passed to the networks. Defaults to False.
+
+        Returns:
+            A dict with at least "reconstruction" and `score_term`.
+        """
+        raise NotImplementedError
+
+    def compute_terms(self, x, labels=None, training=False):
+        """Returns the batch terms named by `loss_terms`, each a scalar in nats per example."""
+        terms = {k: ops.mean(v) for k, v in self.per_example_terms(x, labels, training=training).items()}
+        return {"loss": terms["reconstruction"], **terms}
+
+    def train_step(self, data):
+        x, labels = self._split_data(data)
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x, labels, training=True)
+            loss = terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+            loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        return self._record(terms)
+
+    def test_step(self, data):
+        x, labels = self._split_data(data)
+        return self._record(self.compute_terms(x, labels, training=False))
+
+    def _record(self, terms):
+        for metric in self.term_metrics:
+            metric.update_state(terms[metric.name])
+        results = {metric.name: metric.result() for metric in self.term_metrics}
+        if spans_workers(tf.distribute.get_strategy()):
+            # Keras averages step results across workers along axis 0, which a scalar lacks.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
+
+    def compile(self, optimizer=None, steps_per_execution=None, **kwargs):
+        """Configures training: `FusedAdam` (Adam in one kernel per weight) with learning
+        rate 1e-3 unless `optimizer` is given.
+
+        `steps_per_execution` defaults to `STEPS_PER_EXECUTION` training steps per call
+        into the TensorFlow graph on one device (the same updates as one step per call,
+        with less Python overhead; callbacks see batches in groups of that size), and
+        to 1 under a distribution strategy, where Keras's multi-step loop fails on
+        distributed iterators (Keras 3.15).
+        """
+        if optimizer is None:
+            optimizer = FusedAdam(learning_rate=1e-3)
+        if steps_per_execution is None:
+            distributed = self.distribute_strategy.num_replicas_in_sync > 1
+            steps_per_execution = 1 if distributed else STEPS_PER_EXECUTION
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips this for models that override `compile`; restoring it means a
+        # reloaded `.keras` model resumes training with its optimizer state.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        self.optimizer.build(self.trainable_variables)
+
+    # --- user-facing methods ----------------------------------------------------
+
+    def _latent_code(self, x, labels, training=False):
+        """Returns the code decoded by `call`: the deterministic code, or a draw when training."""
+        return self.encode(x, labels, training=training)[self.code_name]
+
+    def call(self, inputs, training=False):
+        x, labels = self._split_inputs(inputs)
+        z = self._latent_code(self._check_images(x), labels, training=training)
+        return self.likelihood.mean(self.decoder(self.network_inputs(z, labels), training=training))
+
+    def decode(self, z, labels=None):
+        """Maps latent codes to data space (probabilities for Bernoulli, means for Gaussian)."""
+        params = self.decoder(self.network_inputs(self._check_latents(z), labels), training=False)
+        return self.likelihood.mean(params)
+
+    def reconstruct(self, x, labels=None):
+        """Deterministic reconstruction in data space (a VAE decodes the posterior mean)."""
+        return self.decode(self._latent_code(self._check_images(x), labels), labels)
+
+    def interpolate(self, x1, x2, steps=10, labels=None):
+        """Decodes `steps` evenly spaced points on the line between the codes of two images.
+
+        Args:
+            x1: array. One image, shaped like one example.
+            x2: array. Another image of the same shape.
+            steps: int. Number of points including both ends, >= 2. Defaults to 10.
+            labels: int or None. Conditional models only: the class used to encode and decode.
+
+        Returns:
+            A tensor of shape (steps, *image_shape) in data space.
+        """
+        if not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"steps must be an integer >= 2, got {steps}")
+        pair = self._check_images(ops.stack([as_float(x1), as_float(x2)]))
+        pair_labels = None if labels is None else ops.full((2,), labels, dtype="int32")
+        z1, z2 = ops.unstack(self._latent_code(pair, pair_labels), axis=0)
+        t = ops.linspace(0.0, 1.0, steps)[:, None]
+        step_labels = None if labels is None else ops.full((steps,), labels, dtype="int32")
+        return self.decode((1.0 - t) * z1 + t * z2, step_labels)
+
+    def sample(self, num_samples, labels=None, seed=None, latent_sampler=None):
+        """Decodes draws from the prior, or from `latent_sampler`, into data space.
+
+        Args:
+            num_samples: int. Number of images, >= 1.
+            labels: conditional models only; see `CVAE.sample`.
+            seed: int or None. Fixes the draws; None uses the model's SeedGenerator.
+            latent_sampler: object with `sample(num_samples, seed)` returning latent
+                codes, e.g. a fitted `vae_tf.samplers.GaussianMixtureSampler` (which
+                makes an AE generative); None uses `self.prior`. Defaults to None.
+
+        Returns:
+            A tensor of shape (num_samples, *image_shape).
+        """
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be an integer >= 1, got {num_samples}")
+        if latent_sampler is None:
+            if not self.can_sample:
+                raise ValueError(
+                    f"{type(self).__name__} has no prior to sample from: pass latent_sampler, "
+                    "e.g. a GaussianMixtureSampler fitted to its codes (vae_tf.samplers)"
+                )
+            latent_sampler = self.prior
+        z = latent_sampler.sample(num_samples, seed=self.seed_generator if seed is None else seed)
+        return self.decode(z, labels)
+
+    # --- serialization ----------------------------------------------------------
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "likelihood": keras.saving.serialize_keras_object(self.likelihood),
+            "seed": self.seed,
+        }
+
+    nested_objects = ("encoder", "decoder", "likelihood")
+
+    @classmethod
+    def from_config(cls, config):
+        config = copy.deepcopy(config)  # deserialization consumes nested dicts
+        for key in cls.nested_objects:
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
