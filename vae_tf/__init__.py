@@ -1,5 +1,10 @@
 """vae_tf: autoencoders, variational autoencoders and conditional VAEs in Keras 3."""
 
+from vae_tf import _startup
+
+if _startup.is_command():  # before anything imports TensorFlow
+    _startup.import_tensorflow_quietly()
+
 from vae_tf import likelihoods
 from vae_tf.distribute import get_strategy
 from vae_tf.export import export_saved_model
