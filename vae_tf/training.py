@@ -23,7 +23,8 @@ from vae_tf import evaluation, plots, run
 from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
 from vae_tf.config import is_conditional_kind
 from vae_tf.data import load_data
-from vae_tf.distribute import get_strategy, is_chief, shard_by_data, spans_workers
+from vae_tf.distribute import get_strategy, is_chief, shard_by_data
+from vae_tf.distribute import resolve as resolve_strategy
 from vae_tf.factory import make_model
 from vae_tf.models import AE
 from vae_tf.optimizers import FusedAdam
@@ -140,11 +141,15 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     >>> finished = train(RunConfig(name="quick", training=TrainingConfig(epochs=1)))
     >>> finished.metrics["neg_elbo"], finished.path
     """
-    strategy = get_strategy(config.runtime.strategy)  # first: multi-worker needs it before any op
+    # Refusals first, writing nothing; a cluster knows its chief only once its strategy runs.
+    multi_worker = resolve_strategy(config.runtime.strategy) == "multi_worker"
+    if not multi_worker:
+        resume = run.check_start(config, overwrite)
+    strategy = get_strategy(config.runtime.strategy)  # before any op: multi-worker needs it so
     policy = mixed_policy_name() if config.runtime.mixed_precision else "float32"
     chief = is_chief(strategy)
-    if chief:  # refusals first, writing nothing
-        resume = run.check_start(config, overwrite, spans_workers(strategy))
+    if chief and multi_worker:
+        resume = run.check_start(config, overwrite, multi_worker=True)
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.training.seed)
