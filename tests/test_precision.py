@@ -114,7 +114,7 @@ def test_train_mixed_precision_from_the_command_line(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
     assert main(mixed_precision_argv(tmp_path)) == 0
     run = tmp_path / "runs" / "bf16"
-    assert json.loads((run / "config.json").read_text())["mixed_precision"] is True
+    assert json.loads((run / "config.json").read_text())["runtime"]["mixed_precision"] is True
     assert np.isfinite(json.loads((run / "metrics.json").read_text())["neg_elbo"])
     model = keras.saving.load_model(run / "model.keras")
     assert model.decoder.get_layer("deconv_0").compute_dtype == "bfloat16"

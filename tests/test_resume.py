@@ -16,11 +16,16 @@ import pytest
 
 from conftest import SMALL_DIR
 from vae_tf.callbacks import TrainingDiverged
-from vae_tf.config import TrainConfig
+from vae_tf.config import RunConfig
 from vae_tf.training import train
 
 SMALL = dict(dataset="idx", data_dir=str(SMALL_DIR), hidden_units=(32,), latent_dim=2,
              iw_samples=2, batch_size=256, epochs=3)
+
+
+def small_config(**changes):
+    """A tiny run's RunConfig, from flat settings (the format-1 layout migrates)."""
+    return RunConfig.from_dict({**SMALL, **changes})
 
 
 def history_epochs(run_dir):
@@ -44,24 +49,26 @@ class InterruptIn(keras.callbacks.Callback):
 
 
 def test_an_interrupted_run_resumes_with_a_complete_history(tmp_path, caplog):
-    config = TrainConfig(**SMALL, out=str(tmp_path), name="r")
+    config = small_config(out=str(tmp_path), name="r")
     with pytest.raises(KeyboardInterrupt):
         train(config, verbose=0, callbacks=[InterruptIn(epoch=1)])
     partial = tmp_path / "r.partial"
     assert history_epochs(partial) == [0]
     assert json.loads((partial / "backup" / "training_metadata.json").read_text())["epoch"] == 1
 
-    changed = TrainConfig(**{**SMALL, "lr": 0.01}, out=str(tmp_path), name="r")
-    with pytest.raises(FileExistsError, match=r"configuration differs \(lr\); rerun it unchanged"):
+    changed = small_config(lr=0.01, out=str(tmp_path), name="r")
+    with pytest.raises(FileExistsError, match=r"configuration differs \(training.lr\); rerun it unchanged"):
         train(changed, verbose=0)
     assert (partial / "backup").is_dir()  # the refused run touched nothing
 
     caplog.set_level("INFO", logger="vae_tf")
-    run = train(config, verbose=0)
+    finished = train(config, verbose=0)
+    run = finished.path
     assert "resuming r after epoch 1 of 3" in caplog.text
     assert history_epochs(run) == [0, 1, 2]
     assert not partial.exists() and not (run / "backup").exists()
-    assert (run / "model.keras").is_file() and (run / "metrics.json").is_file()
+    assert (run / "model.keras").is_file()
+    assert json.loads((run / "metrics.json").read_text()) == finished.metrics
     with pytest.raises(FileExistsError, match="already exists"):
         train(config, verbose=0)
 
@@ -80,7 +87,7 @@ class PoisonWeights(keras.callbacks.Callback):
 
 
 def test_nan_loss_stops_naming_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):
-    config = TrainConfig(**SMALL, out=str(tmp_path), name="nan")
+    config = small_config(out=str(tmp_path), name="nan")
     with pytest.raises(TrainingDiverged, match=r"loss became nan in epoch 2; the checkpoint after "
                                                r"epoch 1 is kept in .*nan.partial/backup"):
         train(config, verbose=0, callbacks=[PoisonWeights(epoch=1)])
@@ -102,7 +109,7 @@ KILL_RUN = ["--dataset", "idx", "--data-dir", str(SMALL_DIR), "--model", "vae", 
 
 
 def vae_tf(tmp_path, name, **popen):
-    command = [sys.executable, "-m", "vae_tf.cli", "train", *KILL_RUN, "--out", str(tmp_path), "--name", name]
+    command = [sys.executable, "-m", "vae_tf", "train", *KILL_RUN, "--out", str(tmp_path), "--name", name]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
 
 
@@ -146,23 +153,26 @@ def completed(backup):
 
 
 def test_leftover_partial_directories_that_cannot_resume_are_refused(tmp_path):
-    from vae_tf.config import write_json
-    from vae_tf.training import _prepare_run_dir
+    from vae_tf.run import check_start, start, write_json
 
-    config = TrainConfig(**SMALL, out=str(tmp_path), name="r")
-    partial, final = tmp_path / "r.partial", tmp_path / "r"
+    config = small_config(out=str(tmp_path), name="r")
+    partial = tmp_path / "r.partial"
     partial.mkdir()
     with pytest.raises(FileExistsError, match="r.partial holds an interrupted run: it has no readable config.json"):
-        _prepare_run_dir(config, final, overwrite=False, multi_worker=False)
+        check_start(config, overwrite=False, multi_worker=False)
     write_json(partial / "config.json", config.to_dict())
     (partial / "backup").mkdir()
     with pytest.raises(FileExistsError, match="a multi-worker run cannot resume"):
-        _prepare_run_dir(config, final, overwrite=False, multi_worker=True)
+        check_start(config, overwrite=False, multi_worker=True)
     assert (partial / "backup").is_dir()
-    assert _prepare_run_dir(config, final, overwrite=False, multi_worker=False) == partial
+    assert check_start(config, overwrite=False, multi_worker=False) is True
+    assert start(config, resume=True) == partial
     assert (partial / "backup").is_dir()  # kept, to resume from
-    assert _prepare_run_dir(config, final, overwrite=True, multi_worker=True) == partial
+    assert check_start(config, overwrite=True, multi_worker=True) is False
+    assert (partial / "backup").is_dir()  # checking writes nothing
+    assert start(config, resume=False) == partial
     assert not (partial / "backup").exists()  # started afresh
+    assert RunConfig.from_dict(json.loads((partial / "config.json").read_text())) == config
 
 
 def test_history_rows_past_the_checkpoint_are_dropped(tmp_path):

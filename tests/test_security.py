@@ -11,7 +11,7 @@ import pytest
 from conftest import SMALL_DIR
 from vae_tf import training
 from vae_tf.cli import main
-from vae_tf.config import TrainConfig
+from vae_tf.config import DataConfig, RunConfig
 from vae_tf.export import export_saved_model
 from vae_tf.factory import make_model
 from vae_tf.run import check_name, recover, replace_run
@@ -35,7 +35,7 @@ def scratch(tmp_path):
 def fake_run(path, marker="old"):
     """A directory carrying the run marker (a vae_tf config.json) and one artefact."""
     path.mkdir()
-    (path / "config.json").write_text(json.dumps(TrainConfig(name=path.name).to_dict()))
+    (path / "config.json").write_text(json.dumps(RunConfig(name=path.name).to_dict()))
     (path / "artefact.txt").write_text(marker)
     return path
 
@@ -73,7 +73,7 @@ def test_train_refuses_hostile_names_before_creating_anything(name, scratch, cap
 @pytest.mark.parametrize("name", HOSTILE)
 def test_python_api_refuses_hostile_names(name, scratch):
     with pytest.raises(ValueError, match="is not a valid name"):
-        training.train(TrainConfig(name=hostile(name, scratch), out=str(scratch / "runs")), overwrite=True)
+        training.train(RunConfig(name=hostile(name, scratch), out=str(scratch / "runs")), overwrite=True)
 
 
 @pytest.mark.parametrize("name", HOSTILE)
@@ -97,7 +97,7 @@ def test_export_api_refuses_hostile_names(scratch):
 
 def test_the_default_run_name_obeys_the_rule_too():
     with pytest.raises(ValueError, match="default run name"):
-        TrainConfig(dataset="../escape")
+        RunConfig(data=DataConfig(dataset="../escape"))
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_overwrite_replaces_a_real_run(scratch):
     assert main(["train", *TINY, "--name", "r", "--out", str(runs)]) == 0
     first = json.loads((runs / "r" / "config.json").read_text())
     assert main(["train", *TINY, "--name", "r", "--out", str(runs), "--overwrite", "--seed", "3"]) == 0
-    assert json.loads((runs / "r" / "config.json").read_text())["seed"] == 3 != first["seed"]
+    assert json.loads((runs / "r" / "config.json").read_text())["training"]["seed"] == 3 != first["training"]["seed"]
     assert (runs / "r" / "model.keras").is_file()
     assert sorted(p.name for p in runs.iterdir()) == ["old", "r"]  # nothing left aside
     assert (scratch / "keep.txt").read_text() == "keep"

@@ -1,6 +1,11 @@
 """vae_tf: autoencoders, variational autoencoders and conditional VAEs in Keras 3."""
 
-from vae_tf import likelihoods, priors, samplers
+from vae_tf import _startup
+
+if _startup.is_command():  # before anything imports TensorFlow
+    _startup.import_tensorflow_quietly()
+
+from vae_tf import likelihoods, priors, samplers  # noqa: E402
 from vae_tf.distribute import get_strategy
 from vae_tf.export import export_saved_model
 from vae_tf.factory import make_model

@@ -1,16 +1,20 @@
-"""The `vae-tf` command line: argument parsing only; the work is in the library.
+"""The `vae-tf` command line: argument parsing and dispatch; the work is in the library.
 
-The installed `vae-tf` command is scripts/vae-tf, which quiets TensorFlow's start-up
-and calls `main`."""
+`vae-tf train`'s options are generated from the fields of `vae_tf.config.RunConfig`
+(help, defaults and choices come from there). Installed as the `vae-tf` console script
+(`console_main`) and runnable as `python -m vae_tf`.
+"""
 
 import argparse
-import csv
+import importlib.metadata
 import logging
-import os
 import pathlib
 import sys
 
 log = logging.getLogger("vae_tf")
+
+SPLITS = ("train", "validation", "test")  # the splits of vae_tf.data.DataSplits
+
 
 def _positive_int(text):
     value = int(text)
@@ -19,58 +23,39 @@ def _positive_int(text):
     return value
 
 
-def _add_train_arguments(parser):
-    from vae_tf.config import TrainConfig
-    from vae_tf.distribute import STRATEGIES
+def _dest(section, field):
+    return f"{section}.{field.name}" if section else field.name
 
-    d = TrainConfig()
-    add = parser.add_argument
-    add("--model", choices=["ae", "vae", "cvae"], default=d.model, help="model kind")
-    add("--arch", choices=["mlp", "conv"], default=d.arch, help="encoder/decoder architecture")
-    add("--dataset", default=d.dataset,
-        help="tensorflow-datasets name, 'idx' (IDX files in --data-dir) or 'folder' "
-             "(images in --data-dir); fashion_mnist reads the Debian package when installed")
-    add("--data-dir", default=None, help="directory of IDX files, images, or tfds data")
-    add("--image-size", type=_positive_int, nargs=2, metavar=("H", "W"), default=None,
-        help="resize images (required for --dataset folder)")
-    add("--color-mode", choices=["rgb", "grayscale"], default=d.color_mode,
-        help="channels for --dataset folder")
-    add("--latent-dim", type=_positive_int, default=d.latent_dim)
-    add("--hidden-units", type=_positive_int, nargs="+", default=list(d.hidden_units),
-        help="MLP hidden layer widths")
-    add("--filters", type=_positive_int, nargs="+", default=list(d.filters),
-        help="conv encoder filters (the decoder mirrors them)")
-    add("--likelihood", choices=["bernoulli", "gaussian"], default=d.likelihood)
-    add("--sigma", type=float, default=None, help="Gaussian sigma (default 1.0)")
-    add("--learn-sigma", action="store_true", help="learn the Gaussian sigma")
-    add("--beta", type=float, default=d.beta, help="KL weight")
-    add("--kl-warmup-epochs", type=int, default=d.kl_warmup_epochs,
-        help="linear KL warm-up from 0 to --beta over this many epochs")
-    add("--free-bits", type=float, default=d.free_bits, help="per-dimension KL floor, nats")
-    add("--binarize", choices=["none", "static", "dynamic"], default=d.binarize)
-    add("--validation-fraction", type=float, default=d.validation_fraction)
-    add("--epochs", type=_positive_int, default=d.epochs)
-    add("--batch-size", type=_positive_int, default=d.batch_size, help="global batch size")
-    add("--lr", type=float, default=d.lr, help="Adam learning rate")
-    add("--seed", type=int, default=d.seed)
-    add("--iw-samples", type=_positive_int, default=d.iw_samples,
-        help="importance samples for the test log-likelihood")
-    add("--strategy", choices=STRATEGIES, default=d.strategy,
-        help="tf.distribute strategy; auto: multi_worker with a TF_CONFIG cluster, "
-             "mirrored with several GPUs, else one device")
-    add("--cpu-replicas", type=_positive_int, default=d.cpu_replicas,
-        help="split the CPU into N logical devices (for --strategy mirrored without GPUs)")
-    add("--deterministic", action="store_true",
-        help="deterministic ops (tf.config.experimental.enable_op_determinism): a rerun, "
-             "or a resumed run, gives bit-identical weights; slower")
-    add("--mixed-precision", action="store_true",
-        help="compute in bfloat16 (CPUs with bfloat16 instructions) or float16 (GPUs), "
-             "weights, code, KL and likelihood in float32: faster conv models, numbers "
-             "differ slightly from float32")
-    add("--name", default=None, help="run name (default MODEL-ARCH-DATASET)")
-    add("--out", default=d.out, help="runs root directory")
-    add("--overwrite", action="store_true", help="replace an existing run of the same name")
-    _add_export_arguments(parser, export_flag=True)
+
+def _add_config_arguments(parser):
+    """One option per RunConfig setting, described by the setting itself."""
+    from vae_tf.config import flag, option_fields, value_type
+
+    for section, field in option_fields():
+        python_type, item_type, length = value_type(field)
+        meta = field.metadata
+        options = {"dest": _dest(section, field), "default": field.default, "help": meta["help"]}
+        if python_type is bool:
+            options["action"] = "store_true"
+        else:
+            metavar = meta["metavar"] or (None if meta["choices"] else field.name.upper())
+            options.update(type=item_type or python_type, choices=meta["choices"], metavar=metavar)
+            if python_type is tuple:
+                options["nargs"] = length or "+"
+            if field.default is not None:
+                options["help"] += " (default: %(default)s)"
+        parser.add_argument(flag(field), **options)
+
+
+def _config_from(args):
+    """The validated RunConfig of parsed `train` arguments."""
+    from vae_tf.config import FORMAT_VERSION, SECTIONS, RunConfig, option_fields
+
+    values = {"format_version": FORMAT_VERSION, **{section: {} for section in SECTIONS}}
+    for section, field in option_fields():
+        value = getattr(args, _dest(section, field))
+        (values[section] if section else values)[field.name] = tuple(value) if isinstance(value, list) else value
+    return RunConfig.from_dict(values)
 
 
 def _add_export_arguments(parser, export_flag=False):
@@ -82,12 +67,28 @@ def _add_export_arguments(parser, export_flag=False):
     parser.add_argument("--tflite", action="store_true", help="also write decoder.tflite")
 
 
+def _version():
+    try:
+        return importlib.metadata.version("vae_tf")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        import vae_tf
+
+        return vae_tf.__version__
+
+
 def _parser():
+    from vae_tf.benchmark import CONFIGS
+
     parser = argparse.ArgumentParser(
         prog="vae-tf", description="Train and use autoencoders, VAEs and conditional VAEs."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    _add_train_arguments(commands.add_parser("train", help="train a model into runs/NAME"))
+    train = commands.add_parser("train", help="train a model into runs/NAME")
+    _add_config_arguments(train)
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing vae_tf run of the same name once the new one finishes")
+    _add_export_arguments(train, export_flag=True)
 
     evaluate = commands.add_parser("evaluate", help="test-set -ELBO and IWAE log-likelihood")
     evaluate.add_argument("run_dir")
@@ -113,7 +114,7 @@ def _parser():
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("run_dir")
-        command.add_argument("--split", choices=["train", "validation", "test"], default="test")
+        command.add_argument("--split", choices=SPLITS, default="test")
         command.add_argument("--out", default=default_out)
         if name == "score":
             command.add_argument("--iw-samples", type=_positive_int, default=100)
@@ -125,113 +126,101 @@ def _parser():
     bench.add_argument("--epochs", type=_positive_int, default=3, help="timed epochs per configuration")
     bench.add_argument("--examples", type=_positive_int, default=None,
                        help="train on the first N images (default: all 60,000)")
-    bench.add_argument("--config", choices=["mlp", "conv"], nargs="+", default=["mlp", "conv"])
+    bench.add_argument("--config", choices=tuple(CONFIGS), nargs="+", default=list(CONFIGS))
     bench.add_argument("--serving-calls", type=_positive_int, default=1000)
     bench.add_argument("--out", default=None, help="also write the results as JSON")
     return parser
 
 
 def _train(args):
-    from vae_tf.config import TrainConfig
     from vae_tf.distribute import split_cpu
     from vae_tf.training import train
 
-    split_cpu(args.cpu_replicas)  # before any TensorFlow op runs
-
-    run_only = ("command", "overwrite", "export", "saved_models", "tflite")
-    values = {k: v for k, v in vars(args).items() if k not in run_only}
-    for key in ("hidden_units", "filters", "image_size"):
-        if values[key] is not None:
-            values[key] = tuple(values[key])
-    run_dir = train(TrainConfig(**values), overwrite=args.overwrite)
-    if run_dir is None:  # a non-chief worker: the chief writes the run
+    config = _config_from(args)  # validated in full before anything runs
+    split_cpu(config.runtime.cpu_replicas)  # before any TensorFlow op runs
+    finished = train(config, overwrite=args.overwrite)
+    if finished is None:  # a non-chief worker: the chief writes the run
         return
-    _print_metrics(run_dir)
+    _print_metrics(finished)
     if args.export:
-        _export_run(run_dir, run_dir.name, args.saved_models, args.tflite)
+        _export_model(finished.model, finished.name, args.saved_models, args.tflite)
 
 
-def _export_run(run_dir, name, saved_models, tflite):
+def _export_model(model, name, saved_models, tflite):
     from vae_tf.export import export_saved_model
-    from vae_tf.training import load_run_model
 
-    _, model = load_run_model(run_dir)
-    path = export_saved_model(model, saved_models, name=name, tflite=tflite)
-    print(f"exported SavedModel to {path}")
+    print(f"exported SavedModel to {export_saved_model(model, saved_models, name=name, tflite=tflite)}")
 
 
 def _export(args):
     from vae_tf.names import check_name
+    from vae_tf.run import Run
 
     run_dir = pathlib.Path(args.run_dir)
     name = check_name(run_dir.resolve().name if args.name is None else args.name)
-    _export_run(run_dir, name, args.saved_models, args.tflite)
+    _export_model(Run(run_dir).model, name, args.saved_models, args.tflite)
 
 
-def _print_metrics(run_dir):
-    import json
-
-    metrics = json.loads((pathlib.Path(run_dir) / "metrics.json").read_text())
-    print(f"test metrics of {run_dir} (nats per example):")
-    for key, value in metrics.items():
+def _print_metrics(finished):
+    print(f"test metrics of {finished.path} (nats per example):")
+    for key, value in finished.metrics.items():
         print(f"  {key:<20} {value:>12.3f}" if isinstance(value, float) else f"  {key:<20} {value:>12}")
 
 
-def _evaluate(args):
-    from vae_tf.config import write_json
-    from vae_tf.training import evaluate_model, load_run
+def _open_with_data(run_dir):
+    """(run, model, data splits) of a finished run; the model first, so an unfinished
+    run is refused before any data is read."""
+    from vae_tf.run import Run
+    from vae_tf.training import load_config_data
 
-    _, model, data = load_run(args.run_dir)
-    write_json(pathlib.Path(args.run_dir) / "metrics.json", evaluate_model(model, data, args.iw_samples))
-    _print_metrics(args.run_dir)
+    finished = Run(run_dir)
+    model = finished.model
+    return finished, model, load_config_data(finished.config)
+
+
+def _evaluate(args):
+    from vae_tf.training import evaluate_model
+
+    finished, model, data = _open_with_data(args.run_dir)
+    finished.write_metrics(evaluate_model(model, data, args.iw_samples))
+    _print_metrics(finished)
 
 
 def _sample(args):
     from vae_tf import plots
+    from vae_tf.export import sample_saved_model
+    from vae_tf.run import atomic_write
 
     if (args.run_dir is None) == (args.saved_model is None):
         raise ValueError("give either RUN_DIR or --saved-model DIR")
-    images = _sample_saved_model(args) if args.saved_model else _sample_run(args)
+    if args.saved_model:
+        images = sample_saved_model(args.saved_model, args.num_samples, args.seed, args.label)
+    else:
+        images = _sample_run(args)
     title = f"{args.num_samples} samples" + ("" if args.label is None else f" of class {args.label}")
     grid = plots.image_grid(images, min(args.num_samples, 8))
     fig = plots.image_figure(grid, title, "sample", "sample")
-    _atomic(args.out, lambda path: plots.save_figure(fig, path))
+    atomic_write(args.out, lambda path: plots.save_figure(fig, path))
     print(f"wrote {args.out}")
 
 
 def _sample_run(args):
-    from vae_tf.training import load_run_model
+    from vae_tf.run import Run
 
-    _, model = load_run_model(args.run_dir)
-    if not model.can_sample:
-        raise ValueError("an AE has no prior to sample from: use a VAE or CVAE run")
-    if args.label is not None and not model.is_conditional:
-        raise ValueError("--label needs a CVAE run")
-    if args.label is not None and not 0 <= args.label < model.num_classes:
-        raise ValueError(f"--label must be in [0, {model.num_classes}), got {args.label}")
-    labels = args.label if model.is_conditional else None
+    model = Run(args.run_dir).model
+    labels = _sampling_labels(model, args.label)  # first: it refuses a model that cannot sample
     return model.sample(args.num_samples, labels=labels, seed=args.seed)
 
 
-def _sample_saved_model(args):
-    import tensorflow as tf
-
-    from vae_tf.export import MAX_SAMPLES
-
-    if not (pathlib.Path(args.saved_model) / "saved_model.pb").is_file():
-        raise FileNotFoundError(f"{args.saved_model}: not a SavedModel directory (no saved_model.pb)")
-    signatures = tf.saved_model.load(args.saved_model).signatures
-    if "sample" not in signatures:
-        raise ValueError(f"{args.saved_model} has no 'sample' signature (an AE cannot sample)")
-    if args.num_samples > MAX_SAMPLES:
-        raise ValueError(f"-n must be <= {MAX_SAMPLES}, got {args.num_samples}")
-    inputs = {"num_samples": tf.constant(args.num_samples), "seed": tf.constant(args.seed)}
-    conditional = "labels" in signatures["sample"].structured_input_signature[1]
-    if conditional != (args.label is not None):
-        raise ValueError("--label is required for a conditional SavedModel and only for one")
-    if conditional:
-        inputs["labels"] = tf.fill([args.num_samples], args.label)
-    return signatures["sample"](**inputs)["images"].numpy()
+def _sampling_labels(model, label):
+    """The `labels` argument of `model.sample` for `--label`, after checking the model can."""
+    if not model.can_sample:
+        raise ValueError("this model has no prior to sample from (an AE): use a VAE-family run")
+    if label is not None and not model.is_conditional:
+        raise ValueError("--label needs a conditional (CVAE) run")
+    if label is not None and not 0 <= label < model.num_classes:
+        raise ValueError(f"--label must be in [0, {model.num_classes}), got {label}")
+    return label if model.is_conditional else None
 
 
 def _split(data, name):
@@ -245,65 +234,45 @@ def _encode(args):
     import numpy as np
 
     from vae_tf.evaluation import latent_features
-    from vae_tf.training import load_run
+    from vae_tf.run import atomic_write
 
-    _, model, data = load_run(args.run_dir)
+    _, model, data = _open_with_data(args.run_dir)
     features, labels = latent_features(model, _split(data, args.split))
     out = pathlib.Path(args.out)
-    _atomic(out, lambda path: np.save(path, features))
+    atomic_write(out, lambda path: np.save(path, features))
     message = f"wrote {features.shape} latent means to {out}"
     if data.num_classes is not None:
         labels_path = out.with_name(out.stem + "_labels.npy")
-        _atomic(labels_path, lambda path: np.save(path, labels))
+        atomic_write(labels_path, lambda path: np.save(path, labels))
         message += f" and their labels to {labels_path}"
     print(message)
 
 
 def _score(args):
     from vae_tf.evaluation import anomaly_scores, iterate_batches
-    from vae_tf.training import load_run
+    from vae_tf.run import write_csv
 
-    _, model, data = load_run(args.run_dir)
+    _, model, data = _open_with_data(args.run_dir)
     split = _split(data, args.split)
     scores = anomaly_scores(model, split, num_samples=args.iw_samples)
     labels = [int(v) for _, y in iterate_batches(split) for v in y.numpy()]
-
-    def write(path):
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["index", "label", "score"])
-            writer.writerows((i, label, f"{score:.4f}") for i, (label, score) in enumerate(zip(labels, scores)))
-
-    _atomic(args.out, write)
+    rows = ((i, label, f"{score:.4f}") for i, (label, score) in enumerate(zip(labels, scores)))
+    write_csv(args.out, ["index", "label", "score"], rows)
     print(f"wrote {len(scores)} anomaly scores (nats, higher = more anomalous) to {args.out}")
 
 
 def _plot(args):
-    from vae_tf.training import draw_plots, held_out_examples, load_run, read_history
+    from vae_tf.training import draw_plots, held_out_examples
 
-    _, model, data = load_run(args.run_dir)
+    finished, model, data = _open_with_data(args.run_dir)
     images, labels = held_out_examples(data)
-    plots_dir = pathlib.Path(args.run_dir) / "plots"
-    for path in draw_plots(model, images, labels, read_history(args.run_dir), plots_dir):
+    for path in draw_plots(model, images, labels, finished.history(), finished.path / "plots"):
         print(f"wrote {path}")
-
-
-def _atomic(path, write):
-    """Calls write(temporary path) and renames the result to `path` only if it succeeds."""
-    path = pathlib.Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: output directory does not exist")
-    temporary = path.with_name(f".{path.name}.partial{path.suffix}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _benchmark(args):
     from vae_tf import benchmark
-    from vae_tf.config import write_json
+    from vae_tf.run import write_json
 
     results = benchmark.run(args.epochs, args.examples, args.config, args.serving_calls)
     print(benchmark.format_table(results))
@@ -324,7 +293,16 @@ COMMANDS = {
 
 
 def main(argv=None):
-    """Entry point of the `vae-tf` console script; returns the exit status."""
+    """Runs one `vae-tf` command; returns the exit status (2 on a bad argument or input).
+
+    Args:
+        argv: list of str or None. The arguments after `vae-tf`; None reads sys.argv.
+
+    Example:
+
+    >>> main(["train", "--epochs", "1", "--name", "quick"])
+    0
+    """
     import tensorflow as tf
 
     args = _parser().parse_args(argv)
@@ -343,5 +321,13 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
+def console_main():
+    """The `vae-tf` console script (and `python -m vae_tf`): exits with `main`'s status.
+
+    TensorFlow's start-up output is held back by `vae_tf._startup`, which runs when the
+    package is imported by this command."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,98 +1,323 @@
-"""The frozen configuration of one training run, stored as config.json in its run directory."""
+"""The configuration of one training run: the one place a setting is defined.
+
+Nested frozen dataclasses in the style of tensorflow/models' config definitions:
+`RunConfig` holds a `DataConfig`, `ModelConfig`, `TrainingConfig` and `RuntimeConfig`.
+Every field is declared with `setting(...)`, which carries its help text, choices and
+lower bound; `vae-tf train`'s options are generated from these fields
+(`vae_tf.cli`) and `validate` checks a whole configuration at once, so a bad value is
+refused before anything is loaded or written. `DataConfig` fields are `load_data`'s
+keyword arguments and `ModelConfig` fields are `make_model`'s.
+
+config.json stores `RunConfig.to_dict()`; flat files written before format 2 load
+through `RunConfig.from_dict` too.
+"""
 
 import dataclasses
 import json
-import os
 import pathlib
-import tempfile
+import types
+import typing
 
+from vae_tf.data import BINARIZE
+from vae_tf.distribute import STRATEGIES
+from vae_tf.factory import ARCHS, KINDS
+from vae_tf.likelihoods import LIKELIHOODS
+from vae_tf.models import registry
 from vae_tf.names import check_name
 
-FORMAT_VERSION = 1  # config.json's format; its presence marks a directory as a vae_tf run
+FORMAT_VERSION = 2  # config.json's format; its presence marks a directory as a vae_tf run
+COLOR_MODES = ("rgb", "grayscale")  # load_data's color_mode values
+
+
+class ConfigError(ValueError):
+    """A setting, or a combination of settings, that no run accepts."""
+
+
+def setting(default, help, *, choices=None, minimum=None, flag=None, metavar=None):
+    """A config field with what the command line and `validate` need to know about it.
+
+    Args:
+        default: the value when not given.
+        help: str. The option's help text.
+        choices: tuple or None. Allowed values (from the owning module's registry).
+        minimum: number or None. Lowest allowed value (of each item, for a tuple).
+        flag: str or None. The option's name; defaults to `--field-name`.
+        metavar: str or tuple or None. argparse metavar.
+
+    Returns:
+        A `dataclasses.field`.
+    """
+    metadata = {"help": help, "choices": choices, "minimum": minimum, "flag": flag, "metavar": metavar}
+    return dataclasses.field(default=default, metadata=metadata)
+
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything needed to repeat a run. Defaults follow the tutorials: an MLP VAE with
-    400 hidden units and a 20-D latent, Bernoulli likelihood, batch 128, Adam 1e-3,
-    10 epochs."""
+class DataConfig:
+    """Where the images come from and how they are batched (`vae_tf.data.load_data`)."""
 
-    model: str = "vae"
-    arch: str = "mlp"
-    dataset: str = "fashion_mnist"
-    data_dir: str | None = None
-    image_size: tuple | None = None
-    color_mode: str = "rgb"
-    latent_dim: int = 20
-    hidden_units: tuple = (400,)
-    filters: tuple = (32, 64)
-    likelihood: str = "bernoulli"
-    sigma: float | None = None
-    learn_sigma: bool = False
-    beta: float = 1.0
-    kl_warmup_epochs: int = 0
-    free_bits: float = 0.0
-    binarize: str = "none"
-    validation_fraction: float = 0.1
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
-    iw_samples: int = 100
-    strategy: str = "auto"
-    cpu_replicas: int = 1
-    deterministic: bool = False
-    mixed_precision: bool = False
-    name: str | None = None
-    out: str = "runs"
+    dataset: str = setting(
+        "fashion_mnist",
+        "tensorflow-datasets name, 'idx' (IDX files in --data-dir) or 'folder' (images in "
+        "--data-dir); fashion_mnist reads the Debian package when installed")
+    data_dir: str | None = setting(None, "directory of IDX files, images, or tfds data")
+    image_size: tuple[int, int] | None = setting(
+        None, "resize images (required for --dataset folder)", minimum=1, metavar=("H", "W"))
+    color_mode: str = setting("rgb", "channels for --dataset folder", choices=COLOR_MODES)
+    binarize: str = setting("none", "binarize pixels: static (threshold 0.5) or dynamic "
+                                    "(a fresh Bernoulli draw per epoch)", choices=BINARIZE)
+    validation_fraction: float = setting(0.1, "part of train held out for validation, in [0, 1)",
+                                         minimum=0.0)
+    batch_size: int = setting(128, "global batch size", minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which model and networks (`vae_tf.make_model`)."""
+
+    kind: str = setting("vae", "model kind", choices=KINDS, flag="--model")
+    arch: str = setting("mlp", "encoder/decoder architecture", choices=ARCHS)
+    latent_dim: int = setting(20, "size of the latent code z", minimum=1)
+    hidden_units: tuple[int, ...] = setting((400,), "MLP hidden layer widths", minimum=1)
+    filters: tuple[int, ...] = setting((32, 64), "conv encoder filters (the decoder mirrors them)",
+                                       minimum=1)
+    likelihood: str = setting("bernoulli", "reconstruction likelihood", choices=tuple(LIKELIHOODS))
+    sigma: float | None = setting(None, "Gaussian sigma (default 1.0); only with --likelihood gaussian")
+    learn_sigma: bool = setting(False, "learn the Gaussian sigma; only with --likelihood gaussian")
+    beta: float = setting(1.0, "KL weight", minimum=0.0)
+    free_bits: float = setting(0.0, "per-dimension KL floor, nats", minimum=0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """How the model is fitted and evaluated."""
+
+    epochs: int = setting(10, "training epochs", minimum=1)
+    lr: float = setting(1e-3, "Adam learning rate, > 0")
+    kl_warmup_epochs: int = setting(0, "linear KL warm-up from 0 to --beta over this many epochs",
+                                    minimum=0)
+    seed: int = setting(0, "seed of the data order, the validation split and the sampling noise")
+    iw_samples: int = setting(100, "importance samples for the test log-likelihood", minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    """Where and how the computation runs; the numbers it gives do not depend on it
+    beyond rounding."""
+
+    strategy: str = setting(
+        "auto", "tf.distribute strategy; auto: multi_worker with a TF_CONFIG cluster, mirrored "
+                "with several GPUs, else one device", choices=STRATEGIES)
+    cpu_replicas: int = setting(
+        1, "split the CPU into N logical devices (for --strategy mirrored without GPUs)", minimum=1)
+    deterministic: bool = setting(
+        False, "deterministic ops (tf.config.experimental.enable_op_determinism): a rerun, or a "
+               "resumed run, gives bit-identical weights; slower")
+    mixed_precision: bool = setting(
+        False, "compute in bfloat16 (CPUs with bfloat16 instructions) or float16 (GPUs), weights, "
+               "code, KL and likelihood in float32: faster conv models, numbers differ slightly "
+               "from float32")
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig, "runtime": RuntimeConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to repeat a run, validated in full on construction.
+
+    Defaults follow the tutorials: an MLP VAE with 400 hidden units and a 20-D latent,
+    Bernoulli likelihood, batch 128, Adam 1e-3, 10 epochs.
+
+    Example:
+
+    >>> config = RunConfig(name="small", model=ModelConfig(latent_dim=2),
+    ...                    training=TrainingConfig(epochs=3))
+    >>> config.run_name
+    'small'
+    """
+
+    name: str | None = setting(None, "run name (default MODEL-ARCH-DATASET)")
+    out: str = setting("runs", "runs root directory")
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
 
     def __post_init__(self):
-        for field in ("epochs", "batch_size", "latent_dim", "iw_samples", "cpu_replicas"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{field} must be an integer >= 1, got {value}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        # Before any path is built from it.
-        check_name(self.run_name, "the default run name MODEL-ARCH-DATASET" if self.name is None else "--name")
+        validate(self)
 
     @property
     def run_name(self):
-        return f"{self.model}-{self.arch}-{self.dataset}" if self.name is None else self.name
+        if self.name is not None:
+            return self.name
+        return f"{self.model.kind}-{self.model.arch}-{self.data.dataset}"
 
     def to_dict(self):
+        """The JSON form written as config.json (nested, with the format version)."""
         return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
 
     @classmethod
     def from_dict(cls, values):
-        values = {k: v for k, v in values.items() if k != "format_version"}  # runs before 1 had none
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - fields
-        if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        tuples = {"image_size", "hidden_units", "filters"}
-        return cls(**{k: tuple(v) if k in tuples and v is not None else v for k, v in values.items()})
+        """A validated config from `to_dict()` output, or from a flat config of format 1."""
+        values = dict(values)
+        version = values.pop("format_version", 1)
+        if version == 1:
+            values = _nest(values)
+        elif version != FORMAT_VERSION:
+            raise ConfigError(f"config format_version {version} is not supported "
+                              f"(this vae_tf reads 1 and {FORMAT_VERSION})")
+        sections = {name: _build(section, values.pop(name, {}), name) for name, section in SECTIONS.items()}
+        return _build(cls, values, None, sections)
 
 
-def write_json(path, payload):
-    """Writes JSON atomically: a temporary file beside `path`, then a rename."""
-    path = pathlib.Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def option_fields(config_class=RunConfig):
+    """(section or None, field) for every setting of a run, in command-line order."""
+    for field in dataclasses.fields(config_class):
+        if field.name in SECTIONS:
+            yield from ((field.name, f) for f in dataclasses.fields(SECTIONS[field.name]))
+    yield from ((None, f) for f in dataclasses.fields(config_class) if f.name not in SECTIONS)
+
+
+def flag(field):
+    """A setting's command-line option, e.g. "--latent-dim"."""
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def value_type(field):
+    """(Python type, item type or None, tuple length or None for any) of a setting."""
+    annotation = field.type
+    if isinstance(annotation, types.UnionType):  # X | None
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if typing.get_origin(annotation) is tuple:
+        items = typing.get_args(annotation)
+        return tuple, items[0], None if items[-1] is Ellipsis else len(items)
+    return annotation, None, None
+
+
+def _build(config_class, values, section, sections=None):
+    """`config_class(**values)` from JSON values (lists become tuples), naming unknown keys."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section {section!r} must be a JSON object, got {values!r}")
+    sections = sections or {}
+    fields = {f.name: f for f in dataclasses.fields(config_class) if f.name not in sections}
+    unknown = set(values) - set(fields)
+    if unknown:
+        where = f" in section {section!r}" if section else ""
+        raise ConfigError(f"unknown config keys{where}: {sorted(unknown)}")
+    converted = {
+        key: tuple(value) if value_type(fields[key])[0] is tuple and isinstance(value, list) else value
+        for key, value in values.items()
+    }
+    return config_class(**converted, **sections)
+
+
+def _nest(flat):
+    """Format 1 (one flat object, `model` naming the kind) to format 2's sections."""
+    nested = {section: {} for section in SECTIONS}
+    where = {flag(f)[2:].replace("-", "_"): (s, f.name) for s, f in option_fields()}
+    for key, value in flat.items():
+        if key not in where:
+            raise ConfigError(f"unknown config keys: {[key]}")
+        section, name = where[key]
+        (nested[section] if section else nested)[name] = value
+    return nested
+
+
+def _check_field(section, field, value):
+    """Type, choices and lower bound of one setting."""
+    name = flag(field)
+    python_type, item_type, length = value_type(field)
+    optional = isinstance(field.type, types.UnionType)
+    if value is None:
+        if not optional:
+            raise ConfigError(f"{name} must be given, got None")
+        return
+    items = value if python_type is tuple else (value,)
+    item_type = item_type or python_type
+    if python_type is tuple and (not isinstance(value, tuple) or (length and len(value) != length)
+                                 or not value):
+        count = f"{length}" if length else "one or more"
+        raise ConfigError(f"{name} must be {count} values, got {value!r}")
+    for item in items:
+        numeric = item_type in (int, float)
+        ok = isinstance(item, item_type) and not (numeric and isinstance(item, bool))
+        if item_type is float:
+            ok = isinstance(item, (int, float)) and not isinstance(item, bool)
+        if not ok:
+            raise ConfigError(f"{name} must be {item_type.__name__}, got {value!r}")
+        if field.metadata.get("choices") and item not in field.metadata["choices"]:
+            raise ConfigError(f"{name} must be one of {', '.join(field.metadata['choices'])}, got {item!r}")
+        minimum = field.metadata.get("minimum")
+        if minimum is not None and not item >= minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value!r}")
+
+
+def validate(config):
+    """Checks every setting of `config` and their combinations; raises ConfigError naming
+    the option and value.
+
+    Args:
+        config: RunConfig.
+    """
+    for section, field in option_fields():
+        holder = getattr(config, section) if section else config
+        _check_field(section, field, getattr(holder, field.name))
+    data, model, training = config.data, config.model, config.training
+    if not config.out:
+        raise ConfigError("--out must name a directory, got ''")
+    if not training.lr > 0:
+        raise ConfigError(f"--lr must be > 0, got {training.lr!r}")
+    if not data.validation_fraction < 1:
+        raise ConfigError(f"--validation-fraction must be in [0, 1), got {data.validation_fraction!r}")
+    if model.likelihood != "gaussian" and (model.sigma is not None or model.learn_sigma):
+        option = "--sigma" if model.sigma is not None else "--learn-sigma"
+        raise ConfigError(f"{option} applies only to --likelihood gaussian, not {model.likelihood!r}")
+    if model.sigma is not None and not model.sigma > 0:
+        raise ConfigError(f"--sigma must be > 0, got {model.sigma!r}")
+    if not is_variational_kind(model.kind) and (model.beta != 1.0 or model.free_bits):
+        option = "--beta" if model.beta != 1.0 else "--free-bits"
+        raise ConfigError(f"{option} applies only to variational models, not --model {model.kind}")
+    if data.dataset in ("idx", "folder") and data.data_dir is None:
+        what = "a directory of IDX files" if data.dataset == "idx" else "a directory of images"
+        raise ConfigError(f"--dataset {data.dataset} needs --data-dir, {what}")
+    if data.dataset == "folder" and data.image_size is None:
+        raise ConfigError("--dataset folder needs --image-size H W, e.g. --image-size 64 64")
+    if is_conditional_kind(model.kind) and data.dataset == "folder":
+        folder = pathlib.Path(data.data_dir)
+        if folder.is_dir() and not any(p.is_dir() for p in folder.iterdir()):
+            raise ConfigError(f"--model {model.kind} needs labelled data, but --data-dir {folder} "
+                              "has no class sub-folders")
+    default_name = "the default run name MODEL-ARCH-DATASET (pass --name)"
     try:
-        with os.fdopen(descriptor, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return path
+        check_name(config.run_name, default_name if config.name is None else "--name")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def is_variational_kind(kind):
+    """Whether models of family `kind` have a KL term, as the family registry says."""
+    return registry.get(kind).variational
+
+
+def is_conditional_kind(kind):
+    """Whether models of family `kind` need labels, as the family registry says."""
+    return registry.get(kind).conditional
 
 
 def read_config(run_dir):
+    """The RunConfig in `run_dir/config.json` (either format), validated.
+
+    Raises:
+        FileNotFoundError: no config.json.
+        ValueError: the file is not a valid vae_tf configuration.
+    """
     path = pathlib.Path(run_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir}: not a run directory (no config.json)")
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError, AttributeError) as error:
+        values = json.loads(path.read_text())
+        if not isinstance(values, dict):
+            raise ConfigError("not a JSON object")
+        return RunConfig.from_dict(values)
+    except (json.JSONDecodeError, ValueError, TypeError) as error:
         raise ValueError(f"{path}: not a valid run configuration ({error})") from error

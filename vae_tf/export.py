@@ -164,3 +164,39 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
         raise
     log.debug("exported %s to %s", name, target)
     return target
+
+
+def sample_saved_model(saved_model_dir, num_samples, seed=0, label=None):
+    """Draws images from an exported SavedModel's `sample` signature, without vae_tf models.
+
+    A SavedModel is a program: load only ones you trust (README, Security).
+
+    Args:
+        saved_model_dir: str or Path. A version directory, e.g. saved_models/NAME/1.
+        num_samples: int. Images to draw, 1 to `MAX_SAMPLES`.
+        seed: int. Seed of the prior noise. Defaults to 0.
+        label: int or None. Class to generate; required for (and only for) a
+            conditional model.
+
+    Returns:
+        float32 numpy images, (num_samples, H, W, C).
+
+    Example:
+
+    >>> images = sample_saved_model("saved_models/vae-mlp-fashion_mnist/1", 16)
+    """
+    saved_model_dir = pathlib.Path(saved_model_dir)
+    if not (saved_model_dir / "saved_model.pb").is_file():
+        raise FileNotFoundError(f"{saved_model_dir}: not a SavedModel directory (no saved_model.pb)")
+    if not 1 <= num_samples <= MAX_SAMPLES:
+        raise ValueError(f"-n must be in [1, {MAX_SAMPLES}], got {num_samples}")
+    signatures = tf.saved_model.load(str(saved_model_dir)).signatures
+    if "sample" not in signatures:
+        raise ValueError(f"{saved_model_dir} has no 'sample' signature (an AE cannot sample)")
+    inputs = {"num_samples": tf.constant(num_samples), "seed": tf.constant(seed)}
+    conditional = "labels" in signatures["sample"].structured_input_signature[1]
+    if conditional != (label is not None):
+        raise ValueError("--label is required for a conditional SavedModel and only for one")
+    if conditional:
+        inputs["labels"] = tf.fill([num_samples], label)
+    return signatures["sample"](**inputs)["images"].numpy()

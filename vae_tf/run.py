@@ -1,17 +1,142 @@
-"""A run directory: where a run may live, and its atomic replacement.
+"""A run directory: create or resume it, finish it atomically, read it back.
 
-A run lives at `OUT/NAME/` and is built in `OUT/NAME.partial/`. Names are one path
-component (`check_name`), so a run never lands outside the `OUT` the user named, and
-only a directory carrying the run marker (a `config.json` that reads as a vae_tf
-configuration) is ever replaced or deleted.
+A run lives at `OUT/NAME/` and is built in `OUT/NAME.partial/`:
+
+    config.json   the RunConfig (the run marker: only such a directory is ever replaced)
+    history.csv   one row per epoch
+    model.keras   the trained model
+    metrics.json  test metrics, nats per example
+    plots/, logs/ figures and TensorBoard logs
+    backup/       BackupAndRestore state while training (NAME.partial only)
+
+Names are one path component (`check_name`), so a run never lands outside the `OUT`
+the user named. Every file is written through `atomic_write`.
 """
 
+import csv
+import json
 import os
 import pathlib
 import shutil
+import tempfile
 
 from vae_tf.config import read_config
 from vae_tf.names import check_name
+
+BACKUP_DIR = "backup"  # BackupAndRestore state inside NAME.partial/
+
+
+def atomic_write(path, write):
+    """Calls `write(temporary path)` beside `path` and renames the result to `path` only
+    if it succeeds, so `path` is never half-written.
+
+    Args:
+        path: str or Path. The file to write; its directory must exist.
+        write: callable taking the temporary Path.
+
+    Returns:
+        `path` as a Path.
+    """
+    path = pathlib.Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: output directory does not exist")
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(descriptor)
+    try:
+        write(pathlib.Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        pathlib.Path(temporary).unlink(missing_ok=True)
+    return path
+
+
+def write_json(path, payload):
+    """Writes `payload` as indented JSON, atomically; returns the Path."""
+    def write(temporary):
+        temporary.write_text(json.dumps(payload, indent=2) + "\n")
+    return atomic_write(path, write)
+
+
+def write_csv(path, header, rows):
+    """Writes a CSV file (a header row, then `rows`), atomically; returns the Path."""
+    def write(temporary):
+        with open(temporary, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+    return atomic_write(path, write)
+
+
+def read_history(run_dir):
+    """The per-epoch history of a run as {column: [values]}, or None before the first epoch."""
+    path = pathlib.Path(run_dir) / "history.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else None
+
+
+class Run:
+    """A finished run directory and what it holds, read on first use.
+
+    `vae_tf.training.train` returns one with the trained model and metrics already in
+    hand; `Run(path)` reads an existing run back.
+
+    Args:
+        path: str or Path. The run directory.
+        config: RunConfig or None. Read from config.json when None.
+        model: keras.Model or None. Loaded from model.keras on first use when None.
+        metrics: dict or None. Read from metrics.json on first use when None.
+
+    Example:
+
+    >>> run = Run("runs/vae-mlp-fashion_mnist")
+    >>> run.config.model.latent_dim, run.metrics["neg_elbo"]
+    """
+
+    def __init__(self, path, config=None, model=None, metrics=None):
+        self.path = pathlib.Path(path)
+        self.config = read_config(self.path) if config is None else config
+        self._model, self._metrics = model, metrics
+
+    def __repr__(self):
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def name(self):
+        return self.path.name
+
+    @property
+    def model(self):
+        """The trained model (model.keras, loaded with Keras' safe_mode on)."""
+        if self._model is None:
+            import keras
+
+            path = self.path / "model.keras"
+            if not path.is_file():
+                raise FileNotFoundError(f"{self.path}: no model.keras (the run did not finish)")
+            self._model = keras.saving.load_model(path, safe_mode=True)  # untrusted files stay data
+        return self._model
+
+    @property
+    def metrics(self):
+        """Test metrics in nats per example (metrics.json)."""
+        if self._metrics is None:
+            path = self.path / "metrics.json"
+            if not path.is_file():
+                raise FileNotFoundError(f"{self.path}: no metrics.json (the run did not finish)")
+            self._metrics = json.loads(path.read_text())
+        return self._metrics
+
+    def history(self):
+        """{column: [per-epoch values]} from history.csv, or None."""
+        return read_history(self.path)
+
+    def write_metrics(self, metrics):
+        """Replaces metrics.json (atomically) and the metrics in hand."""
+        write_json(self.path / "metrics.json", metrics)
+        self._metrics = dict(metrics)
 
 
 def _check_inside(path, root):
@@ -84,6 +209,100 @@ def recover(final):
     else:
         check_replaceable(aside, final.parent)
         os.rename(aside, final)
+
+
+def check_start(config, overwrite=False, multi_worker=False):
+    """Checks, writing nothing, that a run of `config` may start; returns whether it resumes.
+
+    A `NAME.partial/` holding the same configuration is an interrupted run and is
+    resumed (on a single worker); one with another configuration is refused unless
+    `overwrite`. An existing `NAME/` is refused unless `overwrite`, and even then must
+    be a vae_tf run (not a symlink, not some other directory).
+
+    Args:
+        config: RunConfig.
+        overwrite: bool. Allow replacing a run or an interrupted run. Defaults to False.
+        multi_worker: bool. The run spans workers (which cannot resume). Defaults to False.
+
+    Returns:
+        True if the run resumes from `NAME.partial/`.
+    """
+    final = run_path(config.out, config.run_name)
+    if final.exists() or final.is_symlink() or _aside(final).exists():
+        if not overwrite:
+            raise FileExistsError(f"{final} already exists: pass --overwrite or choose another --name")
+        check_replaceable(_aside(final) if not final.exists() else final, final.parent)
+    partial = partial_path(final)
+    if not (partial.exists() or partial.is_symlink()):
+        return False
+    try:
+        previous = read_config(partial).to_dict()
+    except (FileNotFoundError, ValueError):
+        previous = None
+    same = previous == config.to_dict() and not partial.is_symlink()
+    if same and not multi_worker:
+        return True
+    if not overwrite:
+        if same:
+            reason = "a multi-worker run cannot resume (only the chief kept a checkpoint)"
+        elif previous is None:
+            reason = "it has no readable config.json"
+        else:
+            reason = f"its configuration differs ({', '.join(_changed(previous, config.to_dict()))}); " \
+                     "rerun it unchanged to resume"
+        raise FileExistsError(f"{partial} holds an interrupted run: {reason}; pass --overwrite to start afresh")
+    check_replaceable(partial, final.parent)
+    return False
+
+
+def _changed(old, new, prefix=""):
+    """The settings (section.field) whose values differ between two config dicts."""
+    keys = sorted(set(old) | set(new))
+    changed = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(prefix + key)
+    return changed
+
+
+def partial_path(final):
+    """`OUT/NAME.partial`, where the run `OUT/NAME` is built."""
+    return final.with_name(final.name + ".partial")
+
+
+def start(config, resume):
+    """Returns `OUT/NAME.partial/` to train in: the interrupted one if `resume`, else a
+    new one, created whole (config.json included) so every `NAME.partial/` is a run.
+    Call `check_start` first; an old partial it allowed to replace is deleted here."""
+    final = run_path(config.out, config.run_name)
+    partial = partial_path(final)
+    if resume:
+        return partial
+    recover(final)  # a replacement killed midway
+    if partial.exists() or partial.is_symlink():
+        remove_run(partial, final.parent)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.new-"))
+    try:
+        write_json(staging / "config.json", config.to_dict())
+        os.rename(staging, partial)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return partial
+
+
+def finish(partial):
+    """Moves the trained `NAME.partial/` to `NAME/` (replacing a run there) and returns
+    the final Path; the training state in backup/ is not an artefact and is deleted."""
+    partial = pathlib.Path(partial)
+    shutil.rmtree(partial / BACKUP_DIR, ignore_errors=True)
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    replace_run(partial, final)
+    return final
 
 
 def replace_run(partial, final):

@@ -1,16 +1,16 @@
 """One run: config -> data -> model -> fit -> evaluate -> plots, in a run directory.
 
-A run is written into `OUT/NAME.partial/` and renamed to `OUT/NAME/` only once
-complete, so an existing run is never half-overwritten and a failed run leaves no
-directory that looks finished. While training, `NAME.partial/backup/` holds the
-BackupAndRestore state a rerun resumes from.
+The configuration is validated when it is built (`vae_tf.config.RunConfig`); `train`
+then checks the run directory may be (re)used, loads the data and builds the model, and
+only then creates `OUT/NAME.partial/` (`vae_tf.run`), so a bad setting or missing data
+leaves nothing behind. The finished run is moved to `OUT/NAME/` atomically.
 """
 
 import csv
+import dataclasses
 import hashlib
 import json
 import logging
-import os
 import pathlib
 import shutil
 import tempfile
@@ -19,56 +19,38 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_tf import evaluation, plots
+from vae_tf import evaluation, plots, run
 from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
-from vae_tf.config import read_config, write_json
+from vae_tf.config import is_conditional_kind
 from vae_tf.data import load_data
-from vae_tf.distribute import get_strategy, is_chief, shard_by_data, spans_workers
+from vae_tf.distribute import get_strategy, is_chief, shard_by_data
+from vae_tf.distribute import resolve as resolve_strategy
 from vae_tf.factory import make_model
 from vae_tf.optimizers import FusedAdam
 from vae_tf.precision import dtype_policy, mixed_policy_name
-from vae_tf.run import check_replaceable, recover, remove_run, replace_run, run_path
 
 log = logging.getLogger(__name__)
 
 PLOT_EXAMPLES = 512  # held-out examples used for plots
-BACKUP_DIR = "backup"  # BackupAndRestore state inside NAME.partial/
 
 
 def load_config_data(config):
-    """The data pipelines a config describes (the same splits every time)."""
-    return load_data(
-        config.dataset,
-        data_dir=config.data_dir,
-        batch_size=config.batch_size,
-        validation_fraction=config.validation_fraction,
-        binarize=config.binarize,
-        image_size=config.image_size,
-        color_mode=config.color_mode,
-        seed=config.seed,
-    )
+    """The data pipelines a RunConfig describes (the same splits every time)."""
+    return load_data(**dataclasses.asdict(config.data), seed=config.training.seed)
 
 
 def build_model(config, data):
-    """The compiled model a config describes, for data's image shape and classes."""
-    if config.model == "cvae" and data.num_classes is None:
-        raise ValueError(f"--model cvae needs labelled data; {data.source} has no labels")
+    """The compiled model a RunConfig describes, for data's image shape and classes."""
+    conditional = is_conditional_kind(config.model.kind)
+    if conditional and data.num_classes is None:
+        raise ValueError(f"--model {config.model.kind} needs labelled data; {data.source} has no labels")
     model = make_model(
-        config.model,
-        config.arch,
-        data.image_shape,
-        config.latent_dim,
-        num_classes=data.num_classes if config.model == "cvae" else None,
-        hidden_units=config.hidden_units,
-        filters=config.filters,
-        likelihood=config.likelihood,
-        sigma=config.sigma,
-        learn_sigma=config.learn_sigma,
-        beta=config.beta,
-        free_bits=config.free_bits,
-        seed=config.seed,
+        **dataclasses.asdict(config.model),
+        input_shape=data.image_shape,
+        num_classes=data.num_classes if conditional else None,
+        seed=config.training.seed,
     )
-    model.compile(optimizer=FusedAdam(learning_rate=config.lr))
+    model.compile(optimizer=FusedAdam(learning_rate=config.training.lr))
     return model
 
 
@@ -112,69 +94,24 @@ def weights_digest(model):
     return digest.hexdigest()
 
 
-def _prepare_run_dir(config, final, overwrite, multi_worker):
-    """Returns the partial directory the chief of a run writes into.
-
-    A `NAME.partial/` holding the same configuration is an interrupted run and is
-    resumed (on a single worker); one with another configuration is refused unless
-    `overwrite`. With `overwrite`, an existing `final` must be a vae_tf run (not a
-    symlink, not some other directory): that is checked here, before training.
-    """
-    root = final.parent
-    recover(final)  # a replacement killed midway
-    if final.exists() or final.is_symlink():
-        if not overwrite:
-            raise FileExistsError(f"{final} already exists: pass --overwrite or choose another --name")
-        check_replaceable(final, root)
-    partial = final.with_name(final.name + ".partial")
-    if partial.exists() or partial.is_symlink():
-        try:
-            previous = read_config(partial).to_dict()
-        except (FileNotFoundError, ValueError):
-            previous = None
-        same = previous == config.to_dict() and not partial.is_symlink()
-        if same and not multi_worker:
-            return partial  # resumed from its backup
-        if not overwrite:
-            if same:
-                reason = "a multi-worker run cannot resume (only the chief kept a checkpoint)"
-            elif previous is None:
-                reason = "it has no readable config.json"
-            else:
-                changed = ", ".join(sorted(k for k, v in config.to_dict().items() if previous.get(k) != v))
-                reason = f"its configuration differs ({changed}); rerun it unchanged to resume"
-            raise FileExistsError(f"{partial} holds an interrupted run: {reason}; "
-                                  "pass --overwrite to start afresh")
-        remove_run(partial, root)
-    root.mkdir(parents=True, exist_ok=True)
-    # Created whole (config.json included) under a hidden name, so every NAME.partial is a run.
-    staging = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.new-"))
-    try:
-        write_json(staging / "config.json", config.to_dict())
-        os.rename(staging, partial)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return partial
-
-
 def train(config, overwrite=False, verbose="auto", callbacks=()):
-    """Runs one training run and returns its directory.
+    """Runs one training run and returns it.
 
-    The model is built and compiled inside the scope of `config.strategy`
+    The model is built and compiled inside the scope of `config.runtime.strategy`
     (`vae_tf.get_strategy`); with `mirrored` on a CPU, split it first with
-    `vae_tf.distribute.split_cpu(config.cpu_replicas)`. In a multi-worker cluster
-    every worker calls `train`; only the chief writes the run, the others work in a
-    temporary directory that is removed at the end.
+    `vae_tf.distribute.split_cpu(config.runtime.cpu_replicas)`. In a multi-worker
+    cluster every worker calls `train`; only the chief writes the run, the others work
+    in a temporary directory that is removed at the end.
 
-    The run is built in `OUT/NAME.partial/` with `keras.callbacks.BackupAndRestore`
-    state saved there after every epoch. Calling `train` again with the same config
-    after an interruption resumes from the last completed epoch; with
-    `config.deterministic` the result is bit-identical to an uninterrupted run.
-    `config.mixed_precision` builds the model under `precision.mixed_policy_name()`.
+    Nothing is written before the data has loaded and the model is built. The run is
+    built in `OUT/NAME.partial/` with `keras.callbacks.BackupAndRestore` state saved
+    there after every epoch. Calling `train` again with the same config after an
+    interruption resumes from the last completed epoch; with
+    `config.runtime.deterministic` the result is bit-identical to an uninterrupted run.
+    `config.runtime.mixed_precision` builds the model under `precision.mixed_policy_name()`.
 
     Args:
-        config: TrainConfig.
+        config: RunConfig.
         overwrite: bool. Replace an existing run of the same name (only once the
             new run has completed), or an interrupted run with a different
             configuration. Only a vae_tf run is ever replaced: a symlink or another
@@ -184,43 +121,55 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
             `fit` once per epoch, so each epoch begins and ends a `fit`.
 
     Returns:
-        The run directory: config.json, history.csv, model.keras, metrics.json,
+        The finished `vae_tf.run.Run` (path, config, model and metrics in hand), whose
+        directory holds config.json, history.csv, model.keras, metrics.json,
         plots/*.png and TensorBoard logs in logs/. None on a non-chief worker.
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite; the last good checkpoint
             stays in `NAME.partial/backup`.
+
+    Example:
+
+    >>> from vae_tf.config import RunConfig, TrainingConfig
+    >>> finished = train(RunConfig(name="quick", training=TrainingConfig(epochs=1)))
+    >>> finished.metrics["neg_elbo"], finished.path
     """
-    strategy = get_strategy(config.strategy)  # first: multi-worker needs it before any op
-    policy = mixed_policy_name() if config.mixed_precision else "float32"
+    # Refusals first, writing nothing; a cluster knows its chief only once its strategy runs.
+    multi_worker = resolve_strategy(config.runtime.strategy) == "multi_worker"
+    if not multi_worker:
+        resume = run.check_start(config, overwrite)
+    strategy = get_strategy(config.runtime.strategy)  # before any op: multi-worker needs it so
+    policy = mixed_policy_name() if config.runtime.mixed_precision else "float32"
     chief = is_chief(strategy)
-    final = run_path(config.out, config.run_name)
+    if chief and multi_worker:
+        resume = run.check_start(config, overwrite, multi_worker=True)
+    if config.runtime.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.training.seed)
+    data = load_config_data(config)  # batched with the global batch size
+    with strategy.scope(), dtype_policy(policy):
+        model = build_model(config, data)
+    images, labels = held_out_examples(data)  # one pass, for TensorBoard and the plots
+    logged = (images[:8], None if labels is None else labels[:8])
     if chief:
-        run_dir = _prepare_run_dir(config, final, overwrite, spans_workers(strategy))
+        run_dir = run.start(config, resume)
     else:
         run_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"vae-tf-{config.run_name}-"))
     try:
-        if config.deterministic:
-            tf.config.experimental.enable_op_determinism()
-        keras.utils.set_random_seed(config.seed)
-        data = load_config_data(config)  # batched with the global batch size
-        with strategy.scope(), dtype_policy(policy):
-            model = build_model(config, data)
-        images, labels = held_out_examples(data)  # one pass, for TensorBoard and the plots
-        logged = (images[:8], None if labels is None else labels[:8])
         _fit(model, data, config, run_dir, logged, verbose, callbacks)
         if not chief:
             return None
         model.save(run_dir / "model.keras")
-        write_json(run_dir / "metrics.json", evaluate_model(model, data, config.iw_samples))
-        draw_plots(model, images, labels, read_history(run_dir), run_dir / "plots")
+        metrics = evaluate_model(model, data, config.training.iw_samples)
+        run.write_json(run_dir / "metrics.json", metrics)
+        draw_plots(model, images, labels, run.read_history(run_dir), run_dir / "plots")
     finally:
         if not chief:
             shutil.rmtree(run_dir, ignore_errors=True)
-    shutil.rmtree(run_dir / BACKUP_DIR)  # training state, not an artefact
-    replace_run(run_dir, final)
+    final = run.finish(run_dir)
     log.info("run written to %s", final)
-    return final
+    return run.Run(final, config, model, metrics)
 
 
 def completed_epochs(backup_dir):
@@ -236,37 +185,36 @@ def _drop_history_after(history_path, epochs):
         return
     with open(history_path, newline="") as f:
         rows = list(csv.reader(f))
-    kept = rows[:1] + [row for row in rows[1:] if int(row[0]) < epochs]
-    if len(kept) < len(rows):
-        with open(history_path, "w", newline="") as f:
-            csv.writer(f).writerows(kept)
+    kept = [row for row in rows[1:] if int(row[0]) < epochs]
+    if len(kept) < len(rows) - 1:
+        run.write_csv(history_path, rows[0], kept)
 
 
 def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks):
     """Fits `model`, resuming from the BackupAndRestore state in `run_dir` if any."""
-    backup = str(run_dir / BACKUP_DIR)
+    backup = str(run_dir / run.BACKUP_DIR)
     history = run_dir / "history.csv"
     first_epoch = completed_epochs(backup)
     _drop_history_after(history, first_epoch)  # each epoch is logged once
     callbacks = [
         StopOnNaN(backup),  # first, so a NaN epoch reaches neither history nor backup
-        BetaSchedule(config.beta, config.kl_warmup_epochs) if model.is_variational else None,
+        BetaSchedule(config.model.beta, config.training.kl_warmup_epochs) if model.is_variational else None,
         keras.callbacks.CSVLogger(str(history), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         ImageLogger(run_dir / "logs", *logged_examples),
         # After every callback that changes state during an epoch, so a backup holds it all.
         keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False),
-        RunProgbar(config.epochs) if verbose else None,
+        RunProgbar(config.training.epochs) if verbose else None,
         *extra_callbacks,
     ]
     callbacks = [c for c in callbacks if c is not None]
     if first_epoch:
-        log.info("resuming %s after epoch %d of %d", config.run_name, first_epoch, config.epochs)
+        log.info("resuming %s after epoch %d of %d", config.run_name, first_epoch, config.training.epochs)
     log.info("training %s on %s: %d parameters", config.run_name, data.source, model.count_params())
     validation = None if data.validation is None else shard_by_data(data.validation)
     # One `fit` per epoch on `data.epoch(e)`, whose batches depend on (seed, e) alone:
     # a resumed run trains on exactly the batches of an uninterrupted one.
-    for epoch in range(first_epoch, config.epochs):
+    for epoch in range(first_epoch, config.training.epochs):
         model.fit(
             shard_by_data(data.epoch(epoch)),
             validation_data=validation,
@@ -277,30 +225,3 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
             shuffle=False,  # the pipeline shuffles
         )
     log.info("final weights sha256 %s", weights_digest(model))
-
-
-def load_run_model(run_dir):
-    """Returns (config, model) of a finished run directory."""
-    run_dir = pathlib.Path(run_dir)
-    config = read_config(run_dir)
-    model_path = run_dir / "model.keras"
-    if not model_path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no model.keras (the run did not finish)")
-    return config, keras.saving.load_model(model_path, safe_mode=True)  # untrusted files stay data
-
-
-def load_run(run_dir):
-    """Returns (config, model, data) of a finished run directory."""
-    config, model = load_run_model(run_dir)
-    return config, model, load_config_data(config)
-
-
-def read_history(run_dir):
-    """The per-epoch history of a run as {column: [values]}, from history.csv."""
-    path = pathlib.Path(run_dir) / "history.csv"
-    if not path.is_file():
-        return None
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else None
-
