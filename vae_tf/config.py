@@ -20,7 +20,7 @@ import typing
 
 from vae_tf.data import BINARIZE
 from vae_tf.distribute import STRATEGIES
-from vae_tf.factory import ARCHS, KINDS
+from vae_tf.factory import ARCHS
 from vae_tf.likelihoods import LIKELIHOODS
 from vae_tf.models import registry
 from vae_tf.names import check_name
@@ -74,7 +74,7 @@ class DataConfig:
 class ModelConfig:
     """Which model and networks (`vae_tf.make_model`)."""
 
-    kind: str = setting("vae", "model kind", choices=KINDS, flag="--model")
+    kind: str = setting("vae", "model kind", choices=registry.names(), flag="--model")
     arch: str = setting("mlp", "encoder/decoder architecture", choices=ARCHS)
     latent_dim: int = setting(20, "size of the latent code z", minimum=1)
     hidden_units: tuple[int, ...] = setting((400,), "MLP hidden layer widths", minimum=1)
