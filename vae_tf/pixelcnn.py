@@ -2,17 +2,19 @@
 
 VQ-VAE (van den Oord et al. 2017, "Neural Discrete Representation Learning") generates
 images by fitting an autoregressive prior p(c) = prod_i p(c_i | c_<i) to the code grids
-of the training set and decoding its samples. This module's prior follows the gated
-PixelCNN of van den Oord et al. (2016), "Conditional Image Generation with PixelCNN
-Decoders" (arXiv:1606.05328): masked convolutions (mask A in the first layer, so a
-position never sees its own code; mask B afterwards), gated activations
-tanh(W_f * x + V_f h) * sigmoid(W_g * x + V_g h) with an optional class embedding h
-(their eq. 4), residual connections and a softmax over the codebook per position.
+of the training set and decoding its samples. This prior is the gated PixelCNN of van
+den Oord et al. (2016), "Conditional Image Generation with PixelCNN Decoders"
+(arXiv:1606.05328), section 2 and figure 2:
 
-Simplification, documented: one masked stack rather than separate vertical and
-horizontal stacks. The masks keep the model causal (tested position by position); the
-cost is the original PixelCNN's "blind spot" (some positions above and to the right
-are outside the receptive field), which on a 7x7 code grid matters little.
+- a vertical stack sees the rows above (its features, shifted down one row, feed the
+  horizontal stack), and a horizontal stack sees the current row left of the position,
+  which removes the "blind spot" of a single masked stack;
+- the first horizontal convolution excludes the position itself (mask A), later ones
+  include it (mask B); the masks are realized as shifted convolutions of size
+  (k//2 + 1, k) and (1, k//2 + 1), so no weight is ever masked out;
+- gated activations tanh(W_f * x + V_f h) * sigmoid(W_g * x + V_g h), with an optional
+  class one-hot h (their eq. 4-5), and residual connections in the horizontal stack;
+- a softmax over the K code values at every position.
 """
 
 import math
@@ -25,57 +27,58 @@ from keras import layers, ops
 from vae_tf.layers import OneHot
 
 MAX_SAMPLES = 10_000  # largest num_samples the exported `sample` signature accepts
-
-
-def causal_mask(kernel_size, mask_type):
-    """Returns the (k, k) 0/1 mask of a masked convolution over a raster-ordered grid.
-
-    Rows above the centre and columns left of it in the centre row are 1; the centre
-    itself is 0 for mask "A" (the first layer, blind to its own position) and 1 for "B".
-    """
-    if mask_type not in ("A", "B"):
-        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
-    mask = np.zeros((kernel_size, kernel_size), dtype="float32")
-    centre = kernel_size // 2
-    mask[:centre, :] = 1.0
-    mask[centre, : centre + (mask_type == "B")] = 1.0
-    return mask
+STACKS = ("vertical", "horizontal")
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
-class MaskedConv2D(keras.layers.Layer):
-    """A 'same'-padded convolution whose kernel is multiplied by a causal mask.
+class CausalConv2D(keras.layers.Layer):
+    """A convolution whose output at (r, c) sees only earlier rows or earlier columns.
+
+    "vertical": a (k//2 + 1, k) kernel over rows r - k//2 .. r and columns c - k//2 ..
+    c + k//2. "horizontal": a (1, k//2 + 1) kernel over columns c - k//2 .. c of row r
+    (mask B), or c - k//2 - 1 .. c - 1 with `include_centre=False` (mask A).
 
     Args:
         filters: int. Output channels.
-        kernel_size: int. Odd kernel size.
-        mask_type: str. "A" (excludes the centre) or "B" (includes it).
+        kernel_size: int. Odd size k of the equivalent square masked kernel.
+        stack: str. "vertical" or "horizontal".
+        include_centre: bool. Horizontal only: whether (r, c) sees itself (mask B) or
+            not (mask A). Defaults to True.
 
     Example:
 
-    >>> MaskedConv2D(64, 7, "A")(keras.random.normal((1, 7, 7, 16))).shape  # (1, 7, 7, 64)
+    >>> CausalConv2D(64, 7, "horizontal", include_centre=False)(x)  # mask A
     """
 
-    def __init__(self, filters, kernel_size, mask_type, **kwargs):
+    def __init__(self, filters, kernel_size, stack, include_centre=True, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be an odd positive integer, got {kernel_size!r}")
+        if stack not in STACKS:
+            raise ValueError(f"stack must be one of {STACKS}, got {stack!r}")
         self.filters = int(filters)
         self.kernel_size = kernel_size
-        self.mask_type = mask_type
-        self.mask = causal_mask(kernel_size, mask_type)[:, :, None, None]
+        self.stack = stack
+        self.include_centre = bool(include_centre)
 
     def build(self, input_shape):
+        half = self.kernel_size // 2
+        shape = (half + 1, self.kernel_size) if self.stack == "vertical" else (1, half + 1)
         self.kernel = self.add_weight(
-            name="kernel",
-            shape=(self.kernel_size, self.kernel_size, input_shape[-1], self.filters),
+            name="kernel", shape=(*shape, input_shape[-1], self.filters),
             initializer="glorot_uniform",
         )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def call(self, x):
-        kernel = self.kernel * ops.cast(self.mask, self.kernel.dtype)
-        return ops.conv(x, kernel, padding="same") + self.bias
+        half = self.kernel_size // 2
+        if self.stack == "vertical":
+            x = ops.pad(x, ((0, 0), (half, 0), (half, half), (0, 0)))
+        elif self.include_centre:
+            x = ops.pad(x, ((0, 0), (0, 0), (half, 0), (0, 0)))
+        else:  # shift right by one column so (r, c) sees only columns < c
+            x = ops.pad(x, ((0, 0), (0, 0), (half + 1, 0), (0, 0)))[:, :, :-1, :]
+        return ops.conv(x, self.kernel, padding="valid") + self.bias
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)
@@ -85,13 +88,19 @@ class MaskedConv2D(keras.layers.Layer):
             **super().get_config(),
             "filters": self.filters,
             "kernel_size": self.kernel_size,
-            "mask_type": self.mask_type,
+            "stack": self.stack,
+            "include_centre": self.include_centre,
         }
 
 
 def _gate(features):
     value, gate = ops.split(features, 2, axis=-1)
     return ops.tanh(value) * ops.sigmoid(gate)
+
+
+def _shift_down(x):
+    """Moves every row one down (zeros on top): row r then holds what row r - 1 saw."""
+    return ops.pad(x, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1, :, :]
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
@@ -106,9 +115,9 @@ class PixelCNNPrior(keras.Model):
         num_embeddings: int. Number of code values K, >= 2.
         grid_shape: tuple (H', W'). Shape of one code grid.
         filters: int. Channels of the gated layers. Defaults to 64.
-        num_layers: int. Residual gated layers with mask B after the first. Defaults to 5.
-        first_kernel_size: int. Odd kernel of the mask-A layer. Defaults to 7.
-        kernel_size: int. Odd kernel of the mask-B layers. Defaults to 3.
+        num_layers: int. Gated layers (mask B) after the first (mask A). Defaults to 5.
+        first_kernel_size: int. Odd kernel size of the first layer. Defaults to 7.
+        kernel_size: int. Odd kernel size of the later layers. Defaults to 3.
         num_classes: int or None. Condition on an integer class label. Defaults to None.
 
     Example:
@@ -150,12 +159,17 @@ class PixelCNNPrior(keras.Model):
         self.num_classes = num_classes
 
         self.embedding = layers.Embedding(num_embeddings, filters, name="code_embedding")
-        self.first = MaskedConv2D(2 * filters, first_kernel_size, "A", name="masked_a")
-        self.masked = [
-            MaskedConv2D(2 * filters, kernel_size, "B", name=f"masked_b_{i}")
-            for i in range(num_layers)
+        sizes = [first_kernel_size] + [kernel_size] * num_layers
+        self.vertical = [
+            CausalConv2D(2 * filters, k, "vertical", name=f"vertical_{i}")
+            for i, k in enumerate(sizes)
         ]
-        self.mixes = [layers.Conv2D(filters, 1, name=f"mix_{i}") for i in range(num_layers)]
+        self.horizontal = [
+            CausalConv2D(2 * filters, k, "horizontal", include_centre=i > 0, name=f"horizontal_{i}")
+            for i, k in enumerate(sizes)
+        ]
+        self.links = [layers.Conv2D(2 * filters, 1, name=f"link_{i}") for i in range(len(sizes))]
+        self.mixes = [layers.Conv2D(filters, 1, name=f"mix_{i}") for i in range(len(sizes))]
         self.hidden = layers.Conv2D(filters, 1, activation="relu", name="hidden")
         self.out = layers.Conv2D(num_embeddings, 1, name="logits")
         if num_classes is not None:
@@ -223,12 +237,18 @@ class PixelCNNPrior(keras.Model):
         labels = self._check_labels(labels, codes.shape[0])
         biases = [0.0] * (self.num_layers + 1)
         if labels is not None:
-            h = self.one_hot(labels)
-            biases = [dense(h)[:, None, None, :] for dense in self.conditions]
-        x = _gate(self.first(self.embedding(codes)) + biases[0])
-        for masked, mix, bias in zip(self.masked, self.mixes, biases[1:]):
-            x = x + mix(_gate(masked(x) + bias))
-        return self.out(self.hidden(x))
+            one_hot = self.one_hot(labels)
+            biases = [dense(one_hot)[:, None, None, :] for dense in self.conditions]
+        vertical = horizontal = self.embedding(codes)
+        layers_ = zip(self.vertical, self.horizontal, self.links, self.mixes, biases)
+        for i, (v_conv, h_conv, link, mix, bias) in enumerate(layers_):
+            v_features = v_conv(vertical)
+            h_features = h_conv(horizontal) + link(_shift_down(v_features))
+            vertical = _gate(v_features + bias)
+            update = mix(_gate(h_features + bias))
+            # No residual around the first layer: its input holds the position's own code.
+            horizontal = update if i == 0 else horizontal + update
+        return self.out(self.hidden(horizontal))
 
     def call(self, inputs, training=False):
         codes, labels = inputs if self.is_conditional else (inputs, None)
