@@ -131,7 +131,9 @@ def test_round_trip(tmp_path):
     restored = keras.saving.load_model(path, safe_mode=True)
     codes = np.random.randint(0, 8, (2, *GRID)).astype("int32")
     labels = np.array([0, 2], "int32")
-    np.testing.assert_allclose(restored.logits(codes, labels), prior.logits(codes, labels), atol=1e-6)
+    np.testing.assert_allclose(
+        restored.logits(codes, labels), prior.logits(codes, labels), atol=1e-6
+    )
     assert restored.get_config() == prior.get_config()
 
 

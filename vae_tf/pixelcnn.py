@@ -216,10 +216,14 @@ class PixelCNNPrior(keras.Model):
                 raise ValueError("this prior is not conditional: pass no labels")
             return None
         if labels is None:
-            raise ValueError(f"this prior is conditional on {self.num_classes} classes: pass labels")
+            raise ValueError(
+                f"this prior is conditional on {self.num_classes} classes: pass labels"
+            )
         labels = ops.reshape(ops.cast(ops.convert_to_tensor(labels), "int32"), (-1,))
         if labels.shape[0] is not None and batch is not None and labels.shape[0] != batch:
-            raise ValueError(f"labels has {labels.shape[0]} entries, expected one per grid ({batch})")
+            raise ValueError(
+                f"labels has {labels.shape[0]} entries, expected one per grid ({batch})"
+            )
         return labels
 
     def logits(self, codes, labels=None, training=False):

@@ -135,7 +135,9 @@ class VectorQuantizer(keras.layers.Layer):
             self.ema_cluster_size = self.add_weight(
                 name="ema_cluster_size", shape=(self.num_embeddings,), initializer="ones", **state
             )
-            self.ema_sum = self.add_weight(name="ema_sum", shape=shape, initializer="zeros", **state)
+            self.ema_sum = self.add_weight(
+                name="ema_sum", shape=shape, initializer="zeros", **state
+            )
             self.ema_sum.assign(self.codebook)
         self.built = True
 

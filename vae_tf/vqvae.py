@@ -186,9 +186,10 @@ class VQVAE(keras.Model):
 
     def attach_prior(self, prior):
         """Attaches a `PixelCNNPrior` over this model's code grids, used by `sample`."""
-        if prior.num_embeddings != self.num_embeddings or tuple(prior.grid_shape) != self.grid_shape:
+        grid_shape = tuple(prior.grid_shape)
+        if prior.num_embeddings != self.num_embeddings or grid_shape != self.grid_shape:
             raise ValueError(
-                f"prior models {prior.num_embeddings} codes on a {tuple(prior.grid_shape)} grid, "
+                f"prior models {prior.num_embeddings} codes on a {grid_shape} grid, "
                 f"but this VQ-VAE has {self.num_embeddings} codes on a {self.grid_shape} grid"
             )
         self.prior = prior
@@ -393,12 +394,8 @@ class VQVAE(keras.Model):
     # --- serialization ------------------------------------------------------------------
 
     def get_config(self):
-        config = {
-            **super().get_config(),
-            "seed": self.seed,
-            "prior": None if self.prior is None else keras.saving.serialize_keras_object(self.prior),
-        }
-        for key in ("encoder", "decoder", "quantizer", "likelihood"):
+        config = {**super().get_config(), "seed": self.seed}
+        for key in ("encoder", "decoder", "quantizer", "likelihood", "prior"):
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
 
