@@ -35,10 +35,13 @@ MNIST_DIRS = [
 ]
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 KERAS_MNIST = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")) / "datasets" / "mnist.npz"
-MNIST_MISSING = (
-    f"real MNIST digits not found ({', '.join(MNIST_FILES)} in {', '.join(map(str, MNIST_DIRS))}): "
-    "set VAE_TF_MNIST_DIR to a directory holding these two files from the MNIST test set"
-)
+
+
+def _mnist_missing(*elsewhere):
+    """The skip reason: where MNIST was looked for, and how to provide it."""
+    places = ", ".join(map(str, [*MNIST_DIRS, *elsewhere]))
+    return (f"real MNIST digits not found ({places}): set VAE_TF_MNIST_DIR to a directory "
+            f"holding the MNIST test set files {' and '.join(MNIST_FILES)}")
 
 
 def _read_t10k(directory):
@@ -87,7 +90,7 @@ def mnist_dir():
     """A directory holding the real MNIST t10k IDX files; the test skips without one."""
     directory = _find_mnist_dir()
     if directory is None:
-        pytest.skip(MNIST_MISSING)
+        pytest.skip(_mnist_missing())
     return directory
 
 
@@ -100,7 +103,7 @@ def mnist():
         return _read_t10k(directory)
     cached = _cached_mnist()
     if cached is None:
-        pytest.skip(f"{MNIST_MISSING} (nor is it in {KERAS_MNIST} or tensorflow-datasets' cache)")
+        pytest.skip(_mnist_missing(KERAS_MNIST, "tensorflow-datasets' cache"))
     images, labels = cached
     return images[..., None].astype("float32") / 255.0, labels.astype("int32")
 
