@@ -34,7 +34,8 @@ MNIST_DIRS = [
     ) if p
 ]
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-KERAS_MNIST = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")) / "datasets" / "mnist.npz"
+KERAS_HOME = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras"))
+KERAS_MNIST = KERAS_HOME / "datasets" / "mnist.npz"
 
 
 def _mnist_missing(*elsewhere):

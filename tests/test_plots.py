@@ -106,9 +106,10 @@ def test_a_training_run_on_named_folders_draws_the_names(tmp_path, monkeypatch):
 
     rng = np.random.default_rng(0)
     for name in ("circle", "square"):
-        (tmp_path / "data" / name).mkdir(parents=True)
+        folder = tmp_path / "data" / name
+        folder.mkdir(parents=True)
         for i in range(20):
-            Image.fromarray(rng.integers(0, 256, (8, 8), np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (8, 8), np.uint8)).save(folder / f"{i}.png")
     drawn = {}
 
     def keep(name):  # record the figure that training draws
