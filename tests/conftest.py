@@ -26,7 +26,7 @@ for _name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
     (SMALL_DIR / _name).symlink_to(FASHION_DIR / _name)
 
 # Real MNIST digits are optional (an out-of-distribution set): tests that need them skip
-# unless one of these holds the t10k IDX files.
+# unless one of these holds the t10k IDX files, or keras or tensorflow-datasets has them.
 MNIST_DIRS = [
     pathlib.Path(p) for p in (
         os.environ.get("VAE_TF_MNIST_DIR"),
@@ -34,6 +34,15 @@ MNIST_DIRS = [
     ) if p
 ]
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+KERAS_HOME = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras"))
+KERAS_MNIST = KERAS_HOME / "datasets" / "mnist.npz"
+
+
+def _mnist_missing(*elsewhere):
+    """The skip reason: where MNIST was looked for, and how to provide it."""
+    places = ", ".join(map(str, [*MNIST_DIRS, *elsewhere]))
+    return (f"real MNIST digits not found ({places}): set VAE_TF_MNIST_DIR to a directory "
+            f"holding the MNIST test set files {' and '.join(MNIST_FILES)}")
 
 
 def _read_t10k(directory):
@@ -41,6 +50,24 @@ def _read_t10k(directory):
 
     images = read_idx(directory / MNIST_FILES[0])[..., None].astype("float32") / 255.0
     return images, read_idx(directory / MNIST_FILES[1]).astype("int32")
+
+
+def _find_mnist_dir():
+    return next((d for d in MNIST_DIRS if all((d / name).is_file() for name in MNIST_FILES)), None)
+
+
+def _cached_mnist():
+    """The MNIST test set as uint8 (images, labels) from keras's or tfds's cache, or None."""
+    if KERAS_MNIST.is_file():
+        with np.load(KERAS_MNIST) as arrays:
+            return arrays["x_test"], arrays["y_test"]
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("mnist")
+    if builder.is_prepared():
+        test = tfds.as_numpy(builder.as_dataset(split="test", batch_size=-1, shuffle_files=False))
+        return test["image"][..., 0], test["label"]
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -62,17 +89,42 @@ def real_batch(real_images):
 @pytest.fixture(scope="session")
 def mnist_dir():
     """A directory holding the real MNIST t10k IDX files; the test skips without one."""
-    for directory in MNIST_DIRS:
-        if all((directory / name).is_file() for name in MNIST_FILES):
-            return directory
-    pytest.skip(f"real MNIST digits not found ({', '.join(MNIST_FILES)}): set VAE_TF_MNIST_DIR "
-                f"to a directory holding them (looked in {', '.join(map(str, MNIST_DIRS))})")
+    directory = _find_mnist_dir()
+    if directory is None:
+        pytest.skip(_mnist_missing())
+    return directory
 
 
 @pytest.fixture(scope="session")
-def mnist(mnist_dir):
-    """The real MNIST test set, shaped like `real_images`."""
-    return _read_t10k(mnist_dir)
+def mnist():
+    """The real MNIST test set, shaped like `real_images`: from IDX files, else from
+    keras's or tensorflow-datasets' download cache; the test skips without any."""
+    directory = _find_mnist_dir()
+    if directory is not None:
+        return _read_t10k(directory)
+    cached = _cached_mnist()
+    if cached is None:
+        pytest.skip(_mnist_missing(KERAS_MNIST, "tensorflow-datasets' cache"))
+    images, labels = cached
+    return images[..., None].astype("float32") / 255.0, labels.astype("int32")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run the tests marked slow")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes minutes; run with --runslow (or -m slow)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselects slow tests unless --runslow is given or a -m expression chooses."""
+    if config.getoption("--runslow") or config.getoption("markexpr"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 @pytest.fixture(autouse=True)

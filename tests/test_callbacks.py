@@ -1,9 +1,16 @@
+import re
+import time
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import vae_tf
+from conftest import SMALL_DIR
 from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar
+from vae_tf.config import RunConfig
+from vae_tf.training import train
 
 
 def test_warm_up_raises_beta_linearly_and_logs_it(real_batch):
@@ -49,3 +56,53 @@ def test_run_progbar_numbers_epochs_of_the_whole_run(real_batch, capsys):
     out = capsys.readouterr().out
     assert [line for line in out.splitlines() if line.startswith("Epoch")] == [
         "Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+
+
+def epoch_counters(out):
+    """{"Epoch k/N": [(step, total), ...]}: every step counter the bar printed, per epoch."""
+    text = re.sub(r"\x1b\[[0-9;]*m|\x08", "", out)
+    counters = {}
+    for line in re.split(r"[\r\n]", text):
+        if line.startswith("Epoch "):
+            current = counters.setdefault(line, [])
+        elif match := re.match(r"\s*(\d+)/(\d+) ", line):
+            current.append((int(match[1]), int(match[2])))
+    return counters
+
+
+# Each execution takes longer than the bar's 0.05 s refresh interval, so every update is drawn.
+slow_steps = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: time.sleep(0.06))
+
+
+def test_run_progbar_ends_each_epoch_at_its_step_count(real_batch, capsys):
+    x, _ = real_batch
+    model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 2, hidden_units=(16,))
+    model.compile(steps_per_execution=4)
+    progbar = RunProgbar(3)
+    for epoch in range(3):  # 11 steps: executions of 4, 4 and a final partial 3
+        model.fit(x[:170], batch_size=16, initial_epoch=epoch, epochs=epoch + 1,
+                  verbose=1, callbacks=[progbar, slow_steps])
+    counters = epoch_counters(capsys.readouterr().out)
+    assert list(counters) == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    for printed in counters.values():
+        assert [step for step, _ in printed] == [4, 8, 11, 11]  # the last is the epoch's end
+        assert {total for _, total in printed} == {11}
+
+
+def test_a_resumed_run_counts_each_epoch_to_its_step_count(tmp_path, capsys):
+    class StopAt(keras.callbacks.Callback):  # as if killed after the first epoch's checkpoint
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    # 7,200 training images in batches of 256: 29 steps, one partial execution of 32.
+    config = RunConfig.from_dict(dict(dataset="idx", data_dir=str(SMALL_DIR), hidden_units=(16,), latent_dim=2,
+                         iw_samples=2, batch_size=256, epochs=2, out=str(tmp_path), name="r"))
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=1, callbacks=[StopAt(), slow_steps])
+    first = epoch_counters(capsys.readouterr().out)
+    train(config, verbose=1, callbacks=[slow_steps])
+    resumed = epoch_counters(capsys.readouterr().out)
+    assert first["Epoch 1/2"][-1] == (29, 29) and first["Epoch 2/2"] == []
+    assert list(resumed) == ["Epoch 2/2"]
+    assert resumed["Epoch 2/2"] == [(29, 29), (29, 29)]

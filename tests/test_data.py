@@ -83,6 +83,14 @@ def test_fashion_mnist_default_reads_the_debian_package():
     splits = load_data(batch_size=1000, validation_fraction=0.1)
     assert "fashion-mnist" in splits.source
     assert (count(splits.train), count(splits.validation), count(splits.test)) == (54000, 6000, 10000)
+    assert splits.class_names[0] == "T-shirt/top" and splits.class_names[9] == "Ankle boot"
+
+
+def test_idx_files_have_class_names_only_when_known_to_be_fashion_mnist():
+    assert load_data("idx", data_dir=SMALL_DIR).class_names is None  # numbers stay numbers
+    named = load_data("fashion_mnist", data_dir=SMALL_DIR).class_names
+    assert named == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
 def test_tfds_source_with_mock_data():
@@ -93,6 +101,12 @@ def test_tfds_source_with_mock_data():
         assert x.shape == (8, 28, 28, 1) and y.dtype == tf.int32
         resized = load_data("cifar10", batch_size=4, image_size=(8, 8))
         assert next(iter(resized.test))[0].shape == (4, 8, 8, 3)
+
+
+def test_tfds_source_carries_the_label_names():
+    with tfds.testing.mock_data(num_examples=8):
+        splits = load_data("rock_paper_scissors", batch_size=4, image_size=(8, 8))
+    assert splits.num_classes == 3 and splits.class_names == ("rock", "paper", "scissors")
 
 
 def make_folder(root, classes=("cat", "dog"), per_class=5, size=(12, 10)):
@@ -114,6 +128,14 @@ def test_image_folder_streams_resized_rgb_with_labels(tmp_path):
     assert set(labels) <= {0, 1}
     grey = load_data("folder", data_dir=root, image_size=(8, 6), color_mode="grayscale")
     assert next(iter(grey.train))[0].shape[-1] == 1
+    assert splits.class_names == ("cat", "dog")  # sub-folder names, in label order
+
+
+def test_image_folder_without_sub_folders_has_no_labels_or_names(tmp_path):
+    make_folder(tmp_path / "images", classes=("only",))
+    flat = tmp_path / "images" / "only"
+    splits = load_data("folder", data_dir=flat, image_size=(8, 6))
+    assert splits.num_classes is None and splits.class_names is None
 
 
 def test_binarization_static_and_dynamic():

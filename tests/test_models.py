@@ -21,7 +21,7 @@ def test_short_fit_on_real_digits_lowers_the_loss(kind, arch, real_batch):
     model = small_model(kind, arch)
     model.compile()
     before = model.evaluate(x, y, batch_size=128, verbose=0, return_dict=True)
-    history = model.fit(x, y, batch_size=64, epochs=3, verbose=0)
+    history = model.fit(x, y, batch_size=64, epochs=6, verbose=0)
     after = model.evaluate(x, y, batch_size=128, verbose=0, return_dict=True)
     expected_terms = {"loss", "reconstruction"} | ({"kl"} if kind != "ae" else set())
     assert set(history.history) == expected_terms

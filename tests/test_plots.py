@@ -67,3 +67,63 @@ def test_every_figure_has_a_title_and_axis_labels(real_batch):
 def test_manifold_needs_a_2d_latent():
     with pytest.raises(ValueError, match="latent_dim 2"):
         plots.manifold(vae_tf.make_model("vae", "mlp", (4,), 3, hidden_units=(4,)))
+
+
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def legend_texts(fig):
+    return [text.get_text() for text in fig.legends[0].get_texts()]
+
+
+def test_latent_scatter_names_the_classes_in_its_legend():
+    z = np.random.default_rng(0).normal(size=(60, 2))
+    labels = np.arange(60) % 3 + 7  # classes 7, 8, 9 only
+    assert legend_texts(plots.latent_scatter(z, labels, FASHION)) == ["Sneaker", "Bag", "Ankle boot"]
+    assert legend_texts(plots.latent_scatter(z, labels)) == ["7", "8", "9"]  # names unknown
+    with pytest.raises(ValueError, match="class_names has 3 names but the latent scatter needs 10"):
+        plots.latent_scatter(z, labels, ("a", "b", "c"))
+
+
+def test_latent_scatter_with_many_classes_has_a_colour_bar():
+    fig = plots.latent_scatter(np.random.default_rng(0).normal(size=(100, 2)), np.arange(100) % 50)
+    assert not fig.legends and fig.axes[1].get_ylabel() == "class"
+
+
+def test_class_grid_names_its_rows():
+    cvae = vae_tf.make_model("cvae", "mlp", (28, 28, 1), 2, num_classes=10, hidden_units=(8,))
+    rows = lambda fig: [t.get_text() for t in fig.axes[0].get_yticklabels()]  # noqa: E731
+    assert rows(plots.class_grid(cvae, per_class=3, class_names=FASHION)) == list(FASHION)
+    assert rows(plots.class_grid(cvae, per_class=3)) == [str(k) for k in range(10)]
+    with pytest.raises(ValueError, match="class_names has 2 names but the class grid needs 10"):
+        plots.class_grid(cvae, class_names=("a", "b"))
+
+
+def test_a_training_run_on_named_folders_draws_the_names(tmp_path, monkeypatch):
+    from vae_tf.config import RunConfig
+    from vae_tf.training import train
+
+    rng = np.random.default_rng(0)
+    for name in ("circle", "square"):
+        folder = tmp_path / "data" / name
+        folder.mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 256, (8, 8), np.uint8)).save(folder / f"{i}.png")
+    drawn = {}
+
+    def keep(name):  # record the figure that training draws
+        original = getattr(plots, name)
+
+        def draw(*args, **kwargs):
+            drawn[name] = original(*args, **kwargs)
+            return drawn[name]
+        monkeypatch.setattr(plots, name, draw)
+
+    keep("latent_scatter")
+    keep("class_grid")
+    train(RunConfig.from_dict(dict(model="cvae", dataset="folder", data_dir=str(tmp_path / "data"), image_size=(8, 8),
+                      color_mode="grayscale", hidden_units=(8,), latent_dim=2, epochs=1, batch_size=8,
+                      iw_samples=2, out=str(tmp_path / "runs"), name="shapes")), verbose=0)
+    assert legend_texts(drawn["latent_scatter"]) == ["circle", "square"]
+    assert [t.get_text() for t in drawn["class_grid"].axes[0].get_yticklabels()] == ["circle", "square"]

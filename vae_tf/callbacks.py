@@ -117,10 +117,21 @@ class StopOnNaN(keras.callbacks.Callback):
 
 class RunProgbar(keras.callbacks.ProgbarLogger):
     """Keras's progress bar, numbering epochs out of the whole run ("Epoch 3/10") when
-    training calls `fit` once per epoch (each such `fit` alone would say "Epoch 3/3").
+    training calls `fit` once per epoch (each such `fit` alone would say "Epoch 3/3"),
+    and never counting past the epoch's steps.
+
+    With `steps_per_execution=k`, Keras reports the end of each execution as the step
+    `begin + k - 1`, also for the epoch's last execution when it runs fewer than k
+    steps: 422 steps with k = 32 would show "448/422" and a negative time left.
 
     Args:
         epochs: int. Epochs of the whole run.
+
+    Example:
+
+    >>> progbar = RunProgbar(10)
+    >>> for epoch in range(10):
+    ...     model.fit(data, initial_epoch=epoch, epochs=epoch + 1, callbacks=[progbar])
     """
 
     def __init__(self, epochs):
@@ -130,3 +141,8 @@ class RunProgbar(keras.callbacks.ProgbarLogger):
     def set_params(self, params):
         super().set_params(params)
         self.epochs = self.run_epochs
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.target is not None:  # None: a dataset of unknown length
+            batch = min(batch, self.target - 1)
+        super().on_train_batch_end(batch, logs)

@@ -266,7 +266,8 @@ def _plot(args):
 
     finished, model, data = _open_with_data(args.run_dir)
     images, labels = held_out_examples(data)
-    for path in draw_plots(model, images, labels, finished.history(), finished.path / "plots"):
+    plots_dir = finished.path / "plots"
+    for path in draw_plots(model, images, labels, finished.history(), plots_dir, data.class_names):
         print(f"wrote {path}")
 
 

@@ -19,6 +19,11 @@ import tensorflow as tf
 log = logging.getLogger(__name__)
 
 DEBIAN_FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
+# Label meanings, as documented in the package's README (/usr/share/doc/dataset-fashion-mnist).
+FASHION_MNIST_CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 BINARIZE = ("none", "static", "dynamic")
 # IDX magic numbers: 0x0000 08RR for unsigned bytes of rank RR.
@@ -67,7 +72,8 @@ def read_idx(path):
 
 
 _Raw = collections.namedtuple(
-    "_Raw", "train validation test image_shape num_classes source factor_names", defaults=(None,)
+    "_Raw", "train validation test image_shape num_classes source class_names factor_names",
+    defaults=(None, None),
 )
 
 
@@ -82,6 +88,8 @@ class DataSplits:
     `epochs=N`. `epoch(index)` is one epoch whose shuffle order (and Bernoulli draws)
     depend on (seed, index) alone, so a run resumed at epoch k trains on the batches of
     an uninterrupted one: `vae_tf.training` fits one `epoch(k)` at a time.
+    `class_names[k]` names label k when the source says (tensorflow-datasets, image
+    sub-folders, Fashion-MNIST); None when labels are bare numbers.
     """
 
     train: tf.data.Dataset
@@ -91,6 +99,7 @@ class DataSplits:
     num_classes: int | None
     source: str
     epoch: Callable[[int], tf.data.Dataset]
+    class_names: tuple | None = None
     factor_names: tuple | None = None
 
 
@@ -217,6 +226,7 @@ def _tfds_splits(name, data_dir, validation_fraction, image_size):
         raise ValueError(f"cannot load {name!r} from tensorflow-datasets ({error}); {hint}") from error
     has_label = "label" in features
     num_classes = features["label"].num_classes if has_label else None
+    class_names = tuple(features["label"].names) if has_label else None
     # Percent slices of "train": [test (only if no test split)][validation][train].
     test_percent = 0 if "test" in builder.info.splits else int(100 * _TEST_FRACTION)
     validation_percent = int(round(100 * validation_fraction))
@@ -247,6 +257,7 @@ def _tfds_splits(name, data_dir, validation_fraction, image_size):
         tuple(image_shape),
         num_classes,
         f"tensorflow-datasets {name!r}",
+        class_names,
     )
 
 
@@ -263,7 +274,7 @@ def _idx_directory(dataset, data_dir):
     return None
 
 
-def _array_splits(directory, validation_fraction, seed):
+def _array_splits(directory, validation_fraction, seed, class_names=None):
     (x_train, y_train), (x_test, y_test) = load_idx_directory(directory)
     keep, held = _carve(len(x_train), validation_fraction, seed)
     pair = lambda x, y: tf.data.Dataset.from_tensor_slices((x, y))  # noqa: E731
@@ -275,6 +286,7 @@ def _array_splits(directory, validation_fraction, seed):
         x_train.shape[1:],
         int(labels.max()) + 1,
         f"IDX files in {directory}",
+        class_names,
     )
 
 
@@ -300,6 +312,7 @@ def _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed):
         (*image_size, channels),
         len(classes) or None,
         f"image folder {data_dir} ({len(paths)} images)",
+        tuple(classes) or None,
     )
 
 
@@ -327,7 +340,7 @@ def _dsprites_splits(validation_fraction, seed, limit):
         sprites.image_shape,
         None,
         f"generated dSprites ({len(train)} train images; labels are factor indices)",
-        sprites.factor_names,
+        factor_names=sprites.factor_names,
     )
 
 
@@ -474,7 +487,9 @@ def load_data(
     elif dataset == "folder":
         raw = _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed)
     elif (idx_dir := _idx_directory(dataset, data_dir)) is not None:
-        raw = _array_splits(idx_dir, validation_fraction, seed)
+        fashion = dataset == "fashion_mnist" or idx_dir.resolve() == DEBIAN_FASHION_MNIST
+        raw = _array_splits(idx_dir, validation_fraction, seed,
+                            FASHION_MNIST_CLASS_NAMES if fashion else None)
     else:
         raw = _tfds_splits(dataset, data_dir, validation_fraction, image_size)
     if num_classes is not None:
@@ -501,5 +516,6 @@ def load_data(
         num_classes=raw.num_classes if num_classes is None else num_classes,
         source=raw.source,
         epoch=epoch,
+        class_names=raw.class_names,
         factor_names=raw.factor_names,
     )

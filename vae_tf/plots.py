@@ -4,10 +4,13 @@ display): each function returns a `Figure`; `save_figure` writes it as PNG."""
 import pathlib
 import statistics
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 from vae_tf.evaluation import model_labels
+
+LEGEND_CLASSES = 20  # more classes than this get a colour bar: a legend would not fit
 
 
 def image_grid(images, columns):
@@ -78,10 +81,41 @@ def _pca_2d(z):
     return centered @ components[:2].T
 
 
-def latent_scatter(z, labels=None):
-    """Test-set latent means coloured by label; PCA to 2-D above 2 dimensions."""
+def _class_names(class_names, count, needed_by):
+    """Names for labels 0 .. count - 1: `class_names`, or the numbers when None."""
+    if class_names is None:
+        return [str(k) for k in range(count)]
+    if len(class_names) < count:
+        raise ValueError(
+            f"class_names has {len(class_names)} names but {needed_by} needs {count} "
+            f"(labels 0 to {count - 1})"
+        )
+    return [str(name) for name in class_names]
+
+
+def latent_scatter(z, labels=None, class_names=None):
+    """Test-set latent means coloured by label; PCA to 2-D above 2 dimensions.
+
+    Up to `LEGEND_CLASSES` classes get a legend that names each one, more a colour bar.
+
+    Args:
+        z: array (N, D). Latent means.
+        labels: array (N,) of int or None. Class labels in [0, len(class_names)).
+        class_names: sequence of str or None. The name of each label; None shows the
+            numbers. Defaults to None.
+
+    Returns:
+        A `Figure`.
+
+    Example:
+
+    >>> fig = latent_scatter(z, labels, class_names=splits.class_names)
+    """
     z = np.asarray(z)
-    fig = Figure(figsize=(7, 6), layout="constrained")
+    labels = None if labels is None else np.asarray(labels)
+    classes = None if labels is None else np.unique(labels)
+    legend = classes is not None and len(classes) <= LEGEND_CLASSES
+    fig = Figure(figsize=(8.5 if legend else 7, 6), layout="constrained")
     ax = fig.add_subplot()
     if z.shape[1] > 2:
         points, title = _pca_2d(z), f"Latent means ({z.shape[1]}-D, PCA to 2-D)"
@@ -92,10 +126,19 @@ def latent_scatter(z, labels=None):
         title = "Latent means"
         ax.set_xlabel("z[0]")
         ax.set_ylabel("z[1]" if z.shape[1] == 2 else "")
-    colour = None if labels is None else np.asarray(labels)
-    scatter = ax.scatter(points[:, 0], points[:, 1], c=colour, s=4, cmap="tab10", alpha=0.7)
-    if colour is not None:
-        fig.colorbar(scatter, ax=ax, label="label")
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.7)
+    elif legend:
+        names = _class_names(class_names, int(classes.max()) + 1, "the latent scatter")
+        colours = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
+        for i, k in enumerate(classes):
+            at = labels == k
+            name = names[k] if k >= 0 else "no label"
+            ax.scatter(points[at, 0], points[at, 1], s=4, alpha=0.7, color=colours(i), label=name)
+        fig.legend(loc="outside right upper", title="class", markerscale=3)
+    else:
+        scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, s=4, cmap="viridis", alpha=0.7)
+        fig.colorbar(scatter, ax=ax, label="class")
     ax.set_title(title)
     return fig
 
@@ -133,18 +176,34 @@ def interpolations(model, images, labels=None, pairs=4, steps=10):
     )
 
 
-def class_grid(model, per_class=10, seed=0):
-    """CVAE: one row per class, each decoded from the same prior draws."""
+def class_grid(model, per_class=10, seed=0, class_names=None):
+    """CVAE: one row per class, each decoded from the same prior draws.
+
+    Args:
+        model: CVAE.
+        per_class: int. Images per row. Defaults to 10.
+        seed: int. Seed of the shared prior draws. Defaults to 0.
+        class_names: sequence of str or None. Row names, one per class; None shows the
+            class numbers. Defaults to None.
+
+    Returns:
+        A `Figure`.
+    """
+    names = _class_names(class_names, model.num_classes, "the class grid")
     z = np.random.default_rng(seed).standard_normal((per_class, model.latent_dim)).astype("float32")
-    rows = [
+    decoded = [
         np.asarray(model.decode(z, np.full(per_class, k, "int32"))) for k in range(model.num_classes)
     ]
-    return image_figure(
-        image_grid(np.concatenate(rows), columns=per_class),
+    fig = image_figure(
+        image_grid(np.concatenate(decoded), columns=per_class),
         "Class-conditional samples (one row per class, shared z per column)",
         "prior draw",
         "class",
     )
+    row_height = decoded[0].shape[1] + 1  # image_grid's 1-px gap
+    centres = [row_height * k + (row_height - 1) / 2 for k in range(model.num_classes)]
+    fig.axes[0].set_yticks(centres, names[: model.num_classes])
+    return fig
 
 
 def training_curves(history):
@@ -165,7 +224,7 @@ def training_curves(history):
     return fig
 
 
-def save_all(model, images, labels, history, out_dir, z=None):
+def save_all(model, images, labels, history, out_dir, z=None, class_names=None):
     """Draws every plot that applies to `model` into `out_dir`; returns the paths.
 
     Args:
@@ -175,6 +234,8 @@ def save_all(model, images, labels, history, out_dir, z=None):
         history: dict of per-epoch lists (`History.history`), or None to skip curves.
         out_dir: str or Path. Destination folder.
         z: array or None. Latent means of held-out data for the scatter plot.
+        class_names: sequence of str or None. The name of each label, for the scatter
+            plot and the class grid; None shows the numbers. Defaults to None.
     """
     out_dir = pathlib.Path(out_dir)
     figures = {"reconstructions": reconstructions(model, images, labels)}
@@ -184,9 +245,10 @@ def save_all(model, images, labels, history, out_dir, z=None):
         if model.latent_dim == 2:
             figures["manifold"] = manifold(model, label=0 if model.is_conditional else None)
     if model.is_conditional:
-        figures["class_grid"] = class_grid(model)
+        figures["class_grid"] = class_grid(model, class_names=class_names)
     if z is not None:
-        figures["latent_scatter"] = latent_scatter(z, labels if labels is not None and len(labels) == len(z) else None)
+        scatter_labels = labels if labels is not None and len(labels) == len(z) else None
+        figures["latent_scatter"] = latent_scatter(z, scatter_labels, class_names)
     if history:
         figures["training_curves"] = training_curves(history)
     return [save_figure(fig, out_dir / f"{name}.png") for name, fig in figures.items()]

@@ -79,11 +79,11 @@ def evaluate_model(model, data, iw_samples):
     return metrics
 
 
-def draw_plots(model, images, labels, history, out_dir):
+def draw_plots(model, images, labels, history, out_dir, class_names=None):
     """Saves every plot for `model` on held-out examples into `out_dir`; returns the paths."""
     examples = images if labels is None else tf.data.Dataset.from_tensor_slices((images, labels)).batch(256)
     features, _ = evaluation.latent_features(model, examples)
-    return plots.save_all(model, images, labels, history, out_dir, z=features)
+    return plots.save_all(model, images, labels, history, out_dir, z=features, class_names=class_names)
 
 
 def weights_digest(model):
@@ -163,7 +163,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
         model.save(run_dir / "model.keras")
         metrics = evaluate_model(model, data, config.training.iw_samples)
         run.write_json(run_dir / "metrics.json", metrics)
-        draw_plots(model, images, labels, run.read_history(run_dir), run_dir / "plots")
+        draw_plots(model, images, labels, run.read_history(run_dir), run_dir / "plots", data.class_names)
     finally:
         if not chief:
             shutil.rmtree(run_dir, ignore_errors=True)
