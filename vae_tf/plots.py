@@ -255,13 +255,10 @@ def save_all(model, images, labels, history, out_dir, z=None, class_names=None):
 
 
 def _posterior(model, images, labels):
-    """(means, log-variances or None) of `model.encode`, whatever form it returns them in."""
-    out = model.encode(images, model_labels(model, labels))
-    if isinstance(out, dict):
-        return np.asarray(out.get("z_mean", out.get("z"))), out.get("z_log_var")
-    if isinstance(out, (tuple, list)):
-        return np.asarray(out[0]), np.asarray(out[1])
-    return np.asarray(out), None
+    """(codes, log-variances or None) of `model.encode` for the traversals."""
+    codes = model.encode(images, model_labels(model, labels))
+    log_vars = codes.get("z_log_var")
+    return np.asarray(codes[model.code_name]), None if log_vars is None else np.asarray(log_vars)
 
 
 def traversals(model, images, labels=None, seeds=3, steps=9, span=3.0):
@@ -325,6 +322,8 @@ def traversals(model, images, labels=None, seeds=3, steps=9, span=3.0):
                       [f"-{span:g}σ", "0", f"+{span:g}σ"])
         ax.set_title(f"seed image {s}")
     fig.suptitle("Latent traversals" + (" (rows sorted by KL)" if log_vars is not None else ""))
+    return fig
+
 
 def ood_roc(in_scores, out_scores, in_name="in-distribution", out_name="out-of-distribution"):
     """ROC curves of several anomaly scores on one figure, AUROC in the legend.
