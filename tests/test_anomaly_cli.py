@@ -129,3 +129,39 @@ def test_bad_options_fail_with_one_line(run, tmp_path, capsys):
     assert main(["ood", str(run), "--out", str(tmp_path / "r.json")]) == 2
     one_error_line(capsys, "give the out-of-distribution data")
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("method", ["regret", "reconstruction"])
+def test_anomaly_signature_agrees_with_the_python_scores(run, real_images, method, tmp_path):
+    import tensorflow as tf
+
+    from vae_tf.export import export_saved_model
+    from vae_tf.run import Run
+
+    model = Run(run).model
+    images = real_images[0][:40]
+    options = {"seed": 0, "regret_steps": 5, "regret_draws": 3, "regret_learning_rate": 0.1}
+    python = anomaly.score(model, images, [method], **options)[method]
+    record = anomaly.calibrate(python, fpr=0.25, name=method, options=options)
+    served = tf.saved_model.load(str(export_saved_model(model, tmp_path, "m", anomaly=record)))
+    out = served.signatures["anomaly"](images=tf.constant(images))
+    np.testing.assert_allclose(out["score"].numpy(), python, rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(out["is_anomaly"].numpy(), anomaly.is_anomaly(python, record))
+    assert out["is_anomaly"].numpy().sum() == 10
+
+
+def test_export_of_a_calibrated_run_has_the_anomaly_signature(run, calibrated, tmp_path):
+    import tensorflow as tf
+
+    assert main(["export", str(run), "--saved-models", str(tmp_path)]) == 0
+    served = tf.saved_model.load(str(tmp_path / "vae" / "1"))
+    assert "anomaly" in served.signatures
+
+
+def test_a_score_a_graph_cannot_compute_is_not_exported(run, tmp_path):
+    from vae_tf.export import export_saved_model
+    from vae_tf.run import Run
+
+    with pytest.raises(ValueError, match="'iw_nll' cannot be exported"):
+        export_saved_model(Run(run).model, tmp_path, "m", anomaly={"score": "iw_nll", "threshold": 1.0})
+    assert not (tmp_path / "m").exists()

@@ -195,13 +195,16 @@ def _train(args):
         return
     _print_metrics(finished)
     if args.export:
-        _export_model(finished.model, finished.name, args.saved_models, args.tflite)
+        _export_model(finished.model, finished.name, args.saved_models, args.tflite, finished.path)
 
 
-def _export_model(model, name, saved_models, tflite):
+def _export_model(model, name, saved_models, tflite, run_dir):
+    from vae_tf.anomaly import load_calibration
     from vae_tf.export import export_saved_model
 
-    print(f"exported SavedModel to {export_saved_model(model, saved_models, name=name, tflite=tflite)}")
+    record = load_calibration(run_dir)  # a calibrated run also gets the `anomaly` signature
+    path = export_saved_model(model, saved_models, name=name, tflite=tflite, anomaly=record)
+    print(f"exported SavedModel to {path}" + ("" if record is None else " with an anomaly signature"))
 
 
 def _export(args):
@@ -210,7 +213,7 @@ def _export(args):
 
     run_dir = pathlib.Path(args.run_dir)
     name = check_name(run_dir.resolve().name if args.name is None else args.name)
-    _export_model(Run(run_dir).model, name, args.saved_models, args.tflite)
+    _export_model(Run(run_dir).model, name, args.saved_models, args.tflite, run_dir)
 
 
 def _print_metrics(finished):
