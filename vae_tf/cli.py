@@ -423,8 +423,7 @@ def _calibrate(args):
         raise ValueError(f"--fpr must be in (0, 1), got {args.fpr}")
     _, batches, count = _run_split(finished, "validation")
     scores, _ = _stream_scores(model, batches, [method], args.iw_samples, count)
-    options = {"iw_samples": args.iw_samples, "seed": 0, "regret_steps": 20, "regret_draws": 4,
-               "regret_learning_rate": 0.1}
+    options = {"iw_samples": args.iw_samples, "seed": 0, **anomaly.REGRET_OPTIONS}
     record = anomaly.calibrate(scores[method], args.fpr, method, options)
     path = anomaly.save_calibration(finished.path, record)
     print(f"threshold {record['threshold']:.4f} on {method} flags {args.fpr:g} of "
