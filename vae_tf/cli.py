@@ -317,7 +317,7 @@ def _given_data(args, model):
         if model.is_conditional:
             raise ValueError("a conditional run needs labels: use --dataset with labelled data, not --images")
         images, _ = as_arrays(model, np.load(args.images, allow_pickle=False))
-        return args.images, [(images, None)], len(images)
+        return pathlib.Path(args.images).name, [(images, None)], len(images)
     if args.dataset is None:
         if args.data_dir or args.image_size or args.color_mode:
             raise ValueError("--data-dir, --image-size and --color-mode need --dataset")
@@ -340,7 +340,8 @@ def _run_split(finished, name):
     from vae_tf.training import load_config_data
 
     data = load_config_data(finished.config)
-    return f"{finished.name} {name} split", _numpy_batches(_split(data, name), data.num_classes is not None), None
+    batches = _numpy_batches(_split(data, name), data.num_classes is not None)
+    return f"{finished.name} {name} split", batches, None
 
 
 def _stream_scores(model, batches, methods, iw_samples, count=None, chunk=2048):
@@ -367,7 +368,8 @@ def _stream_scores(model, batches, methods, iw_samples, count=None, chunk=2048):
 
     for images, labels in batches:
         for start in range(0, len(images), chunk):
-            pending.append((images[start:start + chunk], None if labels is None else labels[start:start + chunk]))
+            part = slice(start, start + chunk)
+            pending.append((images[part], None if labels is None else labels[part]))
             if sum(len(x) for x, _ in pending) >= chunk:
                 flush()
     if pending:
@@ -396,7 +398,8 @@ def _score(args):
     model = finished.model
     record = load_calibration(finished.path)
     if args.anomaly and record is None:
-        raise ValueError(f"{finished.path} was never calibrated: run vae-tf calibrate {args.run_dir} first")
+        raise ValueError(f"{finished.path} was never calibrated: "
+                         f"run vae-tf calibrate {args.run_dir} first")
     methods = _methods(model, args.scores, record and record["score"])
     name, batches, count = _given_data(args, model) or _run_split(finished, args.split)
     scores, labels = _stream_scores(model, batches, methods, args.iw_samples, count)
