@@ -141,7 +141,8 @@ def test_ae_complexity_is_reconstruction_minus_png_length(tiny_ae, fashion):
     images = fashion[:8]
     scores = anomaly.score(tiny_ae, images)
     assert set(scores) == {"reconstruction", "complexity"}
-    direct = evaluation.reconstruction_nll(tiny_ae, tf.constant(images[..., None] / 255, "float32"))
+    # The AE's own loss term: -log p(x | decoder(encoder(x))).
+    direct = tiny_ae.per_example_terms(tf.constant(images[..., None] / 255, "float32"))["reconstruction"]
     np.testing.assert_allclose(scores["reconstruction"], direct, rtol=1e-6)
     png = np.array([png_nats_by_hand(image) for image in images])
     np.testing.assert_allclose(scores["complexity"], np.asarray(direct) - png, rtol=1e-6, atol=1e-3)
@@ -203,6 +204,26 @@ def test_regret_recovers_the_encoders_gap_to_the_exact_posterior():
         # Monte Carlo noise of the 4096 shared draws: about 0.02 per example.
         np.testing.assert_allclose(regret, kl, atol=0.06)
         assert regret.mean() == pytest.approx(kl, abs=0.02)
+
+
+def test_regret_uses_the_models_prior_density(fashion):
+    # With a VampPrior the KL of -ELBO is log q(z|x) - log p_vamp(z) at the shared draws,
+    # not the N(0, I) formula: recompute the encoder's -ELBO by hand from the prior.
+    model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 3, hidden_units=(16,), seed=0,
+                              prior="vamp", prior_components=5)
+    x = tf.constant(fashion[:4, ..., None] / 255, "float32")
+    eps = anomaly.regret_noise(model, 2, seed=1)
+    before, after = anomaly._regret_terms(model, x, None, eps, steps=3, learning_rate=0.1)
+    codes = model.encode(x)
+    mean, log_var = codes["z_mean"].numpy(), codes["z_log_var"].numpy()
+    z = mean[None] + np.exp(0.5 * log_var)[None] * eps.numpy()  # (2, 4, 3)
+    nll = np.stack([model.likelihood.negative_log_likelihood(x, model.decoder(zi)).numpy() for zi in z])
+    log_q = vae_tf.priors.gaussian_log_prob(z, mean[None], log_var[None]).numpy()
+    by_hand = (nll + log_q - model.prior.log_prob(z).numpy()).mean(axis=0)
+    np.testing.assert_allclose(before.numpy(), by_hand, rtol=1e-5)
+    standard_kl = 0.5 * (np.exp(log_var) + mean**2 - 1 - log_var).sum(-1)
+    assert not np.allclose(by_hand, nll.mean(0) + standard_kl, rtol=1e-3)
+    assert np.all(after.numpy() <= before.numpy())
 
 
 def test_regret_is_positive_for_an_untrained_encoder(tiny_vae, fashion):
@@ -284,19 +305,15 @@ def test_cvae_is_scored_with_labels(fashion):
         anomaly.score(model, fashion[:8])
 
 
-def test_complexity_detects_mnist_digits_where_the_likelihood_fails():
-    from conftest import MNIST_DIR
-
-    digits_path = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
-    if not digits_path.is_file():
-        pytest.skip(f"needs the MNIST test images {digits_path} (set VAE_TF_MNIST_DIR to their folder)")
+@pytest.mark.slow
+def test_complexity_detects_mnist_digits_where_the_likelihood_fails(mnist):
     train = read_idx("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")[:6000]
     model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 8, hidden_units=(128,), seed=0)
     model.compile()
     model.fit(train[..., None].astype("float32") / 255, epochs=3, batch_size=128, verbose=0)
     methods = ["neg_elbo", "complexity"]
     normal = anomaly.score(model, read_idx(FASHION_TEST)[:500], methods=methods, iw_samples=10)
-    odd = anomaly.score(model, read_idx(digits_path)[:500], methods=methods, iw_samples=10)
+    odd = anomaly.score(model, mnist[0][:500], methods=methods, iw_samples=10)
     assert anomaly.roc_report(normal["neg_elbo"], odd["neg_elbo"])["auroc"] < 0.5  # Nalisnick et al.
     assert anomaly.roc_report(normal["complexity"], odd["complexity"])["auroc"] > 0.9
 

@@ -6,6 +6,7 @@
 """
 
 import argparse
+import dataclasses
 import importlib.metadata
 import logging
 import pathlib
@@ -108,16 +109,12 @@ def _parser():
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", default="samples.png")
 
-    for name, text, default_out in (
-        ("encode", "latent means of a split (numpy .npy; labels beside it)", "z.npy"),
-        ("score", "per-example anomaly scores (-log p(x) estimate) as CSV", "scores.csv"),
-    ):
-        command = commands.add_parser(name, help=text)
-        command.add_argument("run_dir")
-        command.add_argument("--split", choices=SPLITS, default="test")
-        command.add_argument("--out", default=default_out)
-        if name == "score":
-            command.add_argument("--iw-samples", type=_positive_int, default=100)
+    encode = commands.add_parser("encode", help="latent means of a split (numpy .npy; labels beside it)")
+    encode.add_argument("run_dir")
+    encode.add_argument("--split", choices=SPLITS, default="test")
+    encode.add_argument("--out", default="z.npy")
+
+    _add_anomaly_parsers(commands)
 
     plot = commands.add_parser("plot", help="re-draw every plot of a run into RUN_DIR/plots")
     plot.add_argument("run_dir")
@@ -132,6 +129,61 @@ def _parser():
     return parser
 
 
+_IMAGES_HELP = ("a .npy array of images (N, H, W[, C]): floats in [0, 1] or uint8 0-255 "
+                "(loaded with allow_pickle=False)")
+
+
+def _add_data_arguments(command, split_help):
+    """Where the data to score comes from: `train`'s data options, or --images."""
+    from vae_tf.config import DataConfig, flag, value_type
+
+    for field in dataclasses.fields(DataConfig):
+        if field.name in ("dataset", "data_dir", "image_size", "color_mode"):
+            _, item_type, length = value_type(field)
+            options = {"default": None, "help": field.metadata["help"], "choices": field.metadata["choices"]}
+            if length:
+                options.update(nargs=length, type=item_type, metavar=field.metadata["metavar"])
+            command.add_argument(flag(field), **options)
+    command.add_argument("--images", default=None, help=_IMAGES_HELP)
+    command.add_argument("--split", choices=SPLITS, default="test", help=split_help)
+
+
+def _add_score_options(command):
+    from vae_tf.anomaly import METHODS
+
+    command.add_argument("--score", choices=METHODS, nargs="+", default=None, dest="scores",
+                         help="scores to compute (default: every score the model supports)")
+    command.add_argument("--iw-samples", type=_positive_int, default=100,
+                         help="importance samples of iw_nll and a VAE's complexity (default: 100)")
+
+
+def _add_anomaly_parsers(commands):
+    score = commands.add_parser("score", help="per-example anomaly scores (nats, higher = more "
+                                "anomalous) of the run's split or of any data, as CSV")
+    score.add_argument("run_dir")
+    _add_data_arguments(score, "split to score: the run's own, or of --dataset (default: test)")
+    _add_score_options(score)
+    score.add_argument("--anomaly", action="store_true",
+                       help="require the 0/1 anomaly column (added anyway once the run is calibrated)")
+    score.add_argument("--out", default="scores.csv")
+
+    calibrate = commands.add_parser("calibrate", help="pick an anomaly threshold on the run's "
+                                    "validation split; stored as RUN_DIR/anomaly.json")
+    calibrate.add_argument("run_dir")
+    calibrate.add_argument("--score", default=None,
+                           help="score to threshold (default: regret for a VAE, complexity for an AE)")
+    calibrate.add_argument("--fpr", type=float, default=0.01,
+                           help="fraction of normal inputs to flag, in (0, 1) (default: 0.01)")
+    calibrate.add_argument("--iw-samples", type=_positive_int, default=100)
+
+    ood = commands.add_parser("ood", help="AUROC, AUPRC and FPR at 95%% TPR of every score: the "
+                              "run's test split against other data; roc.png and histograms.png beside --out")
+    ood.add_argument("run_dir")
+    _add_data_arguments(ood, "split of --dataset to use as out-of-distribution (default: test)")
+    _add_score_options(ood)
+    ood.add_argument("--out", default="ood.json")
+
+
 def _train(args):
     from vae_tf.distribute import split_cpu
     from vae_tf.training import train
@@ -143,13 +195,16 @@ def _train(args):
         return
     _print_metrics(finished)
     if args.export:
-        _export_model(finished.model, finished.name, args.saved_models, args.tflite)
+        _export_model(finished.model, finished.name, args.saved_models, args.tflite, finished.path)
 
 
-def _export_model(model, name, saved_models, tflite):
+def _export_model(model, name, saved_models, tflite, run_dir):
+    from vae_tf.anomaly import load_calibration
     from vae_tf.export import export_saved_model
 
-    print(f"exported SavedModel to {export_saved_model(model, saved_models, name=name, tflite=tflite)}")
+    record = load_calibration(run_dir)  # a calibrated run also gets the `anomaly` signature
+    path = export_saved_model(model, saved_models, name=name, tflite=tflite, anomaly=record)
+    print(f"exported SavedModel to {path}" + ("" if record is None else " with an anomaly signature"))
 
 
 def _export(args):
@@ -158,7 +213,7 @@ def _export(args):
 
     run_dir = pathlib.Path(args.run_dir)
     name = check_name(run_dir.resolve().name if args.name is None else args.name)
-    _export_model(Run(run_dir).model, name, args.saved_models, args.tflite)
+    _export_model(Run(run_dir).model, name, args.saved_models, args.tflite, run_dir)
 
 
 def _print_metrics(finished):
@@ -248,17 +303,166 @@ def _encode(args):
     print(message)
 
 
-def _score(args):
-    from vae_tf.evaluation import anomaly_scores, iterate_batches
-    from vae_tf.run import write_csv
+def _given_data(args, model):
+    """(name, iterable of (images, labels or None) numpy batches, count or None) of --images
+    or --dataset; None if neither was given. Everything is checked before any scoring."""
+    import numpy as np
 
-    _, model, data = _open_with_data(args.run_dir)
+    from vae_tf.anomaly import as_arrays
+    from vae_tf.data import load_data
+
+    if args.images is not None and args.dataset is not None:
+        raise ValueError("give --images or --dataset, not both")
+    if args.images is not None:
+        if model.is_conditional:
+            raise ValueError("a conditional run needs labels: use --dataset with labelled data, not --images")
+        images, _ = as_arrays(model, np.load(args.images, allow_pickle=False))
+        return pathlib.Path(args.images).name, [(images, None)], len(images)
+    if args.dataset is None:
+        if args.data_dir or args.image_size or args.color_mode:
+            raise ValueError("--data-dir, --image-size and --color-mode need --dataset")
+        return None
+    height, width, channels = model.image_shape
+    data = load_data(args.dataset, args.data_dir, batch_size=256, validation_fraction=0.0,
+                     image_size=args.image_size or (height, width),
+                     color_mode=args.color_mode or ("grayscale" if channels == 1 else "rgb"))
     split = _split(data, args.split)
-    scores = anomaly_scores(model, split, num_samples=args.iw_samples)
-    labels = [int(v) for _, y in iterate_batches(split) for v in y.numpy()]
-    rows = ((i, label, f"{score:.4f}") for i, (label, score) in enumerate(zip(labels, scores)))
-    write_csv(args.out, ["index", "label", "score"], rows)
-    print(f"wrote {len(scores)} anomaly scores (nats, higher = more anomalous) to {args.out}")
+    return data.source, _numpy_batches(split, data.num_classes is not None), None
+
+
+def _numpy_batches(split, labelled):
+    for x, y in split:
+        yield x.numpy(), (y.numpy() if labelled else None)
+
+
+def _run_split(finished, name):
+    """(name, batches, count) of a run's own split."""
+    from vae_tf.training import load_config_data
+
+    data = load_config_data(finished.config)
+    batches = _numpy_batches(_split(data, name), data.num_classes is not None)
+    return f"{finished.name} {name} split", batches, None
+
+
+def _stream_scores(model, batches, methods, iw_samples, count=None, chunk=2048):
+    """Scores numpy batches in chunks of about `chunk` images, with a progress bar.
+
+    Returns:
+        ({method: scores}, labels or None) as numpy arrays.
+    """
+    import keras
+    import numpy as np
+
+    from vae_tf.anomaly import score
+
+    progress = keras.utils.Progbar(count, unit_name="image")
+    parts, all_labels, pending = [], [], []
+
+    def flush():
+        images = np.concatenate([x for x, _ in pending])
+        labels = None if pending[0][1] is None else np.concatenate([y for _, y in pending])
+        parts.append(score(model, images, methods, iw_samples=iw_samples, labels=labels))
+        all_labels.append(labels)
+        progress.add(len(images))
+        pending.clear()
+
+    for images, labels in batches:
+        for start in range(0, len(images), chunk):
+            part = slice(start, start + chunk)
+            pending.append((images[part], None if labels is None else labels[part]))
+            if sum(len(x) for x, _ in pending) >= chunk:
+                flush()
+    if pending:
+        flush()
+    if not parts:
+        raise ValueError("the data is empty: nothing to score")
+    scores = {m: np.concatenate([p[m] for p in parts]) for m in parts[0]}
+    labels = None if all_labels[0] is None else np.concatenate(all_labels)
+    return scores, labels
+
+
+def _methods(model, requested, also=None):
+    from vae_tf.anomaly import available_methods
+
+    methods = list(requested or available_methods(model))
+    if also and also not in methods:
+        methods.append(also)
+    return methods
+
+
+def _score(args):
+    from vae_tf.anomaly import is_anomaly, load_calibration
+    from vae_tf.run import Run, write_csv
+
+    finished = Run(args.run_dir)
+    model = finished.model
+    record = load_calibration(finished.path)
+    if args.anomaly and record is None:
+        raise ValueError(f"{finished.path} was never calibrated: "
+                         f"run vae-tf calibrate {args.run_dir} first")
+    methods = _methods(model, args.scores, record and record["score"])
+    name, batches, count = _given_data(args, model) or _run_split(finished, args.split)
+    scores, labels = _stream_scores(model, batches, methods, args.iw_samples, count)
+    columns = {"index": range(len(next(iter(scores.values()))))}
+    if labels is not None:
+        columns["label"] = labels.tolist()
+    columns.update({m: [f"{v:.4f}" for v in scores[m]] for m in methods})
+    if record is not None:
+        columns["anomaly"] = is_anomaly(scores, record).astype(int).tolist()
+    write_csv(args.out, list(columns), zip(*columns.values()))
+    print(f"wrote {len(columns['index'])} rows of {', '.join(methods)} (nats, higher = more "
+          f"anomalous) for {name} to {args.out}")
+
+
+def _calibrate(args):
+    from vae_tf import anomaly
+    from vae_tf.run import Run
+
+    finished = Run(args.run_dir)
+    model = finished.model
+    method = args.score or anomaly.default_method(model)
+    anomaly.check_methods(model, [method])
+    if not 0.0 < args.fpr < 1.0:
+        raise ValueError(f"--fpr must be in (0, 1), got {args.fpr}")
+    _, batches, count = _run_split(finished, "validation")
+    scores, _ = _stream_scores(model, batches, [method], args.iw_samples, count)
+    options = {"iw_samples": args.iw_samples, "seed": 0, **anomaly.REGRET_OPTIONS}
+    record = anomaly.calibrate(scores[method], args.fpr, method, options)
+    path = anomaly.save_calibration(finished.path, record)
+    print(f"threshold {record['threshold']:.4f} on {method} flags {args.fpr:g} of "
+          f"{record['num_examples']} validation images; wrote {path}")
+
+
+def _ood(args):
+    import pathlib
+
+    from vae_tf import anomaly, plots
+    from vae_tf.run import Run, atomic_write, write_json
+
+    finished = Run(args.run_dir)
+    model = finished.model
+    given = _given_data(args, model)
+    if given is None:
+        raise ValueError("give the out-of-distribution data: --dataset (and --data-dir) or --images")
+    out = pathlib.Path(args.out)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{out.parent}: output directory does not exist")
+    methods = _methods(model, args.scores)
+    out_name, out_batches, out_count = given
+    odd, _ = _stream_scores(model, out_batches, methods, args.iw_samples, out_count)
+    in_name, in_batches, in_count = _run_split(finished, "test")
+    normal, _ = _stream_scores(model, in_batches, methods, args.iw_samples, in_count)
+    report = {"in": in_name, "out": out_name,
+              "scores": {m: anomaly.roc_report(normal[m], odd[m]) for m in methods}}
+    roc = plots.ood_roc(normal, odd, in_name, out_name)
+    histograms = plots.ood_histograms(normal, odd, in_name, out_name)
+    for figure, file_name in ((roc, "roc.png"), (histograms, "histograms.png")):
+        atomic_write(out.parent / file_name, lambda path: plots.save_figure(figure, path))
+    write_json(out, report)
+    for method, row in report["scores"].items():
+        print(f"  {method:<16} AUROC {row['auroc']:.3f}  AUPRC {row['auprc']:.3f}  "
+              f"FPR@95%TPR {row['fpr_at_95_tpr']:.3f}")
+    print(f"wrote {out}, {out.parent / 'roc.png'} and {out.parent / 'histograms.png'}")
 
 
 def _plot(args):
@@ -288,6 +492,8 @@ COMMANDS = {
     "sample": _sample,
     "encode": _encode,
     "score": _score,
+    "calibrate": _calibrate,
+    "ood": _ood,
     "plot": _plot,
     "benchmark": _benchmark,
 }

@@ -9,6 +9,7 @@ each taking named inputs and returning a dict of named outputs:
     decode                         z [, labels]      -> images
     sample (with a prior or a latent sampler)  num_samples, seed [, labels] -> images
     score                          images [, labels] -> neg_elbo (AE: reconstruction NLL)
+    anomaly (a calibrated run)     images [, labels] -> score, is_anomaly
 """
 
 import logging
@@ -33,8 +34,12 @@ def _next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def _signatures(model, latent_sampler=None):
+def _signatures(model, latent_sampler=None, anomaly=None):
     """Returns {name: (function, input specs)} for every signature of `model`.
+
+    `anomaly`, a record of `vae_tf.anomaly.calibrate`, adds the `anomaly` signature:
+    the calibrated score in TensorFlow ops (`vae_tf.anomaly.score_graph`) and whether
+    it lies above the threshold.
 
     Everything is asked of the model: `is_conditional`, `encode` (its named outputs),
     `code_name`, `per_example_terms` and `score_term`, and `can_sample` / `prior`
@@ -90,6 +95,17 @@ def _signatures(model, latent_sampler=None):
         terms = model.per_example_terms(images, labels, seed=SCORE_SEED)
         return {"neg_elbo": terms[model.score_term]}
 
+    if anomaly is not None:
+        from vae_tf.anomaly import score_graph
+
+        anomaly_score = score_graph(model, anomaly)  # refuses a score a graph cannot compute
+        threshold = float(anomaly["threshold"])
+
+    def flag_anomalies(images, labels=None):
+        images, labels = checked(images, labels)
+        values = anomaly_score(images, labels)
+        return {"score": values, "is_anomaly": values > threshold}
+
     extra = [labels_spec] if conditional else []
     scalar = lambda name: tf.TensorSpec((), tf.int32, name=name)  # noqa: E731
     signatures = {
@@ -99,6 +115,8 @@ def _signatures(model, latent_sampler=None):
         "decode": (decode, [z_spec, *extra]),
         "score": (score, [images_spec, *extra]),
     }
+    if anomaly is not None:
+        signatures["anomaly"] = (flag_anomalies, [images_spec, *extra])
     if latent_sampler is not None:
         signatures["sample"] = (sample, [scalar("num_samples"), scalar("seed"), *extra])
     return signatures
@@ -110,7 +128,7 @@ def _write_tflite_decoder(saved_model_dir, path):
 
 
 def export_saved_model(model, export_root="saved_models", name=None, version=None, tflite=False,
-                       latent_sampler=None):
+                       latent_sampler=None, anomaly=None):
     """Exports `model` as a servable SavedModel at `export_root/NAME/VERSION/`.
 
     The version is written into a temporary directory beside the target and renamed
@@ -128,6 +146,10 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
             with `sample(num_samples, seed)` in TensorFlow ops (e.g. a fitted
             `vae_tf.samplers.GaussianMixtureSampler`); None uses the model's prior, and
             a model without one (an AE) then has no `sample` signature.
+        anomaly: dict or None. A `vae_tf.anomaly.calibrate` record (as `vae-tf calibrate`
+            stores it in a run); adds the `anomaly` signature, images [, labels] ->
+            `score` (float) and `is_anomaly` (bool) per example. Its score must run in a
+            graph (`vae_tf.anomaly.is_exportable`). Defaults to None (no signature).
 
     Returns:
         The Path of the written version directory.
@@ -147,11 +169,12 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
     target = model_dir / str(version)
     if target.exists():
         raise FileExistsError(f"{target} already exists: SavedModel versions are never overwritten")
+    signatures = _signatures(model, latent_sampler, anomaly)  # refuses bad requests before writing
     model_dir.mkdir(parents=True, exist_ok=True)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for signature, (function, specs) in _signatures(model, latent_sampler).items():
+    for signature, (function, specs) in signatures.items():
         archive.add_endpoint(signature, function, input_signature=specs)
     temporary = pathlib.Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.partial-"))
     try:
