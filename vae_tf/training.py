@@ -89,11 +89,13 @@ def evaluate_model(model, data, iw_samples):
     return metrics
 
 
-def draw_plots(model, images, labels, history, out_dir):
-    """Saves every plot for `model` on held-out examples into `out_dir`; returns the paths."""
+def draw_plots(model, images, labels, history, out_dir, latent_sampler=None):
+    """Saves every plot for `model` on held-out examples into `out_dir`; returns the paths.
+    With a `latent_sampler` (a fitted `GaussianMixtureSampler`) the plots include its samples."""
     examples = images if labels is None else tf.data.Dataset.from_tensor_slices((images, labels)).batch(256)
     features, _ = evaluation.latent_features(model, examples)
-    return plots.save_all(model, images, labels, history, out_dir, z=features)
+    return plots.save_all(model, images, labels, history, out_dir, z=features,
+                          latent_sampler=latent_sampler)
 
 
 def weights_digest(model):
