@@ -82,7 +82,7 @@ def test_build_model_passes_the_options_and_the_training_size():
     data = load_config_data(config)
     tcvae = build_model(config, data)
     assert float(tcvae.tc_weight.numpy()) == 2.0 and tcvae.estimator == "mws"
-    assert tcvae.dataset_size == 8000  # 10,000 t10k images less 2,000 test (conftest)
+    assert tcvae.dataset_size == 7200  # 8,000 training images (conftest) less 10% validation
     given = build_model(small_config(kind="tcvae", dataset_size=123), data)
     assert given.dataset_size == 123
     iwae = build_model(small_config(kind="iwae", train_samples=3, prior="vamp", prior_components=4), data)
