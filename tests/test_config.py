@@ -13,6 +13,7 @@ from vae_tf.config import (
 )
 from vae_tf.data import load_data
 from vae_tf.factory import make_model
+from vae_tf.models import registry
 
 # config.json exactly as TrainConfig.to_dict() wrote it before format 2 (no format_version).
 FLAT_CONFIG = {
@@ -98,7 +99,11 @@ def test_every_setting_is_one_option_with_help():
 
 def test_sections_are_the_keyword_arguments_of_load_data_and_make_model():
     assert {f.name for f in dataclasses.fields(DataConfig)} <= set(inspect.signature(load_data).parameters)
-    assert {f.name for f in dataclasses.fields(ModelConfig)} <= set(inspect.signature(make_model).parameters)
+    fields = dataclasses.fields(ModelConfig)
+    common = {f.name for f in fields if "family_option" not in f.metadata}
+    assert common <= set(inspect.signature(make_model).parameters)
+    family_options = {o.name for kind in registry.names() for o in registry.get(kind).options}
+    assert {f.name for f in fields if "family_option" in f.metadata} == family_options  # make_model's **options
 
 
 def test_configs_are_frozen_and_replace_validates_again():

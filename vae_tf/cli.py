@@ -15,6 +15,9 @@ import sys
 log = logging.getLogger("vae_tf")
 
 SPLITS = ("train", "validation", "test")  # the splits of vae_tf.data.DataSplits
+SAMPLERS = ("prior", "gmm")  # where `sample` and `export` draw latent codes from
+SAMPLER_HELP = ("draw codes from the model's prior or from the run's fitted mixture "
+                "(vae-tf fit-sampler); default: the prior if the model has one, else the mixture")
 
 
 def _positive_int(text):
@@ -98,7 +101,16 @@ def _parser():
     export = commands.add_parser("export", help="export a run's model as a SavedModel")
     export.add_argument("run_dir")
     export.add_argument("--name", default=None, help="model name (default: the run's name)")
+    export.add_argument("--sampler", choices=SAMPLERS, default=None,
+                        help="the `sample` signature's codes: " + SAMPLER_HELP)
     _add_export_arguments(export)
+
+    fit_sampler = commands.add_parser(
+        "fit-sampler", help="fit a Gaussian mixture to a run's training codes (ex-post sampling)")
+    fit_sampler.add_argument("run_dir")
+    fit_sampler.add_argument("--components", type=_positive_int, default=10,
+                             help="mixture components (default: %(default)s)")
+    fit_sampler.add_argument("--seed", type=int, default=0, help="seed of the k-means initialisation")
 
     sample = commands.add_parser("sample", help="a grid of images sampled from the prior")
     sample.add_argument("run_dir", nargs="?", help="a run directory (or use --saved-model)")
@@ -107,6 +119,7 @@ def _parser():
     sample.add_argument("-n", "--num-samples", type=_positive_int, default=64)
     sample.add_argument("--label", type=int, default=None, help="class to generate (CVAE)")
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--sampler", choices=SAMPLERS, default=None, help=SAMPLER_HELP)
     sample.add_argument("--out", default="samples.png")
 
     encode = commands.add_parser("encode", help="latent means of a split (numpy .npy; labels beside it)")
@@ -198,12 +211,13 @@ def _train(args):
         _export_model(finished.model, finished.name, args.saved_models, args.tflite, finished.path)
 
 
-def _export_model(model, name, saved_models, tflite, run_dir):
+def _export_model(model, name, saved_models, tflite, run_dir, latent_sampler=None):
     from vae_tf.anomaly import load_calibration
     from vae_tf.export import export_saved_model
 
     record = load_calibration(run_dir)  # a calibrated run also gets the `anomaly` signature
-    path = export_saved_model(model, saved_models, name=name, tflite=tflite, anomaly=record)
+    path = export_saved_model(model, saved_models, name=name, tflite=tflite, anomaly=record,
+                              latent_sampler=latent_sampler)
     print(f"exported SavedModel to {path}" + ("" if record is None else " with an anomaly signature"))
 
 
@@ -213,7 +227,42 @@ def _export(args):
 
     run_dir = pathlib.Path(args.run_dir)
     name = check_name(run_dir.resolve().name if args.name is None else args.name)
-    _export_model(Run(run_dir).model, name, args.saved_models, args.tflite, run_dir)
+    finished = Run(run_dir)
+    sampler = _latent_sampler(finished, args.sampler, required=False)
+    _export_model(finished.model, name, args.saved_models, args.tflite, run_dir, sampler)
+
+
+def _latent_sampler(finished, choice, required=True):
+    """The `latent_sampler` for `--sampler choice` of a run: None for the model's prior.
+
+    Without a choice: the prior if the model has one, else the run's fitted mixture
+    (required: an error if there is none; else None, e.g. an AE exported without one).
+    """
+    model = finished.model
+    if choice == "prior" or (choice is None and model.can_sample):
+        if not model.can_sample:
+            raise ValueError("--sampler prior: this model has no prior (an AE); "
+                             "fit a mixture with vae-tf fit-sampler and use --sampler gmm")
+        return None
+    sampler = finished.latent_sampler
+    if sampler is None and (required or choice == "gmm"):
+        why = "" if model.can_sample else "this model has no prior (an AE) and "
+        raise ValueError(f"{why}{finished.path} has no fitted latent sampler: run "
+                         f"vae-tf fit-sampler {finished.path} first")
+    return sampler
+
+
+def _fit_sampler(args):
+    from vae_tf.samplers import GaussianMixtureSampler
+
+    finished, model, data = _open_with_data(args.run_dir)
+    if model.is_conditional:
+        raise ValueError("fit-sampler needs an unconditional model: a mixture over codes "
+                         "ignores the labels a conditional (CVAE) decoder needs")
+    sampler = GaussianMixtureSampler.fit_model(model, data.train, args.components, args.seed)
+    path = finished.write_latent_sampler(sampler)
+    print(f"wrote a {args.components}-component Gaussian mixture over "
+          f"{sampler.latent_dim}-D training codes to {path}")
 
 
 def _print_metrics(finished):
@@ -248,6 +297,8 @@ def _sample(args):
 
     if (args.run_dir is None) == (args.saved_model is None):
         raise ValueError("give either RUN_DIR or --saved-model DIR")
+    if args.saved_model and args.sampler:
+        raise ValueError("--sampler applies only to a RUN_DIR: a SavedModel samples as it was exported")
     if args.saved_model:
         images = sample_saved_model(args.saved_model, args.num_samples, args.seed, args.label)
     else:
@@ -262,15 +313,15 @@ def _sample(args):
 def _sample_run(args):
     from vae_tf.run import Run
 
-    model = Run(args.run_dir).model
-    labels = _sampling_labels(model, args.label)  # first: it refuses a model that cannot sample
-    return model.sample(args.num_samples, labels=labels, seed=args.seed)
+    finished = Run(args.run_dir)
+    model = finished.model
+    sampler = _latent_sampler(finished, args.sampler)  # first: it refuses a model that cannot sample
+    labels = _sampling_labels(model, args.label)
+    return model.sample(args.num_samples, labels=labels, seed=args.seed, latent_sampler=sampler)
 
 
 def _sampling_labels(model, label):
-    """The `labels` argument of `model.sample` for `--label`, after checking the model can."""
-    if not model.can_sample:
-        raise ValueError("this model has no prior to sample from (an AE): use a VAE-family run")
+    """The `labels` argument of `model.sample` for `--label`, after checking it applies."""
     if label is not None and not model.is_conditional:
         raise ValueError("--label needs a conditional (CVAE) run")
     if label is not None and not 0 <= label < model.num_classes:
@@ -470,8 +521,9 @@ def _plot(args):
 
     finished, model, data = _open_with_data(args.run_dir)
     images, labels = held_out_examples(data)
-    plots_dir = finished.path / "plots"
-    for path in draw_plots(model, images, labels, finished.history(), plots_dir, data.class_names):
+    plots = draw_plots(model, images, labels, finished.history(), finished.path / "plots",
+                       class_names=data.class_names, latent_sampler=finished.latent_sampler)
+    for path in plots:
         print(f"wrote {path}")
 
 
@@ -489,6 +541,7 @@ COMMANDS = {
     "train": _train,
     "evaluate": _evaluate,
     "export": _export,
+    "fit-sampler": _fit_sampler,
     "sample": _sample,
     "encode": _encode,
     "score": _score,

@@ -70,6 +70,30 @@ class DataConfig:
     batch_size: int = setting(128, "global batch size", minimum=1)
 
 
+def _families_with(name):
+    """The names of the families that have option `name`."""
+    return tuple(f for f in registry.names() if any(o.name == name for o in registry.get(f).options))
+
+
+def family_setting(name, default=None):
+    """A config field for the family option `name`, described by the registry's `Option`:
+    None means the chosen family's default, and a family without the option refuses it.
+
+    Args:
+        name: str. An option of at least one family, e.g. "train_samples".
+        default: str or None. Says what None means when it is not the registry's default.
+
+    Returns:
+        A `dataclasses.field` whose metadata also names the option (`family_option`).
+    """
+    families = _families_with(name)
+    option = next(o for f in families for o in registry.get(f).options if o.name == name)
+    help = f"{option.help}; --model {', '.join(families)} (default: {default or option.default})"
+    field = setting(None, help, choices=option.choices, minimum=option.minimum)
+    field.metadata = types.MappingProxyType({**field.metadata, "family_option": name})
+    return field
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Which model and networks (`vae_tf.make_model`)."""
@@ -85,6 +109,23 @@ class ModelConfig:
     learn_sigma: bool = setting(False, "learn the Gaussian sigma; only with --likelihood gaussian")
     beta: float = setting(1.0, "KL weight", minimum=0.0)
     free_bits: float = setting(0.0, "per-dimension KL floor, nats", minimum=0.0)
+    # The families' own options (vae_tf.models.registry); None: the family's default.
+    prior: str | None = family_setting("prior")
+    prior_components: int | None = family_setting("prior_components")
+    train_samples: int | None = family_setting("train_samples")
+    tc_weight: float | None = family_setting("tc_weight")
+    tc_estimator: str | None = family_setting("tc_estimator")
+    dataset_size: int | None = family_setting("dataset_size", "the training split's size")
+
+    def family_options(self):
+        """The family options that were given (not None), as `make_model` keywords."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if "family_option" in f.metadata and getattr(self, f.name) is not None}
+
+    def common_options(self):
+        """The settings every family takes, as `make_model` keywords."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if "family_option" not in f.metadata}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,6 +318,7 @@ def validate(config):
     if not is_variational_kind(model.kind) and (model.beta != 1.0 or model.free_bits):
         option = "--beta" if model.beta != 1.0 else "--free-bits"
         raise ConfigError(f"{option} applies only to variational models, not --model {model.kind}")
+    _check_family_options(model)
     if data.dataset in ("idx", "folder") and data.data_dir is None:
         what = "a directory of IDX files" if data.dataset == "idx" else "a directory of images"
         raise ConfigError(f"--dataset {data.dataset} needs --data-dir, {what}")
@@ -292,6 +334,23 @@ def validate(config):
         check_name(config.run_name, default_name if config.name is None else "--name")
     except ValueError as error:
         raise ConfigError(str(error)) from None
+
+
+def _check_family_options(model):
+    """Each given family option belongs to --model's family and is within its bounds."""
+    family = registry.get(model.kind)
+    known = {option.name: option for option in family.options}
+    for name, value in model.family_options().items():
+        option_flag = "--" + name.replace("_", "-")
+        if name not in known:
+            raise ConfigError(f"{option_flag} applies only to --model {', '.join(_families_with(name))}, "
+                              f"not --model {model.kind}")
+        try:
+            known[name].validate(value)
+        except ValueError as error:
+            raise ConfigError(f"{option_flag}: {error}") from None
+    if model.prior_components is not None and (model.prior or known["prior"].default) != "vamp":
+        raise ConfigError("--prior-components applies only to --prior vamp")
 
 
 def is_variational_kind(kind):

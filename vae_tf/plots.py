@@ -67,11 +67,12 @@ def reconstructions(model, images, labels=None, count=10):
     )
 
 
-def samples(model, rows=8, columns=8, seed=0):
-    """A rows x columns grid of images decoded from prior draws z ~ N(0, I)."""
-    drawn = np.asarray(model.sample(rows * columns, seed=seed))
+def samples(model, rows=8, columns=8, seed=0, latent_sampler=None):
+    """A rows x columns grid of images decoded from prior draws, or from `latent_sampler`'s."""
+    drawn = np.asarray(model.sample(rows * columns, seed=seed, latent_sampler=latent_sampler))
+    source = "the prior" if latent_sampler is None else "the fitted latent mixture"
     return image_figure(
-        image_grid(drawn, columns), f"{rows * columns} samples from the prior", "sample", "sample"
+        image_grid(drawn, columns), f"{rows * columns} samples from {source}", "sample", "sample"
     )
 
 
@@ -224,7 +225,7 @@ def training_curves(history):
     return fig
 
 
-def save_all(model, images, labels, history, out_dir, z=None, class_names=None):
+def save_all(model, images, labels, history, out_dir, z=None, class_names=None, latent_sampler=None):
     """Draws every plot that applies to `model` into `out_dir`; returns the paths.
 
     Args:
@@ -236,6 +237,8 @@ def save_all(model, images, labels, history, out_dir, z=None, class_names=None):
         z: array or None. Latent means of held-out data for the scatter plot.
         class_names: sequence of str or None. The name of each label, for the scatter
             plot and the class grid; None shows the numbers. Defaults to None.
+        latent_sampler: object or None. A fitted latent sampler (`vae_tf.samplers`);
+            adds its samples as "samples_gmm". Defaults to None.
     """
     out_dir = pathlib.Path(out_dir)
     figures = {"reconstructions": reconstructions(model, images, labels)}
@@ -244,6 +247,8 @@ def save_all(model, images, labels, history, out_dir, z=None, class_names=None):
         figures["samples"] = samples(model)
         if model.latent_dim == 2:
             figures["manifold"] = manifold(model, label=0 if model.is_conditional else None)
+    if latent_sampler is not None and not model.is_conditional:
+        figures["samples_gmm"] = samples(model, latent_sampler=latent_sampler)
     if model.is_conditional:
         figures["class_grid"] = class_grid(model, class_names=class_names)
     if z is not None:

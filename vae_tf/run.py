@@ -6,6 +6,7 @@ A run lives at `OUT/NAME/` and is built in `OUT/NAME.partial/`:
     history.csv   one row per epoch
     model.keras   the trained model
     metrics.json  test metrics, nats per example
+    latent_gmm.npz  a latent sampler fitted after training (`vae-tf fit-sampler`), if any
     plots/, logs/ figures and TensorBoard logs
     backup/       BackupAndRestore state while training (NAME.partial only)
 
@@ -24,6 +25,7 @@ from vae_tf.config import read_config
 from vae_tf.names import check_name
 
 BACKUP_DIR = "backup"  # BackupAndRestore state inside NAME.partial/
+SAMPLER_FILE = "latent_gmm.npz"  # the run's fitted GaussianMixtureSampler
 
 
 def atomic_write(path, write):
@@ -132,6 +134,20 @@ class Run:
     def history(self):
         """{column: [per-epoch values]} from history.csv, or None."""
         return read_history(self.path)
+
+    @property
+    def latent_sampler(self):
+        """The `GaussianMixtureSampler` fitted to this run's codes, or None if none was."""
+        from vae_tf.samplers import GaussianMixtureSampler
+
+        path = self.path / SAMPLER_FILE
+        return GaussianMixtureSampler.load(path) if path.is_file() else None
+
+    def write_latent_sampler(self, sampler):
+        """Stores `sampler` in the run (atomically), replacing an earlier one; returns its Path."""
+        path = self.path / SAMPLER_FILE
+        sampler.save(path, overwrite=True)
+        return path
 
     def write_metrics(self, metrics):
         """Replaces metrics.json (atomically) and the metrics in hand."""

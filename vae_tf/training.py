@@ -26,6 +26,7 @@ from vae_tf.data import load_data
 from vae_tf.distribute import get_strategy, is_chief, shard_by_data
 from vae_tf.distribute import resolve as resolve_strategy
 from vae_tf.factory import make_model
+from vae_tf.models import registry
 from vae_tf.optimizers import FusedAdam
 from vae_tf.precision import dtype_policy, mixed_policy_name
 
@@ -44,14 +45,23 @@ def build_model(config, data):
     conditional = is_conditional_kind(config.model.kind)
     if conditional and data.num_classes is None:
         raise ValueError(f"--model {config.model.kind} needs labelled data; {data.source} has no labels")
+    options = config.model.family_options()
+    if "dataset_size" in {o.name for o in registry.get(config.model.kind).options}:
+        options.setdefault("dataset_size", training_size(data))
     model = make_model(
-        **dataclasses.asdict(config.model),
+        **config.model.common_options(),
+        **options,
         input_shape=data.image_shape,
         num_classes=data.num_classes if conditional else None,
         seed=config.training.seed,
     )
     model.compile(optimizer=FusedAdam(learning_rate=config.training.lr))
     return model
+
+
+def training_size(data):
+    """The number of examples in one epoch of `data.train`."""
+    return int(data.train.reduce(0, lambda count, batch: count + tf.shape(batch[0])[0]))
 
 
 def held_out_examples(data, count=PLOT_EXAMPLES):
@@ -79,11 +89,13 @@ def evaluate_model(model, data, iw_samples):
     return metrics
 
 
-def draw_plots(model, images, labels, history, out_dir, class_names=None):
-    """Saves every plot for `model` on held-out examples into `out_dir`; returns the paths."""
+def draw_plots(model, images, labels, history, out_dir, class_names=None, latent_sampler=None):
+    """Saves every plot for `model` on held-out examples into `out_dir`; returns the paths.
+    With a `latent_sampler` (a fitted `GaussianMixtureSampler`) the plots include its samples."""
     examples = images if labels is None else tf.data.Dataset.from_tensor_slices((images, labels)).batch(256)
     features, _ = evaluation.latent_features(model, examples)
-    return plots.save_all(model, images, labels, history, out_dir, z=features, class_names=class_names)
+    return plots.save_all(model, images, labels, history, out_dir, z=features,
+                          class_names=class_names, latent_sampler=latent_sampler)
 
 
 def weights_digest(model):
