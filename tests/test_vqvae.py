@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae_tf.pixelcnn import PixelCNNPrior
-from vae_tf.vqvae import (
+from vae_tf.models.pixelcnn import PixelCNNPrior
+from vae_tf.models.vqvae import (
     VQVAE,
     build_vq_decoder,
     build_vq_encoder,

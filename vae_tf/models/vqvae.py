@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from vae_tf import likelihoods
-from vae_tf.pixelcnn import MAX_SAMPLES, PixelCNNPrior
+from vae_tf.models.pixelcnn import MAX_SAMPLES, PixelCNNPrior
 from vae_tf.quantizer import VectorQuantizer, codebook_statistics
 
 
