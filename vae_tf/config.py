@@ -51,6 +51,14 @@ def setting(default, help, *, choices=None, minimum=None, flag=None, metavar=Non
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def family_setting(kind, name):
+    """A config field for option `name` of model family `kind`, described by its registry
+    `Option`; `validate` refuses it with any other --model."""
+    option = next(o for o in registry.get(kind).options if o.name == name)
+    return setting(option.default, f"{option.help} (--model {kind} only)",
+                   choices=option.choices, minimum=option.minimum)
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the images come from and how they are batched (`vae_tf.data.load_data`)."""
@@ -85,6 +93,16 @@ class ModelConfig:
     learn_sigma: bool = setting(False, "learn the Gaussian sigma; only with --likelihood gaussian")
     beta: float = setting(1.0, "KL weight", minimum=0.0)
     free_bits: float = setting(0.0, "per-dimension KL floor, nats", minimum=0.0)
+    num_embeddings: int = family_setting("vqvae", "num_embeddings")
+    embedding_dim: int = family_setting("vqvae", "embedding_dim")
+    codebook_ema: bool = family_setting("vqvae", "codebook_ema")
+    commitment: float = family_setting("vqvae", "commitment")
+
+
+# ModelConfig fields that are one family's options (passed to make_model for that family only).
+FAMILY_FIELDS = frozenset(
+    option.name for kind in registry.names() for option in registry.get(kind).options
+) & {field.name for field in dataclasses.fields(ModelConfig)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,6 +295,7 @@ def validate(config):
     if not is_variational_kind(model.kind) and (model.beta != 1.0 or model.free_bits):
         option = "--beta" if model.beta != 1.0 else "--free-bits"
         raise ConfigError(f"{option} applies only to variational models, not --model {model.kind}")
+    _check_family_options(model)
     if data.dataset in ("idx", "folder") and data.data_dir is None:
         what = "a directory of IDX files" if data.dataset == "idx" else "a directory of images"
         raise ConfigError(f"--dataset {data.dataset} needs --data-dir, {what}")
@@ -292,6 +311,26 @@ def validate(config):
         check_name(config.run_name, default_name if config.name is None else "--name")
     except ValueError as error:
         raise ConfigError(str(error)) from None
+
+
+def family_options(model):
+    """The ModelConfig values that are options of `model.kind`'s family (for make_model)."""
+    own = {option.name for option in registry.get(model.kind).options}
+    return {name: getattr(model, name) for name in own if hasattr(model, name)}
+
+
+def _check_family_options(model):
+    """Refuses a family option set away from its default under another --model."""
+    fields = {f.name: f for f in dataclasses.fields(model)}
+    own = {option.name for option in registry.get(model.kind).options}
+    for kind in registry.names():
+        for option in registry.get(kind).options:
+            field = fields.get(option.name)
+            if field is None or option.name in own or getattr(model, option.name) == field.default:
+                continue
+            raise ConfigError(f"{flag(field)} applies only to --model {kind}, not --model {model.kind}")
+    if model.kind == "vqvae" and model.arch != "conv":
+        raise ConfigError(f"--model vqvae needs --arch conv (a grid of codes), not {model.arch!r}")
 
 
 def is_variational_kind(kind):

@@ -1,14 +1,18 @@
 """SavedModel export for serving: named signatures, TF Serving layout, atomic writes.
 
 `export_saved_model` writes `export_root/NAME/VERSION/`, a SavedModel that loads with
-plain `tf.saved_model.load` (no vae_tf, no Keras objects) and serves these signatures,
-each taking named inputs and returning a dict of named outputs:
+plain `tf.saved_model.load` (no vae_tf, no Keras objects) and serves the signatures the
+model gives (`model.export_signatures`), each taking named inputs and returning a dict
+of named outputs. Every family but the VQ-VAE serves `standard_signatures`:
 
     serving_default, reconstruct   images [, labels] -> reconstructions, z_mean, z_log_var (AE: z)
     encode                         images [, labels] -> z_mean, z_log_var (AE: z)
     decode                         z [, labels]      -> images
     sample (with a prior or a latent sampler)  num_samples, seed [, labels] -> images
     score                          images [, labels] -> neg_elbo (AE: reconstruction NLL)
+
+A VQ-VAE serves encode (images -> integer codes), decode (codes -> images),
+reconstruct, score and, with a prior, sample (`VQVAE.export_signatures`).
 """
 
 import logging
@@ -33,7 +37,7 @@ def _next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def _signatures(model, latent_sampler=None):
+def standard_signatures(model, latent_sampler=None):
     """Returns {name: (function, input specs)} for every signature of `model`.
 
     Everything is asked of the model: `is_conditional`, `encode` (its named outputs),
@@ -151,7 +155,7 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for signature, (function, specs) in _signatures(model, latent_sampler).items():
+    for signature, (function, specs) in model.export_signatures(latent_sampler).items():
         archive.add_endpoint(signature, function, input_signature=specs)
     temporary = pathlib.Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.partial-"))
     try:

@@ -66,7 +66,9 @@ def reconstructions(model, images, labels=None, count=10):
 
 def samples(model, rows=8, columns=8, seed=0):
     """A rows x columns grid of images decoded from prior draws z ~ N(0, I)."""
-    drawn = np.asarray(model.sample(rows * columns, seed=seed))
+    classes = model.sample_classes  # a conditional model: classes in turn
+    labels = None if classes is None else np.arange(rows * columns, dtype="int32") % classes
+    drawn = np.asarray(model.sample(rows * columns, labels=labels, seed=seed))
     return image_figure(
         image_grid(drawn, columns), f"{rows * columns} samples from the prior", "sample", "sample"
     )
@@ -178,10 +180,11 @@ def save_all(model, images, labels, history, out_dir, z=None):
     """
     out_dir = pathlib.Path(out_dir)
     figures = {"reconstructions": reconstructions(model, images, labels)}
-    figures["interpolations"] = interpolations(model, images, labels, pairs=min(4, len(images) // 2))
+    if model.has_latent_vector:
+        figures["interpolations"] = interpolations(model, images, labels, pairs=min(4, len(images) // 2))
     if model.can_sample:
         figures["samples"] = samples(model)
-        if model.latent_dim == 2:
+        if model.has_latent_vector and model.latent_dim == 2:
             figures["manifold"] = manifold(model, label=0 if model.is_conditional else None)
     if model.is_conditional:
         figures["class_grid"] = class_grid(model)

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from vae_tf import evaluation, plots, run
 from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
-from vae_tf.config import is_conditional_kind
+from vae_tf.config import FAMILY_FIELDS, family_options, is_conditional_kind
 from vae_tf.data import load_data
 from vae_tf.distribute import get_strategy, is_chief, shard_by_data
 from vae_tf.distribute import resolve as resolve_strategy
@@ -44,8 +44,10 @@ def build_model(config, data):
     conditional = is_conditional_kind(config.model.kind)
     if conditional and data.num_classes is None:
         raise ValueError(f"--model {config.model.kind} needs labelled data; {data.source} has no labels")
+    shared = {k: v for k, v in dataclasses.asdict(config.model).items() if k not in FAMILY_FIELDS}
     model = make_model(
-        **dataclasses.asdict(config.model),
+        **shared,
+        **family_options(config.model),
         input_shape=data.image_shape,
         num_classes=data.num_classes if conditional else None,
         seed=config.training.seed,
@@ -82,7 +84,7 @@ def evaluate_model(model, data, iw_samples):
 def draw_plots(model, images, labels, history, out_dir):
     """Saves every plot for `model` on held-out examples into `out_dir`; returns the paths."""
     examples = images if labels is None else tf.data.Dataset.from_tensor_slices((images, labels)).batch(256)
-    features, _ = evaluation.latent_features(model, examples)
+    features = evaluation.latent_features(model, examples)[0] if model.has_latent_vector else None
     return plots.save_all(model, images, labels, history, out_dir, z=features)
 
 
