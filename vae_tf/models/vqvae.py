@@ -13,6 +13,7 @@ with `attach_prior`, sampled and decoded by `sample`.
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
@@ -313,7 +314,8 @@ class VQVAE(Autoencoder):
 
         Args:
             num_samples: int. Number of images, >= 1.
-            labels: int, array of ints or None. Classes for a conditional prior.
+            labels: int, array of ints or None. Classes for a conditional prior; None
+                cycles through them.
             seed: int or None. Fixes the draws; None draws a seed from the model's
                 SeedGenerator. Defaults to None.
             latent_sampler: must be None: the codes come from the attached prior.
@@ -329,6 +331,8 @@ class VQVAE(Autoencoder):
         if self.prior is None:
             raise ValueError("sample needs a prior: train a PixelCNNPrior and attach_prior it "
                              "(vae-tf train-prior RUN)")
+        if labels is None and self.prior.is_conditional:
+            labels = np.arange(num_samples, dtype="int32") % self.prior.num_classes
         if seed is None:
             seed = int(keras.random.randint((), 0, 2**31 - 1, seed=self.seed_generator))
         codes = self.prior.sample_codes(
@@ -494,6 +498,43 @@ def encode_dataset(model, dataset):
     return dataset.map(to_codes).cache()
 
 
+
+
+def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=1e-3, verbose="auto",
+              **kwargs):
+    """Trains a `PixelCNNPrior` on the code grids of `train` and measures it on `test`.
+
+    Args:
+        model: VQVAE. Its encoder is fixed; the prior is not attached (`attach_prior`).
+        train: tf.data.Dataset. Batches of (images, labels).
+        test: tf.data.Dataset. Batches of (images, labels).
+        epochs: int. Training epochs, >= 1.
+        num_classes: int or None. Condition the prior on the labels. Defaults to None.
+        learning_rate: float. Adam learning rate. Defaults to 1e-3.
+        verbose: Keras `fit` verbosity. Defaults to "auto".
+        **kwargs: `make_prior`'s network options.
+
+    Returns:
+        (prior, {"prior_nll": nats per image, "prior_bits_per_dim": bits per code}) on `test`.
+
+    Example:
+
+    >>> prior, metrics = fit_prior(model, data.train, data.test, epochs=10)
+    >>> model.attach_prior(prior)
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+
+    def codes(dataset):
+        pairs = encode_dataset(model, dataset)
+        return pairs if num_classes is not None else pairs.map(lambda c, _: c)
+
+    prior = make_prior(model, num_classes=num_classes, **kwargs)
+    prior.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    prior.fit(codes(train), epochs=epochs, verbose=verbose)
+    results = prior.evaluate(codes(test), verbose=0, return_dict=True)
+    return prior, {"prior_nll": float(results["nll"]),
+                   "prior_bits_per_dim": float(results["bits_per_dim"])}
 
 def _networks(arch, input_shape, filters, *, embedding_dim, **options):
     if arch != "conv":
