@@ -129,6 +129,10 @@ def _parser():
     train_prior.add_argument("--conditional", action="store_true",
                              help="condition the prior on the class labels")
     train_prior.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    train_prior.add_argument("--filters", type=_positive_int, default=64,
+                             help="channels of the PixelCNN's gated layers (default: 64)")
+    train_prior.add_argument("--layers", type=_positive_int, default=5,
+                             help="gated layers after the first (default: 5)")
 
     plot = commands.add_parser("plot", help="re-draw every plot of a run into RUN_DIR/plots")
     plot.add_argument("run_dir")
@@ -273,7 +277,7 @@ def _train_prior(args):
         raise ValueError(f"--lr must be > 0, got {args.lr}")
     prior, metrics = fit_prior(model, data.train, data.test, args.epochs,
                                num_classes=data.num_classes if args.conditional else None,
-                               learning_rate=args.lr)
+                               learning_rate=args.lr, filters=args.filters, num_layers=args.layers)
     model.attach_prior(prior)
     atomic_write(finished.path / "model.keras", model.save)
     finished.write_metrics({**finished.metrics, **metrics})
