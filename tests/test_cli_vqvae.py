@@ -49,6 +49,10 @@ def test_train_prior_saves_the_prior_and_reports_its_test_nll(vq_run, capsys):
     assert 0 < metrics["prior_nll"] < 49 * np.log(16) * 1.5
     model = Run(vq_run).model
     assert model.can_sample and model.sample_classes == 10
+    assert main(["evaluate", str(vq_run)]) == 0  # keeps the prior's metrics, recomputed
+    again = json.loads((vq_run / "metrics.json").read_text())
+    assert again["prior_nll"] == pytest.approx(metrics["prior_nll"], rel=1e-5)
+    assert again["reconstruction"] == pytest.approx(metrics["reconstruction"], rel=1e-5)
 
 
 def test_sample_is_reproducible_for_a_seed(vq_run, tmp_path, capsys):

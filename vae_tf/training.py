@@ -72,7 +72,10 @@ def evaluate_model(model, data, iw_samples):
     """Test-set metrics in nats per example: −ELBO terms and the IWAE estimate."""
     if not model.is_variational:
         scores = evaluation.anomaly_scores(model, data.test)
-        return {"reconstruction": float(scores.mean()), "examples": int(len(scores))}
+        metrics = {"reconstruction": float(scores.mean()), "examples": int(len(scores))}
+        if model.learns_prior and model.can_sample:  # a VQ-VAE with its PixelCNN prior
+            metrics.update(model.evaluate_prior(data.test))
+        return metrics
     metrics = evaluation.elbo(model, data.test)
     log_p = evaluation.log_likelihoods(model, data.test, num_samples=iw_samples)
     metrics.update(

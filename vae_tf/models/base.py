@@ -47,7 +47,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
     - `has_latent_vector`: its code is one vector per image, which can be interpolated,
       scattered and traversed (not a VQ-VAE's grid of discrete codes).
     - `learns_prior`: a prior over its codes is trained as a second stage
-      (`vae-tf train-prior`) and attached to it.
+      (`vae-tf train-prior`), attached to it and measured by `evaluate_prior(dataset)`.
     - `sample_classes`: the number of classes `sample` takes labels of, or None.
     - `sample_options`: extra keyword arguments its `sample` takes (e.g. "temperature").
     - `export_signatures(latent_sampler)`: the SavedModel signatures it serves.

@@ -198,6 +198,21 @@ class VQVAE(Autoencoder):
             )
         self.prior = prior
 
+    def evaluate_prior(self, dataset, prior=None):
+        """Test metrics of a prior over this model's codes.
+
+        Args:
+            dataset: tf.data.Dataset. Batches of (images, labels).
+            prior: PixelCNNPrior or None. Defaults to None, the attached prior.
+
+        Returns:
+            {"prior_nll": nats per image, "prior_bits_per_dim": bits per code position}.
+        """
+        prior = self.prior if prior is None else prior
+        results = prior.evaluate(_prior_data(self, prior, dataset), verbose=0, return_dict=True)
+        return {"prior_nll": float(results["nll"]),
+                "prior_bits_per_dim": float(results["bits_per_dim"])}
+
     # --- inputs -------------------------------------------------------------------
 
     def check_codes(self, codes):
@@ -525,16 +540,17 @@ def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=1e-3, 
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
 
-    def codes(dataset):
-        pairs = encode_dataset(model, dataset)
-        return pairs if num_classes is not None else pairs.map(lambda c, _: c)
-
     prior = make_prior(model, num_classes=num_classes, **kwargs)
     prior.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    prior.fit(codes(train), epochs=epochs, verbose=verbose)
-    results = prior.evaluate(codes(test), verbose=0, return_dict=True)
-    return prior, {"prior_nll": float(results["nll"]),
-                   "prior_bits_per_dim": float(results["bits_per_dim"])}
+    prior.fit(_prior_data(model, prior, train), epochs=epochs, verbose=verbose)
+    return prior, model.evaluate_prior(test, prior)
+
+
+def _prior_data(model, prior, dataset):
+    """Code grids of (images, labels) batches, with the labels if `prior` is conditional."""
+    pairs = encode_dataset(model, dataset)
+    return pairs if prior.is_conditional else pairs.map(lambda codes, _: codes)
+
 
 def _networks(arch, input_shape, filters, *, embedding_dim, **options):
     if arch != "conv":
