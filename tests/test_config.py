@@ -8,11 +8,13 @@ import json
 import pytest
 
 from vae_tf.config import (
+    FAMILY_FIELDS,
     FORMAT_VERSION, SECTIONS, ConfigError, DataConfig, ModelConfig, RunConfig, RuntimeConfig,
     TrainingConfig, flag, option_fields, read_config,
 )
 from vae_tf.data import load_data
 from vae_tf.factory import make_model
+from vae_tf.models import registry
 
 # config.json exactly as TrainConfig.to_dict() wrote it before format 2 (no format_version).
 FLAT_CONFIG = {
@@ -74,7 +76,7 @@ def test_read_config_names_the_file(tmp_path):
     ({"model": ModelConfig(latent_dim=True)}, "--latent-dim must be int, got True"),
     ({"model": ModelConfig(hidden_units=[32])}, "--hidden-units must be one or more values, got [32]"),
     ({"data": DataConfig(image_size=(8,), dataset="folder", data_dir="x")}, "--image-size must be 2 values"),
-    ({"model": ModelConfig(kind="gan")}, "--model must be one of ae, cvae, iwae, tcvae, vae, got 'gan'"),
+    ({"model": ModelConfig(kind="gan")}, "--model must be one of ae, cvae, iwae, tcvae, vae, vqvae, got 'gan'"),
     ({"runtime": RuntimeConfig(strategy="magic")}, "--strategy must be one of auto, default"),
     ({"data": DataConfig(binarize="sometimes")}, "--binarize must be one of none, static, dynamic"),
     ({"training": TrainingConfig(lr=-1.0)}, "--lr must be > 0, got -1.0"),
@@ -98,7 +100,11 @@ def test_every_setting_is_one_option_with_help():
 
 def test_sections_are_the_keyword_arguments_of_load_data_and_make_model():
     assert {f.name for f in dataclasses.fields(DataConfig)} <= set(inspect.signature(load_data).parameters)
-    assert {f.name for f in dataclasses.fields(ModelConfig)} <= set(inspect.signature(make_model).parameters)
+    shared = {f.name for f in dataclasses.fields(ModelConfig)} - FAMILY_FIELDS
+    assert shared <= set(inspect.signature(make_model).parameters)
+    # the others are families' options, which make_model takes as keywords
+    options = {o.name for kind in registry.names() for o in registry.get(kind).options}
+    assert FAMILY_FIELDS and FAMILY_FIELDS <= options
 
 
 def test_configs_are_frozen_and_replace_validates_again():
