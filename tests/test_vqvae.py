@@ -160,3 +160,19 @@ def test_bad_inputs_get_clear_errors():
     encoder = build_vq_encoder(SHAPE, 4, (8, 16))
     with pytest.raises(ValueError, match="decoder input has shape"):
         VQVAE(encoder, build_vq_decoder(SHAPE, 4, (8,)), model.quantizer)
+
+
+def test_default_compile_uses_fused_adam_and_moves_the_codebook_by_gradients(real_batch):
+    """The codebook's gradient is sparse (IndexedSlices, from the lookup); FusedAdam hands
+    it to Keras's Adam, so only the chosen codes move."""
+    from vae_tf.optimizers import FusedAdam
+
+    model = _small(restart_after=0)
+    model.compile()
+    assert isinstance(model.optimizer, FusedAdam)
+    x = real_batch[0][:64]
+    before = model.quantizer.codebook.numpy()
+    used = np.unique(model.encode(x)["codes"])
+    model.fit(x, epochs=1, batch_size=64, verbose=0)
+    moved = np.any(before != model.quantizer.codebook.numpy(), axis=-1)
+    assert moved.any() and set(np.flatnonzero(moved)) <= set(used)
