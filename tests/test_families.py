@@ -32,14 +32,14 @@ def binary_data(n=64, seed=0):
 
 
 def test_registry_lists_each_family_with_typed_options():
-    assert set(registry.names()) == {"ae", "vae", "cvae", "iwae", "tcvae"}
+    assert set(registry.names()) == {"ae", "vae", "cvae", "iwae", "tcvae", "vqvae"}
     for name in registry.names():
         family = registry.get(name)
         assert family.name == name and family.summary
         assert family.model_class.is_variational == family.variational
         assert family.model_class.is_conditional == family.conditional
         for option in family.options:
-            assert option.type in (int, float, str) and option.help
+            assert option.type in (int, float, str, bool) and option.help
             assert option.validate(option.default) == option.default
     with pytest.raises(ValueError, match="kind must be one of"):
         registry.get("gan")
