@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import vae_tf
 from vae_tf import evaluation
-from vae_tf.export import SCORE_SEED, _signatures, export_saved_model
+from vae_tf.export import SCORE_SEED, standard_signatures, export_saved_model
 from vae_tf.layers import reparameterize
 from vae_tf.models import registry
 
@@ -29,14 +29,14 @@ def binary_data(n=64, seed=0):
 
 
 def test_registry_lists_each_family_with_typed_options():
-    assert set(registry.names()) == {"ae", "vae", "cvae", "iwae", "tcvae"}
+    assert set(registry.names()) == {"ae", "vae", "cvae", "iwae", "tcvae", "vqvae"}
     for name in registry.names():
         family = registry.get(name)
         assert family.name == name and family.summary
         assert family.model_class.is_variational == family.variational
         assert family.model_class.is_conditional == family.conditional
         for option in family.options:
-            assert option.type in (int, float, str) and option.help
+            assert option.type in (int, float, str, bool) and option.help
             assert option.validate(option.default) == option.default
     with pytest.raises(ValueError, match="kind must be one of"):
         registry.get("gan")
@@ -120,7 +120,7 @@ def test_export_score_is_the_models_own_per_example_score():
     for kind in ("ae", "vae"):
         model = tiny(kind)
         x = binary_data(4)
-        score, _ = _signatures(model)["score"]
+        score, _ = standard_signatures(model)["score"]
         expected = model.per_example_terms(x, seed=SCORE_SEED)[model.score_term]
         np.testing.assert_allclose(score(tf.constant(x))["neg_elbo"], expected, rtol=1e-6)
 
@@ -278,6 +278,6 @@ def test_tcvae_trains_reports_the_terms_and_weighs_tc_by_a_variable(tmp_path):
     restored = keras.saving.load_model(path, safe_mode=True)
     assert float(restored.tc_weight) == 0.0 and restored.estimator == "mss"
     np.testing.assert_array_equal(np.asarray(restored(x[:4])), np.asarray(model(x[:4])))
-    assert "sample" in _signatures(restored)
+    assert "sample" in standard_signatures(restored)
     with pytest.raises(ValueError, match="tc_estimator must be one of"):
         tiny("tcvae", tc_estimator="naive")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae_tf.pixelcnn import CausalConv2D, PixelCNNPrior
+from vae_tf.models.pixelcnn import CausalConv2D, PixelCNNPrior
 
 GRID = (4, 5)
 

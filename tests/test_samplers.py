@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 import vae_tf
-from vae_tf.export import _signatures
+from vae_tf.export import standard_signatures
 from vae_tf.samplers import GaussianMixtureSampler
 
 WEIGHTS = np.array([0.3, 0.7])
@@ -83,12 +83,12 @@ def test_a_fitted_mixture_makes_an_autoencoder_generative(real_batch):
     assert not ae.can_sample
     with pytest.raises(ValueError, match="latent_sampler"):
         ae.sample(2)
-    assert "sample" not in _signatures(ae)
+    assert "sample" not in standard_signatures(ae)
     sampler = GaussianMixtureSampler.fit_model(ae, x, num_components=3)
     assert sampler.latent_dim == 4
     images = np.asarray(ae.sample(6, seed=1, latent_sampler=sampler))
     assert images.shape == (6, 28, 28, 1)
     np.testing.assert_array_equal(images, ae.sample(6, seed=1, latent_sampler=sampler))
-    sample, _ = _signatures(ae, latent_sampler=sampler)["sample"]
+    sample, _ = standard_signatures(ae, latent_sampler=sampler)["sample"]
     exported = sample(tf.constant(6), tf.constant(1))["images"].numpy()
     np.testing.assert_allclose(exported, images, atol=1e-6)  # seed s in the graph = (s, 0) eagerly

@@ -11,9 +11,9 @@ from helpers import run_model_saving_test, run_serialization_test
 from vae_tf import likelihoods, priors
 from vae_tf.layers import OneHot, Sampling
 from vae_tf.models import registry
-from vae_tf.pixelcnn import CausalConv2D, PixelCNNPrior
+from vae_tf.models.pixelcnn import CausalConv2D, PixelCNNPrior
 from vae_tf.quantizer import VectorQuantizer
-from vae_tf.vqvae import make_prior, make_vqvae
+from vae_tf.models.vqvae import make_prior, make_vqvae
 
 SHAPE = (28, 28, 1)
 IMAGES = np.random.default_rng(0).uniform(size=(4, *SHAPE)).astype("float32")

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae_tf.pixelcnn import PixelCNNPrior
-from vae_tf.vqvae import (
+from vae_tf.export import export_saved_model
+from vae_tf.models.pixelcnn import PixelCNNPrior
+from vae_tf.models.vqvae import (
     VQVAE,
     build_vq_decoder,
     build_vq_encoder,
@@ -107,16 +108,17 @@ def test_encode_dataset_gives_codes_and_labels(real_batch):
 def test_exported_signatures_reload_without_vae_tf(tmp_path):
     model = _small()
     model.attach_prior(_small_prior(model))
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    signatures = model.export_signatures()
-    assert set(signatures) == {"encode", "decode", "reconstruct", "sample"}
-    for name, (function, specs) in signatures.items():
-        archive.add_endpoint(name, function, input_signature=specs)
-    archive.write_out(str(tmp_path / "export"), verbose=False)
+    path = export_saved_model(model, tmp_path, name="vq")
 
-    served = tf.saved_model.load(str(tmp_path / "export"))
+    served = tf.saved_model.load(str(path))
+    assert set(served.signatures) == {
+        "serving_default", "encode", "decode", "reconstruct", "score", "sample"
+    }
     x = np.random.rand(3, *SHAPE).astype("float32")
+    np.testing.assert_allclose(
+        served.score(tf.constant(x))["neg_elbo"],
+        model.per_example_terms(x)["reconstruction"], rtol=1e-5,
+    )
     codes = served.encode(tf.constant(x))["codes"]
     np.testing.assert_array_equal(codes, model.encode(x)["codes"])
     np.testing.assert_allclose(served.decode(codes)["images"], model.decode(codes), atol=1e-6)
@@ -158,3 +160,19 @@ def test_bad_inputs_get_clear_errors():
     encoder = build_vq_encoder(SHAPE, 4, (8, 16))
     with pytest.raises(ValueError, match="decoder input has shape"):
         VQVAE(encoder, build_vq_decoder(SHAPE, 4, (8,)), model.quantizer)
+
+
+def test_default_compile_uses_fused_adam_and_moves_the_codebook_by_gradients(real_batch):
+    """The codebook's gradient is sparse (IndexedSlices, from the lookup); FusedAdam hands
+    it to Keras's Adam, so only the chosen codes move."""
+    from vae_tf.optimizers import FusedAdam
+
+    model = _small(restart_after=0)
+    model.compile()
+    assert isinstance(model.optimizer, FusedAdam)
+    x = real_batch[0][:64]
+    before = model.quantizer.codebook.numpy()
+    used = np.unique(model.encode(x)["codes"])
+    model.fit(x, epochs=1, batch_size=64, verbose=0)
+    moved = np.any(before != model.quantizer.codebook.numpy(), axis=-1)
+    assert moved.any() and set(np.flatnonzero(moved)) <= set(used)

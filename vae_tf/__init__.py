@@ -10,7 +10,7 @@ from vae_tf.distribute import get_strategy
 from vae_tf.export import export_saved_model
 from vae_tf.factory import make_model
 from vae_tf.layers import OneHot, Sampling
-from vae_tf.models import AE, CVAE, IWAE, TCVAE, VAE
+from vae_tf.models import AE, CVAE, IWAE, TCVAE, VAE, VQVAE
 from vae_tf.optimizers import FusedAdam
 from vae_tf.networks import (
     build_conv_decoder,
@@ -30,6 +30,7 @@ __all__ = [
     "Sampling",
     "TCVAE",
     "VAE",
+    "VQVAE",
     "build_conv_decoder",
     "build_conv_encoder",
     "build_mlp_decoder",

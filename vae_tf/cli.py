@@ -117,9 +117,12 @@ def _parser():
     sample.add_argument("--saved-model", default=None,
                         help="sample from an exported SavedModel version directory instead")
     sample.add_argument("-n", "--num-samples", type=_positive_int, default=64)
-    sample.add_argument("--label", type=int, default=None, help="class to generate (CVAE)")
+    sample.add_argument("--label", type=int, default=None,
+                        help="class to generate (CVAE, or a VQ-VAE with a conditional prior)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--sampler", choices=SAMPLERS, default=None, help=SAMPLER_HELP)
+    sample.add_argument("--temperature", type=float, default=1.0,
+                        help="prior temperature, > 0 (VQ-VAE prior only; default: 1.0)")
     sample.add_argument("--out", default="samples.png")
 
     encode = commands.add_parser("encode", help="latent means of a split (numpy .npy; labels beside it)")
@@ -128,6 +131,18 @@ def _parser():
     encode.add_argument("--out", default="z.npy")
 
     _add_anomaly_parsers(commands)
+
+    train_prior = commands.add_parser(
+        "train-prior", help="train a PixelCNN prior over a VQ-VAE run's codes, saved in the run")
+    train_prior.add_argument("run_dir")
+    train_prior.add_argument("--epochs", type=_positive_int, default=10)
+    train_prior.add_argument("--conditional", action="store_true",
+                             help="condition the prior on the class labels")
+    train_prior.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    train_prior.add_argument("--filters", type=_positive_int, default=64,
+                             help="channels of the PixelCNN's gated layers (default: 64)")
+    train_prior.add_argument("--layers", type=_positive_int, default=5,
+                             help="gated layers after the first (default: 5)")
 
     plot = commands.add_parser("plot", help="re-draw every plot of a run into RUN_DIR/plots")
     plot.add_argument("run_dir")
@@ -315,18 +330,65 @@ def _sample_run(args):
 
     finished = Run(args.run_dir)
     model = finished.model
+    if model.learns_prior and not model.can_sample:
+        raise ValueError("this run has no prior yet: train one with vae-tf train-prior RUN")
     sampler = _latent_sampler(finished, args.sampler)  # first: it refuses a model that cannot sample
     labels = _sampling_labels(model, args.label)
-    return model.sample(args.num_samples, labels=labels, seed=args.seed, latent_sampler=sampler)
+    options = {} if sampler is None else {"latent_sampler": sampler}
+    if "temperature" in model.sample_options:
+        if not args.temperature > 0:
+            raise ValueError(f"--temperature must be > 0, got {args.temperature}")
+        options["temperature"] = args.temperature
+    elif args.temperature != 1.0:
+        raise ValueError("--temperature applies only to a model with an autoregressive prior (vqvae)")
+    if "progress" in model.sample_options:  # ancestral sampling: one step per code position
+        options["progress"] = _progress_bar()
+    return model.sample(args.num_samples, labels=labels, seed=args.seed, **options)
+
+
+def _progress_bar():
+    """A `progress(done, total)` hook that draws a keras Progbar."""
+    import keras
+
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        bar = bar or keras.utils.Progbar(total, unit_name="position")
+        bar.update(done)
+
+    return progress
 
 
 def _sampling_labels(model, label):
     """The `labels` argument of `model.sample` for `--label`, after checking it applies."""
-    if label is not None and not model.is_conditional:
-        raise ValueError("--label needs a conditional (CVAE) run")
-    if label is not None and not 0 <= label < model.num_classes:
-        raise ValueError(f"--label must be in [0, {model.num_classes}), got {label}")
-    return label if model.is_conditional else None
+    classes = model.sample_classes
+    if label is not None and classes is None:
+        raise ValueError("--label needs a conditional run (CVAE, or a prior trained with --conditional)")
+    if label is not None and not 0 <= label < classes:
+        raise ValueError(f"--label must be in [0, {classes}), got {label}")
+    return label  # None: a conditional model cycles through its classes
+
+
+def _train_prior(args):
+    from vae_tf.models.vqvae import fit_prior
+    from vae_tf.run import atomic_write
+
+    finished, model, data = _open_with_data(args.run_dir)
+    if not model.learns_prior:
+        raise ValueError(f"{args.run_dir}: train-prior needs a --model vqvae run")
+    if args.conditional and data.num_classes is None:
+        raise ValueError(f"--conditional needs labelled data; {data.source} has no labels")
+    if not args.lr > 0:
+        raise ValueError(f"--lr must be > 0, got {args.lr}")
+    prior, metrics = fit_prior(model, data.train, data.test, args.epochs,
+                               num_classes=data.num_classes if args.conditional else None,
+                               learning_rate=args.lr, filters=args.filters, num_layers=args.layers)
+    model.attach_prior(prior)
+    atomic_write(finished.path / "model.keras", model.save)
+    finished.write_metrics({**finished.metrics, **metrics})
+    print(f"prior saved in {finished.path / 'model.keras'}; test NLL "
+          f"{metrics['prior_nll']:.3f} nats per image, {metrics['prior_bits_per_dim']:.4f} bits/dim")
 
 
 def _split(data, name):
@@ -547,6 +609,7 @@ COMMANDS = {
     "score": _score,
     "calibrate": _calibrate,
     "ood": _ood,
+    "train-prior": _train_prior,
     "plot": _plot,
     "benchmark": _benchmark,
 }

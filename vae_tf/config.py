@@ -116,6 +116,10 @@ class ModelConfig:
     tc_weight: float | None = family_setting("tc_weight")
     tc_estimator: str | None = family_setting("tc_estimator")
     dataset_size: int | None = family_setting("dataset_size", "the training split's size")
+    num_embeddings: int | None = family_setting("num_embeddings")
+    embedding_dim: int | None = family_setting("embedding_dim")
+    codebook_ema: bool | None = family_setting("codebook_ema")
+    commitment: float | None = family_setting("commitment")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""
@@ -351,6 +355,8 @@ def _check_family_options(model):
             raise ConfigError(f"{option_flag}: {error}") from None
     if model.prior_components is not None and (model.prior or known["prior"].default) != "vamp":
         raise ConfigError("--prior-components applies only to --prior vamp")
+    if model.kind == "vqvae" and model.arch != "conv":
+        raise ConfigError(f"--model vqvae needs --arch conv (a grid of codes), not {model.arch!r}")
 
 
 def is_variational_kind(kind):

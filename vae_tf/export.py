@@ -1,8 +1,9 @@
 """SavedModel export for serving: named signatures, TF Serving layout, atomic writes.
 
 `export_saved_model` writes `export_root/NAME/VERSION/`, a SavedModel that loads with
-plain `tf.saved_model.load` (no vae_tf, no Keras objects) and serves these signatures,
-each taking named inputs and returning a dict of named outputs:
+plain `tf.saved_model.load` (no vae_tf, no Keras objects) and serves the signatures the
+model gives (`model.export_signatures`), each taking named inputs and returning a dict
+of named outputs. Every family but the VQ-VAE serves `standard_signatures`:
 
     serving_default, reconstruct   images [, labels] -> reconstructions, z_mean, z_log_var (AE: z)
     encode                         images [, labels] -> z_mean, z_log_var (AE: z)
@@ -10,6 +11,9 @@ each taking named inputs and returning a dict of named outputs:
     sample (with a prior or a latent sampler)  num_samples, seed [, labels] -> images
     score                          images [, labels] -> neg_elbo (AE: reconstruction NLL)
     anomaly (a calibrated run)     images [, labels] -> score, is_anomaly
+
+A VQ-VAE serves encode (images -> integer codes), decode (codes -> images),
+reconstruct, score and, with a prior, sample (`VQVAE.export_signatures`).
 """
 
 import logging
@@ -34,12 +38,8 @@ def _next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def _signatures(model, latent_sampler=None, anomaly=None):
+def standard_signatures(model, latent_sampler=None):
     """Returns {name: (function, input specs)} for every signature of `model`.
-
-    `anomaly`, a record of `vae_tf.anomaly.calibrate`, adds the `anomaly` signature:
-    the calibrated score in TensorFlow ops (`vae_tf.anomaly.score_graph`) and whether
-    it lies above the threshold.
 
     Everything is asked of the model: `is_conditional`, `encode` (its named outputs),
     `code_name`, `per_example_terms` and `score_term`, and `can_sample` / `prior`
@@ -95,17 +95,6 @@ def _signatures(model, latent_sampler=None, anomaly=None):
         terms = model.per_example_terms(images, labels, seed=SCORE_SEED)
         return {"neg_elbo": terms[model.score_term]}
 
-    if anomaly is not None:
-        from vae_tf.anomaly import score_graph
-
-        anomaly_score = score_graph(model, anomaly)  # refuses a score a graph cannot compute
-        threshold = float(anomaly["threshold"])
-
-    def flag_anomalies(images, labels=None):
-        images, labels = checked(images, labels)
-        values = anomaly_score(images, labels)
-        return {"score": values, "is_anomaly": values > threshold}
-
     extra = [labels_spec] if conditional else []
     scalar = lambda name: tf.TensorSpec((), tf.int32, name=name)  # noqa: E731
     signatures = {
@@ -115,11 +104,36 @@ def _signatures(model, latent_sampler=None, anomaly=None):
         "decode": (decode, [z_spec, *extra]),
         "score": (score, [images_spec, *extra]),
     }
-    if anomaly is not None:
-        signatures["anomaly"] = (flag_anomalies, [images_spec, *extra])
     if latent_sampler is not None:
         signatures["sample"] = (sample, [scalar("num_samples"), scalar("seed"), *extra])
     return signatures
+
+
+def anomaly_signature(model, record):
+    """The `anomaly` signature of a calibrated run: (function, input specs).
+
+    Args:
+        model: a vae_tf model.
+        record: dict. A `vae_tf.anomaly.calibrate` record (score name, threshold, options).
+
+    Returns:
+        A function images [, labels] -> {"score", "is_anomaly"} computing the calibrated
+        score in TensorFlow ops (`vae_tf.anomaly.score_graph`), and its input specs.
+    """
+    from vae_tf.anomaly import score_graph
+
+    anomaly_score = score_graph(model, record)  # refuses a score a graph cannot compute
+    threshold = float(record["threshold"])
+    image_shape = tuple(model.image_shape)
+    specs = [tf.TensorSpec((None, *image_shape), tf.float32, name="images")]
+    if model.is_conditional:
+        specs.append(tf.TensorSpec((None,), tf.int32, name="labels"))
+
+    def flag_anomalies(images, labels=None):
+        values = anomaly_score(tf.ensure_shape(images, (None, *image_shape)), labels)
+        return {"score": values, "is_anomaly": values > threshold}
+
+    return flag_anomalies, specs
 
 
 def _write_tflite_decoder(saved_model_dir, path):
@@ -169,7 +183,9 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
     target = model_dir / str(version)
     if target.exists():
         raise FileExistsError(f"{target} already exists: SavedModel versions are never overwritten")
-    signatures = _signatures(model, latent_sampler, anomaly)  # refuses bad requests before writing
+    signatures = model.export_signatures(latent_sampler)  # refuses bad requests before writing
+    if anomaly is not None:
+        signatures["anomaly"] = anomaly_signature(model, anomaly)
     model_dir.mkdir(parents=True, exist_ok=True)
 
     archive = keras.export.ExportArchive()

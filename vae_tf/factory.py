@@ -74,7 +74,9 @@ def make_model(
     encoder_kwargs = {"num_classes": num_classes, "variational": family.variational}
     if family.variational:
         encoder_kwargs.update(free_bits=free_bits, seed=seed)
-    if arch == "mlp":
+    if family.networks is not None:
+        encoder, decoder = family.networks(arch, tuple(input_shape), tuple(filters), **options)
+    elif arch == "mlp":
         encoder = networks.build_mlp_encoder(
             input_shape, latent_dim, hidden_units, **encoder_kwargs
         )

@@ -69,7 +69,9 @@ def reconstructions(model, images, labels=None, count=10):
 
 def samples(model, rows=8, columns=8, seed=0, latent_sampler=None):
     """A rows x columns grid of images decoded from prior draws, or from `latent_sampler`'s."""
-    drawn = np.asarray(model.sample(rows * columns, seed=seed, latent_sampler=latent_sampler))
+    classes = model.sample_classes  # a conditional model: classes in turn
+    labels = None if classes is None else np.arange(rows * columns, dtype="int32") % classes
+    drawn = np.asarray(model.sample(rows * columns, labels=labels, seed=seed, latent_sampler=latent_sampler))
     source = "the prior" if latent_sampler is None else "the fitted latent mixture"
     return image_figure(
         image_grid(drawn, columns), f"{rows * columns} samples from {source}", "sample", "sample"
@@ -242,10 +244,11 @@ def save_all(model, images, labels, history, out_dir, z=None, class_names=None, 
     """
     out_dir = pathlib.Path(out_dir)
     figures = {"reconstructions": reconstructions(model, images, labels)}
-    figures["interpolations"] = interpolations(model, images, labels, pairs=min(4, len(images) // 2))
+    if model.has_latent_vector:
+        figures["interpolations"] = interpolations(model, images, labels, pairs=min(4, len(images) // 2))
     if model.can_sample:
         figures["samples"] = samples(model)
-        if model.latent_dim == 2:
+        if model.has_latent_vector and model.latent_dim == 2:
             figures["manifold"] = manifold(model, label=0 if model.is_conditional else None)
     if latent_sampler is not None and not model.is_conditional:
         figures["samples_gmm"] = samples(model, latent_sampler=latent_sampler)

@@ -80,7 +80,10 @@ def evaluate_model(model, data, iw_samples):
     """Test-set metrics in nats per example: −ELBO terms and the IWAE estimate."""
     if not model.is_variational:
         scores = evaluation.anomaly_scores(model, data.test)
-        return {"reconstruction": float(scores.mean()), "examples": int(len(scores))}
+        metrics = {"reconstruction": float(scores.mean()), "examples": int(len(scores))}
+        if model.learns_prior and model.can_sample:  # a VQ-VAE with its PixelCNN prior
+            metrics.update(model.evaluate_prior(data.test))
+        return metrics
     metrics = evaluation.elbo(model, data.test)
     log_p = evaluation.log_likelihoods(model, data.test, num_samples=iw_samples)
     metrics.update(
@@ -93,7 +96,7 @@ def draw_plots(model, images, labels, history, out_dir, class_names=None, latent
     """Saves every plot for `model` on held-out examples into `out_dir`; returns the paths.
     With a `latent_sampler` (a fitted `GaussianMixtureSampler`) the plots include its samples."""
     examples = images if labels is None else tf.data.Dataset.from_tensor_slices((images, labels)).batch(256)
-    features, _ = evaluation.latent_features(model, examples)
+    features = evaluation.latent_features(model, examples)[0] if model.has_latent_vector else None
     return plots.save_all(model, images, labels, history, out_dir, z=features,
                           class_names=class_names, latent_sampler=latent_sampler)
 

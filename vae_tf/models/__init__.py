@@ -9,5 +9,6 @@ from vae_tf.models.cvae import CVAE
 from vae_tf.models.iwae import IWAE
 from vae_tf.models.tcvae import TCVAE
 from vae_tf.models.vae import VAE
+from vae_tf.models.vqvae import VQVAE
 
-__all__ = ["AE", "Autoencoder", "CVAE", "IWAE", "STEPS_PER_EXECUTION", "TCVAE", "VAE"]
+__all__ = ["AE", "Autoencoder", "CVAE", "IWAE", "STEPS_PER_EXECUTION", "TCVAE", "VAE", "VQVAE"]

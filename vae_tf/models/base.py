@@ -44,6 +44,13 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
       `reconstruct`, `interpolate` and latent features use.
     - `loss_terms`: the metrics `fit` and `evaluate` report.
     - `score_term`: the per-example term used as the model's score (export `score`).
+    - `has_latent_vector`: its code is one vector per image, which can be interpolated,
+      scattered and traversed (not a VQ-VAE's grid of discrete codes).
+    - `learns_prior`: a prior over its codes is trained as a second stage
+      (`vae-tf train-prior`), attached to it and measured by `evaluate_prior(dataset)`.
+    - `sample_classes`: the number of classes `sample` takes labels of, or None.
+    - `sample_options`: extra keyword arguments its `sample` takes (e.g. "temperature").
+    - `export_signatures(latent_sampler)`: the SavedModel signatures it serves.
     """
 
     is_variational = False
@@ -52,6 +59,9 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
     code_name = "z"
     loss_terms = ("loss", "reconstruction")
     score_term = "reconstruction"
+    has_latent_vector = True
+    learns_prior = False
+    sample_options = ()
 
     def __init__(self, encoder, decoder, likelihood="bernoulli", seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -67,6 +77,10 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
     @property
     def can_sample(self):
         return self.is_variational
+
+    @property
+    def sample_classes(self):
+        return self.num_classes if self.is_conditional else None
 
     @property
     def metrics(self):
@@ -261,6 +275,13 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
             latent_sampler = self.prior
         z = latent_sampler.sample(num_samples, seed=self.seed_generator if seed is None else seed)
         return self.decode(z, labels)
+
+    def export_signatures(self, latent_sampler=None):
+        """Returns {name: (function, input TensorSpecs)}, the SavedModel signatures
+        `vae_tf.export.export_saved_model` writes (see vae_tf.export for the standard set)."""
+        from vae_tf.export import standard_signatures  # export builds on the models
+
+        return standard_signatures(self, latent_sampler)
 
     # --- serialization ----------------------------------------------------------
 

@@ -22,7 +22,7 @@ class Option:
 
     Args:
         name: str. Python keyword (a CLI flag is `--` + name with `-` for `_`).
-        type: type. int, float or str.
+        type: type. int, float, str or bool.
         default: the value used when the option is not given.
         help: str. One sentence for `--help`.
         choices: tuple or None. The allowed values, if a fixed set.
@@ -42,7 +42,7 @@ class Option:
         """Returns `value` if allowed, else raises ValueError naming the option."""
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, self.type) or isinstance(value, bool):
+        if not isinstance(value, self.type) or (self.type is not bool and isinstance(value, bool)):
             raise ValueError(f"{self.name} must be a {self.type.__name__}, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"{self.name} must be one of {self.choices}, got {value!r}")
@@ -66,6 +66,9 @@ class Family:
         build: callable. `build(encoder, decoder, *, likelihood, beta, seed,
             num_classes, input_shape, **options)` -> model.
         options: tuple of Option. Family-specific constructor options.
+        networks: callable or None. `networks(arch, input_shape, filters, **options)` ->
+            (encoder, decoder), for a family whose networks differ from `vae_tf.networks`'
+            (VQ-VAE: a grid of vectors); None builds those. Defaults to None.
     """
 
     name: str
@@ -75,6 +78,7 @@ class Family:
     conditional: bool
     build: Callable
     options: tuple = ()
+    networks: Optional[Callable] = None
 
     def resolve(self, options):
         """Returns every option's value: the given ones validated, the rest defaults."""

@@ -10,15 +10,17 @@ New images come from a second stage: an autoregressive prior over code grids
 with `attach_prior`, sampled and decoded by `sample`.
 """
 
-import copy
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
 from vae_tf import likelihoods
-from vae_tf.pixelcnn import MAX_SAMPLES, PixelCNNPrior
+from vae_tf.models import registry
+from vae_tf.models.base import Autoencoder
+from vae_tf.models.pixelcnn import MAX_SAMPLES, PixelCNNPrior
 from vae_tf.quantizer import VectorQuantizer, codebook_statistics
 
 
@@ -107,12 +109,13 @@ def build_vq_decoder(output_shape, embedding_dim, filters=(64, 32)):
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
-class VQVAE(keras.Model):
+class VQVAE(Autoencoder):
     """Vector-quantized autoencoder; its loss is reconstruction NLL + VQ loss, per example.
 
     Metrics: `loss`, `reconstruction` (nats per example), `vq` (codebook + beta *
     commitment, summed over the grid), `perplexity` and `codebook_usage` of the batch's
-    codes (averaged over batches).
+    codes (averaged over batches). Not variational; it can sample once a prior over
+    its codes is attached (`attach_prior`, `vae-tf train-prior`).
 
     Args:
         encoder: keras.Model. Images -> z_e, shape (H', W', D).
@@ -131,14 +134,17 @@ class VQVAE(keras.Model):
     >>> model.encode(x_test[:8])["codes"].shape  # (8, 7, 7)
     """
 
-    is_variational = False
-    is_conditional = False
-    term_names = ("loss", "reconstruction", "vq")
+    encode_outputs = ("codes", "z_e")
+    code_name = "codes"
+    loss_terms = ("loss", "reconstruction", "vq")
+    score_term = "reconstruction"
+    has_latent_vector = False
+    learns_prior = True
+    sample_options = ("temperature", "progress")
 
     def __init__(
         self, encoder, decoder, quantizer, likelihood="bernoulli", prior=None, seed=None, **kwargs
     ):
-        super().__init__(**kwargs)
         z_e_shape = tuple(encoder.outputs[0].shape[1:])
         if len(z_e_shape) != 3 or z_e_shape[-1] != quantizer.embedding_dim:
             raise ValueError(
@@ -150,30 +156,28 @@ class VQVAE(keras.Model):
                 f"decoder input has shape {tuple(decoder.inputs[0].shape[1:])}, but the "
                 f"encoder outputs {z_e_shape}"
             )
-        self.encoder = encoder
-        self.decoder = decoder
+        super().__init__(encoder, decoder, likelihood=likelihood, seed=seed, **kwargs)
         self.quantizer = quantizer
-        self.likelihood = likelihoods.get(likelihood)
         self.prior = None
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.term_metrics = [keras.metrics.Mean(name=name) for name in self.term_names]
         self.codebook_metrics = [
             keras.metrics.Mean(name="perplexity"), keras.metrics.Mean(name="codebook_usage")
         ]
         if prior is not None:
             self.attach_prior(prior)
-        self.built = True
 
     # --- what the model is --------------------------------------------------------
 
     @property
-    def metrics(self):
-        return [*self.term_metrics, *self.codebook_metrics]
+    def can_sample(self):
+        return self.prior is not None
 
     @property
-    def image_shape(self):
-        return tuple(self.encoder.inputs[0].shape[1:])
+    def sample_classes(self):
+        return None if self.prior is None else self.prior.num_classes
+
+    @property
+    def metrics(self):
+        return [*self.term_metrics, *self.codebook_metrics]
 
     @property
     def grid_shape(self):
@@ -194,16 +198,22 @@ class VQVAE(keras.Model):
             )
         self.prior = prior
 
-    # --- inputs -------------------------------------------------------------------
+    def evaluate_prior(self, dataset, prior=None):
+        """Test metrics of a prior over this model's codes.
 
-    def _check_images(self, x):
-        x = ops.cast(ops.convert_to_tensor(x), "float32")
-        if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"images have shape {tuple(x.shape[1:])} per example, but the model expects "
-                f"{self.image_shape}"
-            )
-        return x
+        Args:
+            dataset: tf.data.Dataset. Batches of (images, labels).
+            prior: PixelCNNPrior or None. Defaults to None, the attached prior.
+
+        Returns:
+            {"prior_nll": nats per image, "prior_bits_per_dim": bits per code position}.
+        """
+        prior = self.prior if prior is None else prior
+        results = prior.evaluate(_prior_data(self, prior, dataset), verbose=0, return_dict=True)
+        return {"prior_nll": float(results["nll"]),
+                "prior_bits_per_dim": float(results["bits_per_dim"])}
+
+    # --- inputs -------------------------------------------------------------------
 
     def check_codes(self, codes):
         """Returns `codes` as int32 after checking their shape and range.
@@ -247,11 +257,13 @@ class VQVAE(keras.Model):
         }
         return terms, quantized["codes"]
 
-    def per_example_terms(self, x, training=False):
+    def per_example_terms(self, x, labels=None, seed=None, training=False):
         """Returns the loss terms of each example in nats: dict of (batch,) tensors.
 
-        `training=True` also updates the codebook (EMA, dead-code restarts).
+        Deterministic, so `seed` is unused; `labels` must be None. `training=True`
+        also updates the codebook (EMA, dead-code restarts).
         """
+        x = self.network_inputs(x, labels)
         return self._forward(x, training=training)[0]
 
     def _network_weights(self):
@@ -284,50 +296,58 @@ class VQVAE(keras.Model):
             metric.update_state(statistics[metric.name])
         return {metric.name: metric.result() for metric in self.metrics}
 
-    def compile(self, optimizer=None, **kwargs):
-        """Configures training: Adam with learning rate 1e-3 unless `optimizer` is given."""
-        super().compile(optimizer=optimizer or keras.optimizers.Adam(1e-3), **kwargs)
-
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
         self.optimizer.build(self._network_weights())
 
     # --- user-facing methods ----------------------------------------------------------
 
-    def encode(self, x):
+    def encode(self, x, labels=None, training=False):
         """Returns {"codes": int32 (batch, H', W'), "z_e": float32 (batch, H', W', D)}."""
-        z_e = self.encoder(self._check_images(x), training=False)
+        z_e = self.encoder(self.network_inputs(self._check_images(x), labels), training=training)
         return {"codes": self.quantizer.nearest_codes(z_e), "z_e": z_e}
 
-    def decode(self, codes):
+    def decode(self, codes, labels=None):
         """Maps code grids to data space (probabilities for Bernoulli, means for Gaussian)."""
+        codes = self.network_inputs(codes, labels)
         quantized = self.quantizer.lookup(self.check_codes(codes))
         return self.likelihood.mean(self.decoder(quantized, training=False))
 
-    def reconstruct(self, x):
+    def reconstruct(self, x, labels=None):
         """Encodes, quantizes and decodes: deterministic reconstructions in data space."""
-        return self.decode(self.encode(x)["codes"])
+        return self.decode(self.encode(x, labels)["codes"])
 
     def call(self, inputs, training=False):
         return self.reconstruct(inputs)
 
-    def sample(self, num_samples, seed=None, temperature=1.0, labels=None, progress=None):
+    def interpolate(self, x1, x2, steps=10, labels=None):
+        raise ValueError("a VQ-VAE's codes are discrete: there is no line between them to decode")
+
+    def sample(self, num_samples, labels=None, seed=None, latent_sampler=None, temperature=1.0,
+               progress=None):
         """Draws code grids from the attached prior and decodes them.
 
         Args:
             num_samples: int. Number of images, >= 1.
+            labels: int, array of ints or None. Classes for a conditional prior; None
+                cycles through them.
             seed: int or None. Fixes the draws; None draws a seed from the model's
                 SeedGenerator. Defaults to None.
+            latent_sampler: must be None: the codes come from the attached prior.
             temperature: float > 0. Prior temperature. Defaults to 1.0.
-            labels: int, array of ints or None. Classes for a conditional prior.
             progress: callable or None. `progress(done, total)` after each of the
                 H' x W' sampling steps. Defaults to None.
 
         Returns:
             A tensor (num_samples, *image_shape) in data space.
         """
+        if latent_sampler is not None:
+            raise ValueError("a VQ-VAE samples from its attached PixelCNN prior, not a latent_sampler")
         if self.prior is None:
-            raise ValueError("sample needs a prior: train a PixelCNNPrior and attach_prior it")
+            raise ValueError("sample needs a prior: train a PixelCNNPrior and attach_prior it "
+                             "(vae-tf train-prior RUN)")
+        if labels is None and self.prior.is_conditional:
+            labels = np.arange(num_samples, dtype="int32") % self.prior.num_classes
         if seed is None:
             seed = int(keras.random.randint((), 0, 2**31 - 1, seed=self.seed_generator))
         codes = self.prior.sample_codes(
@@ -335,15 +355,19 @@ class VQVAE(keras.Model):
         )
         return self.decode(codes)
 
-    def export_signatures(self):
-        """Returns {name: (function, input TensorSpecs)} for `keras.export.ExportArchive`.
+    def export_signatures(self, latent_sampler=None):
+        """Returns {name: (function, input TensorSpecs)} for `keras.export.ExportArchive`
+        (`vae_tf.export.export_saved_model` asks the model for these).
 
         encode: images -> codes (int32), z_e;  decode: codes -> images;
-        reconstruct: images -> reconstructions, codes;  and, with a prior,
+        serving_default, reconstruct: images -> reconstructions, codes;
+        score: images -> neg_elbo (the reconstruction NLL in nats);  and, with a prior,
         sample: num_samples, seed [, labels] -> images, codes (the same seed gives the
         same images). Codes outside [0, num_embeddings) fail an assertion; shapes other
         than the specs are refused when the signature is called.
         """
+        if latent_sampler is not None:
+            raise ValueError("a VQ-VAE exports its attached prior's sampler, not a latent_sampler")
         images_spec = tf.TensorSpec((None, *self.image_shape), tf.float32, name="images")
         codes_spec = tf.TensorSpec((None, *self.grid_shape), tf.int32, name="codes")
 
@@ -357,10 +381,15 @@ class VQVAE(keras.Model):
             codes = self.encode(images)["codes"]
             return {"reconstructions": self.decode(codes), "codes": codes}
 
+        def score(images):
+            return {"neg_elbo": self.per_example_terms(images)[self.score_term]}
+
         signatures = {
+            "serving_default": (reconstruct, [images_spec]),
             "encode": (encode, [images_spec]),
             "decode": (decode, [codes_spec]),
             "reconstruct": (reconstruct, [images_spec]),
+            "score": (score, [images_spec]),
         }
         if self.prior is not None:
             signatures["sample"] = self._sample_signature()
@@ -393,19 +422,13 @@ class VQVAE(keras.Model):
 
     # --- serialization ------------------------------------------------------------------
 
+    nested_objects = ("encoder", "decoder", "quantizer", "likelihood", "prior")
+
     def get_config(self):
-        config = {**super().get_config(), "seed": self.seed}
-        for key in ("encoder", "decoder", "quantizer", "likelihood", "prior"):
+        config = super().get_config()
+        for key in ("quantizer", "prior"):
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = copy.deepcopy(config)  # deserialization consumes nested dicts
-        for key in ("encoder", "decoder", "quantizer", "likelihood", "prior"):
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
 
 
 def make_vqvae(
@@ -489,3 +512,70 @@ def encode_dataset(model, dataset):
 
     return dataset.map(to_codes).cache()
 
+
+
+
+def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=1e-3, verbose="auto",
+              **kwargs):
+    """Trains a `PixelCNNPrior` on the code grids of `train` and measures it on `test`.
+
+    Args:
+        model: VQVAE. Its encoder is fixed; the prior is not attached (`attach_prior`).
+        train: tf.data.Dataset. Batches of (images, labels).
+        test: tf.data.Dataset. Batches of (images, labels).
+        epochs: int. Training epochs, >= 1.
+        num_classes: int or None. Condition the prior on the labels. Defaults to None.
+        learning_rate: float. Adam learning rate. Defaults to 1e-3.
+        verbose: Keras `fit` verbosity. Defaults to "auto".
+        **kwargs: `make_prior`'s network options.
+
+    Returns:
+        (prior, {"prior_nll": nats per image, "prior_bits_per_dim": bits per code}) on `test`.
+
+    Example:
+
+    >>> prior, metrics = fit_prior(model, data.train, data.test, epochs=10)
+    >>> model.attach_prior(prior)
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+
+    prior = make_prior(model, num_classes=num_classes, **kwargs)
+    prior.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    prior.fit(_prior_data(model, prior, train), epochs=epochs, verbose=verbose)
+    return prior, model.evaluate_prior(test, prior)
+
+
+def _prior_data(model, prior, dataset):
+    """Code grids of (images, labels) batches, with the labels if `prior` is conditional."""
+    pairs = encode_dataset(model, dataset)
+    return pairs if prior.is_conditional else pairs.map(lambda codes, _: codes)
+
+
+def _networks(arch, input_shape, filters, *, embedding_dim, **options):
+    if arch != "conv":
+        raise ValueError(f"model 'vqvae' needs arch 'conv' (a grid of codes), got {arch!r}")
+    return (build_vq_encoder(input_shape, embedding_dim, filters),
+            build_vq_decoder(input_shape, embedding_dim, tuple(reversed(filters))))
+
+
+def _build(encoder, decoder, *, likelihood, beta, seed, num_classes, input_shape,
+           num_embeddings, embedding_dim, codebook_ema, commitment):
+    quantizer = VectorQuantizer(num_embeddings, embedding_dim, beta=commitment, ema=codebook_ema,
+                                seed=seed, name="quantizer")
+    return VQVAE(encoder, decoder, quantizer, likelihood=likelihood, seed=seed)
+
+
+registry.register(registry.Family(
+    name="vqvae",
+    summary="vector-quantized autoencoder: discrete code grids, sharp reconstructions; "
+            "samples after vae-tf train-prior",
+    model_class=VQVAE, variational=False, conditional=False, build=_build, networks=_networks,
+    options=(
+        registry.Option("num_embeddings", int, 128, "codebook size K", minimum=2),
+        registry.Option("embedding_dim", int, 16, "size of each code vector", minimum=1),
+        registry.Option("codebook_ema", bool, False,
+                        "update the codebook by exponential moving averages instead of gradients"),
+        registry.Option("commitment", float, 0.25, "commitment loss weight beta", minimum=0.0),
+    ),
+))
