@@ -156,9 +156,13 @@ def _export(args):
     from vae_tf.names import check_name
     from vae_tf.run import Run
 
+    from vae_tf.runlock import run_lock
+
     run_dir = pathlib.Path(args.run_dir)
     name = check_name(run_dir.resolve().name if args.name is None else args.name)
-    _export_model(Run(run_dir).model, name, args.saved_models, args.tflite)
+    finished = Run(run_dir)  # first: a missing run is refused before the lock is taken
+    with run_lock(run_dir):
+        _export_model(finished.model, name, args.saved_models, args.tflite)
 
 
 def _print_metrics(finished):
@@ -181,8 +185,11 @@ def _open_with_data(run_dir):
 def _evaluate(args):
     from vae_tf.training import evaluate_model
 
+    from vae_tf.runlock import run_lock
+
     finished, model, data = _open_with_data(args.run_dir)
-    finished.write_metrics(evaluate_model(model, data, args.iw_samples))
+    with run_lock(finished.path):
+        finished.write_metrics(evaluate_model(model, data, args.iw_samples))
     _print_metrics(finished)
 
 
@@ -264,9 +271,13 @@ def _score(args):
 def _plot(args):
     from vae_tf.training import draw_plots, held_out_examples
 
+    from vae_tf.runlock import run_lock
+
     finished, model, data = _open_with_data(args.run_dir)
     images, labels = held_out_examples(data)
-    for path in draw_plots(model, images, labels, finished.history(), finished.path / "plots"):
+    with run_lock(finished.path):
+        paths = draw_plots(model, images, labels, finished.history(), finished.path / "plots")
+    for path in paths:
         print(f"wrote {path}")
 
 

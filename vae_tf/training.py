@@ -28,6 +28,7 @@ from vae_tf.distribute import resolve as resolve_strategy
 from vae_tf.factory import make_model
 from vae_tf.optimizers import FusedAdam
 from vae_tf.precision import dtype_policy, mixed_policy_name
+from vae_tf.runlock import check_unlocked, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,8 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     cluster every worker calls `train`; only the chief writes the run, the others work
     in a temporary directory that is removed at the end.
 
-    Nothing is written before the data has loaded and the model is built. The run is
+    Nothing is written before the data has loaded and the model is built. One process
+    owns a run (`vae_tf.runlock`): a second `train` of the same name is refused. The run is
     built in `OUT/NAME.partial/` with `keras.callbacks.BackupAndRestore` state saved
     there after every epoch. Calling `train` again with the same config after an
     interruption resumes from the last completed epoch; with
@@ -138,12 +140,14 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     # Refusals first, writing nothing; a cluster knows its chief only once its strategy runs.
     multi_worker = resolve_strategy(config.runtime.strategy) == "multi_worker"
     if not multi_worker:
-        resume = run.check_start(config, overwrite)
+        run.check_start(config, overwrite)
     strategy = get_strategy(config.runtime.strategy)  # before any op: multi-worker needs it so
     policy = mixed_policy_name() if config.runtime.mixed_precision else "float32"
     chief = is_chief(strategy)
     if chief and multi_worker:
-        resume = run.check_start(config, overwrite, multi_worker=True)
+        run.check_start(config, overwrite, multi_worker=True)
+    if chief:  # refused at once if another process owns the run; taken below, before writing
+        check_unlocked(run.run_path(config.out, config.run_name))
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.training.seed)
@@ -152,22 +156,25 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
         model = build_model(config, data)
     images, labels = held_out_examples(data)  # one pass, for TensorBoard and the plots
     logged = (images[:8], None if labels is None else labels[:8])
-    if chief:
-        run_dir = run.start(config, resume)
-    else:
+    if not chief:
         run_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"vae-tf-{config.run_name}-"))
-    try:
+        try:
+            _fit(model, data, config, run_dir, logged, verbose, callbacks)
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return None
+    final = run.run_path(config.out, config.run_name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with run_lock(final):
+        # Again, owning the run: another process may have started or finished it meanwhile.
+        resume = run.check_start(config, overwrite, multi_worker=multi_worker)
+        run_dir = run.start(config, resume)
         _fit(model, data, config, run_dir, logged, verbose, callbacks)
-        if not chief:
-            return None
         model.save(run_dir / "model.keras")
         metrics = evaluate_model(model, data, config.training.iw_samples)
         run.write_json(run_dir / "metrics.json", metrics)
         draw_plots(model, images, labels, run.read_history(run_dir), run_dir / "plots")
-    finally:
-        if not chief:
-            shutil.rmtree(run_dir, ignore_errors=True)
-    final = run.finish(run_dir)
+        final = run.finish(run_dir)
     log.info("run written to %s", final)
     return run.Run(final, config, model, metrics)
 
