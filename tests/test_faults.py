@@ -11,7 +11,10 @@ import time
 import pytest
 
 from conftest import SMALL_DIR
+import keras
+
 from vae_tf import runlock
+from vae_tf.checkpoints import CheckpointError, completed_epochs
 from vae_tf.cli import main
 from vae_tf.config import RunConfig
 from vae_tf.training import train
@@ -23,6 +26,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def small_config(**changes):
     return RunConfig.from_dict({**SMALL, **changes})
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt once the given epoch has been checkpointed."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
 
 
 def history_epochs(run_dir):
@@ -87,3 +102,53 @@ def test_two_concurrent_trains_on_one_name(tmp_path):
     assert len(refusal) == 1 and f"in use by process {first.pid}" in refusal[0]
     assert history_epochs(tmp_path / "same") == ["epoch", "0", "1", "2"]
     assert not (tmp_path / ".same.lock").exists()
+
+
+def test_a_truncated_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+    config = small_config(out=str(tmp_path), name="t", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0, callbacks=[InterruptAfter(epoch=1)])
+    backup = tmp_path / "t.partial" / "backup"
+    assert completed_epochs(backup) == 2
+    weights = backup / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated between runs
+    assert completed_epochs(backup) == 1
+    caplog.set_level("INFO", logger="vae_tf")
+    finished = train(config, verbose=0)  # the rerun a user would type
+    assert "fails verification; resuming from epoch 1" in caplog.text
+    assert "resuming t after epoch 1 of 3" in caplog.text
+    assert history_epochs(finished.path) == ["epoch", "0", "1", "2"]
+
+
+def test_a_checkpoint_with_no_whole_copy_is_refused_in_one_line(tmp_path, capsys):
+    config = small_config(out=str(tmp_path), name="t", epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0, callbacks=[InterruptAfter(epoch=0)])
+    backup = tmp_path / "t.partial" / "backup"
+    weights = backup / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"latest.weights.h5: no checkpoint in .* verifies"):
+        completed_epochs(backup)
+    status = main(["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--out", str(tmp_path),
+                   "--name", "t", "--epochs", "2", "--hidden-units", "16", "--latent-dim", "2",
+                   "--iw-samples", "2", "--batch-size", "256", "--no-export"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "no checkpoint in" in err[0]
+    assert weights.stat().st_size == 100 and not (tmp_path / "t").exists()  # left as found
+
+
+def test_a_checkpoint_of_another_optimizer_is_refused_not_skipped(tmp_path):
+    import keras
+
+    from vae_tf.checkpoints import VerifiedBackup
+    from vae_tf.training import build_model, load_config_data
+
+    config = small_config(out=str(tmp_path), name="o", epochs=1)
+    data = load_config_data(config)
+    model = build_model(config, data)
+    backup = tmp_path / "backup"
+    model.fit(data.epoch(0), epochs=1, verbose=0, callbacks=[VerifiedBackup(backup)])
+    other = build_model(config, data)
+    other.compile(optimizer=keras.optimizers.SGD(momentum=0.9))  # other optimizer variables
+    with pytest.raises(CheckpointError, match="does not match this model"):
+        other.fit(data.epoch(1), epochs=2, initial_epoch=1, verbose=0, callbacks=[VerifiedBackup(backup)])

@@ -9,7 +9,6 @@ leaves nothing behind. The finished run is moved to `OUT/NAME/` atomically.
 import csv
 import dataclasses
 import hashlib
-import json
 import logging
 import pathlib
 import shutil
@@ -21,6 +20,7 @@ import tensorflow as tf
 
 from vae_tf import evaluation, plots, run
 from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
+from vae_tf.checkpoints import VerifiedBackup, completed_epochs
 from vae_tf.config import is_conditional_kind
 from vae_tf.data import load_data
 from vae_tf.distribute import get_strategy, is_chief, shard_by_data
@@ -106,10 +106,10 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
 
     Nothing is written before the data has loaded and the model is built. One process
     owns a run (`vae_tf.runlock`): a second `train` of the same name is refused. The run is
-    built in `OUT/NAME.partial/` with `keras.callbacks.BackupAndRestore` state saved
-    there after every epoch. Calling `train` again with the same config after an
-    interruption resumes from the last completed epoch; with
-    `config.runtime.deterministic` the result is bit-identical to an uninterrupted run.
+    built in `OUT/NAME.partial/` with a verified checkpoint
+    (`vae_tf.checkpoints.VerifiedBackup`) saved there after every epoch. Calling `train`
+    again with the same config after an interruption resumes from the last whole
+    checkpoint; with `config.runtime.deterministic` the result is bit-identical to an uninterrupted run.
     `config.runtime.mixed_precision` builds the model under `precision.mixed_policy_name()`.
 
     Args:
@@ -179,12 +179,6 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     return run.Run(final, config, model, metrics)
 
 
-def completed_epochs(backup_dir):
-    """Epochs a `BackupAndRestore` checkpoint in `backup_dir` has completed (0 if none)."""
-    path = pathlib.Path(backup_dir) / "training_metadata.json"
-    return json.loads(path.read_text())["epoch"] if path.is_file() else 0
-
-
 def _drop_history_after(history_path, epochs):
     """Keeps the first `epochs` rows of a CSVLogger file: rows past a checkpoint exist
     when the process died between writing the history and the checkpoint."""
@@ -210,7 +204,7 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         ImageLogger(run_dir / "logs", *logged_examples),
         # After every callback that changes state during an epoch, so a backup holds it all.
-        keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False),
+        VerifiedBackup(backup),
         RunProgbar(config.training.epochs) if verbose else None,
         *extra_callbacks,
     ]
