@@ -1,6 +1,8 @@
 """Faults and bad input: a run owned by one process, disk full, data errors, checked inputs."""
 
 import csv
+import errno
+import json
 import os
 import pathlib
 import socket
@@ -152,3 +154,69 @@ def test_a_checkpoint_of_another_optimizer_is_refused_not_skipped(tmp_path):
     other.compile(optimizer=keras.optimizers.SGD(momentum=0.9))  # other optimizer variables
     with pytest.raises(CheckpointError, match="does not match this model"):
         other.fit(data.epoch(1), epochs=2, initial_epoch=1, verbose=0, callbacks=[VerifiedBackup(backup)])
+
+
+TRAIN = ["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--hidden-units", "16", "--latent-dim", "2",
+         "--iw-samples", "2", "--batch-size", "256", "--no-export"]
+
+
+def test_a_full_disk_mid_checkpoint_ends_in_one_line_and_the_rerun_resumes(tmp_path, monkeypatch, capsys):
+    """h5py reports ENOSPC as a RuntimeError; the rerun after space is freed resumes exactly."""
+    assert main(TRAIN + ["--out", str(tmp_path), "--name", "done", "--epochs", "1"]) == 0
+    finished = {p: p.read_bytes() for p in (tmp_path / "done").rglob("*") if p.is_file()}
+    save_weights, calls = keras.Model.save_weights, []
+
+    def fill_the_disk(model, filepath, *args, **kwargs):
+        calls.append(filepath)
+        if len(calls) == 2:  # the second epoch's checkpoint, half written
+            pathlib.Path(filepath).write_bytes(b"\x89HDF\r\n" + bytes(1000))
+            raise RuntimeError("Can't decrement id ref count (file write failed: time = Mon Nov 23, "
+                               "filename = 'x', errno = 28, error message = 'No space left on device')")
+        return save_weights(model, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", fill_the_disk)
+    capsys.readouterr()
+    assert main(TRAIN + ["--out", str(tmp_path), "--name", "x", "--epochs", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    backup = tmp_path / "x.partial" / "backup"
+    assert err == [f"vae-tf: error: no space left on device while writing {backup / 'latest.weights.h5'}"]
+    assert completed_epochs(backup) == 1 and not (tmp_path / ".x.lock").exists()
+    assert {p: p.read_bytes() for p in (tmp_path / "done").rglob("*") if p.is_file()} == finished
+
+    monkeypatch.undo()  # space freed; the user reruns the same command
+    assert main(TRAIN + ["--out", str(tmp_path), "--name", "x", "--epochs", "3"]) == 0
+    assert history_epochs(tmp_path / "x") == ["epoch", "0", "1", "2"]
+
+
+def test_a_full_disk_while_writing_json_names_the_file(tmp_path):
+    from vae_tf.run import write_json
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json, "dumps", full)
+        with pytest.raises(OSError, match="No space left on device") as raised:
+            write_json(tmp_path / "m.json", {"a": 1})
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(tmp_path / "m.json")
+    assert list(tmp_path.iterdir()) == []  # no temporary left behind
+
+
+@pytest.mark.parametrize("make", ["corrupt_jpeg", "empty_folder", "bad_idx"])
+def test_data_errors_leave_no_run_directory(tmp_path, make, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    if make == "corrupt_jpeg":
+        (data / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+        argv = ["--dataset", "folder", "--image-size", "28", "28"]
+    elif make == "empty_folder":
+        argv = ["--dataset", "folder", "--image-size", "28", "28"]
+    else:
+        (data / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03 truncated")
+        (data / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x00")
+        argv = ["--dataset", "idx"]
+    out = tmp_path / "runs"
+    status = main(["train", *argv, "--data-dir", str(data), "--out", str(out), "--name", "d", "--no-export"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and str(data) in err[0]
+    assert not out.exists()

@@ -18,7 +18,7 @@ import warnings
 
 import keras
 
-from vae_tf.run import write_json
+from vae_tf.run import write_json, writing
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +138,12 @@ class VerifiedBackup(keras.callbacks.BackupAndRestore):
         backup.mkdir(parents=True, exist_ok=True)
         new_weights = backup / f".new.{WEIGHTS}"  # save_weights wants a .weights.h5 name
         new_metadata = backup / f".new.{METADATA}"
-        self.model.save_weights(str(new_weights), overwrite=True)
-        new_metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
-        for path in (new_weights, new_metadata):
-            _fsync(path)
+        with writing(backup / WEIGHTS):
+            self.model.save_weights(str(new_weights), overwrite=True)
+            _fsync(new_weights)
+        with writing(backup / METADATA):
+            new_metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+            _fsync(new_metadata)
         entry = {"epoch": self._current_epoch, "files": {
             WEIGHTS: _describe(backup, [new_weights.name])[new_weights.name],
             METADATA: _describe(backup, [new_metadata.name])[new_metadata.name],

@@ -6,6 +6,7 @@
 """
 
 import argparse
+import errno
 import importlib.metadata
 import logging
 import pathlib
@@ -324,6 +325,8 @@ def main(argv=None):
         COMMANDS[args.command](args)
     except (ValueError, OSError, RuntimeError, tf.errors.OpError) as error:
         message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            message = f"no space left on device while writing {error.filename}"
         print(f"vae-tf: error: {message.splitlines()[0] if message else type(error).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -170,7 +170,8 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
         resume = run.check_start(config, overwrite, multi_worker=multi_worker)
         run_dir = run.start(config, resume)
         _fit(model, data, config, run_dir, logged, verbose, callbacks)
-        model.save(run_dir / "model.keras")
+        with run.writing(run_dir / "model.keras"):
+            model.save(run_dir / "model.keras")
         metrics = evaluate_model(model, data, config.training.iw_samples)
         run.write_json(run_dir / "metrics.json", metrics)
         draw_plots(model, images, labels, run.read_history(run_dir), run_dir / "plots")
