@@ -220,3 +220,36 @@ def test_data_errors_leave_no_run_directory(tmp_path, make, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and str(data) in err[0]
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def door_models():
+    from vae_tf.factory import make_model
+
+    vae = make_model("vae", "mlp", (28, 28, 1), 2, hidden_units=(8,))
+    cvae = make_model("cvae", "mlp", (28, 28, 1), 2, hidden_units=(8,), num_classes=10)
+    for model in (vae, cvae):
+        model.compile()
+    return vae, cvae
+
+
+def test_inputs_are_checked_at_the_door(door_models):
+    import numpy as np
+
+    vae, cvae = door_models
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype="float32")
+    with pytest.raises(ValueError, match=r"range over \[0, 255\].*Bernoulli.*x / 255"):
+        vae.fit((images * 255).round().astype("uint8"), epochs=1, verbose=0)
+    nan = images.copy()
+    nan[2, 3, 4, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(first at index \(2, 3, 4, 0\)\)"):
+        vae.evaluate(nan, verbose=0)
+    with pytest.raises(ValueError, match=r"shape \(32, 32, 3\) per example, but the model expects \(28, 28, 1\)"):
+        vae.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+    with pytest.raises(ValueError, match=r"shape \(784,\).*x.reshape\(-1, 28, 28, 1\)"):
+        vae.fit(images.reshape(4, 784), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"^labels must be class ids in \[0, 10\), found 0..10"):
+        cvae.fit(images, np.array([0, 1, 2, 10]), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"^labels must be a 1-D array of integer class ids"):
+        cvae.evaluate(images, np.array([0.5, 1, 2, 3]), verbose=0)
+    assert np.isfinite(vae.evaluate(images, verbose=0, return_dict=True)["loss"])  # good data passes
