@@ -7,6 +7,7 @@
 
 import argparse
 import dataclasses
+import errno
 import importlib.metadata
 import logging
 import pathlib
@@ -240,11 +241,14 @@ def _export(args):
     from vae_tf.names import check_name
     from vae_tf.run import Run
 
+    from vae_tf.runlock import run_lock
+
     run_dir = pathlib.Path(args.run_dir)
     name = check_name(run_dir.resolve().name if args.name is None else args.name)
-    finished = Run(run_dir)
+    finished = Run(run_dir)  # first: a missing run is refused before the lock is taken
     sampler = _latent_sampler(finished, args.sampler, required=False)
-    _export_model(finished.model, name, args.saved_models, args.tflite, run_dir, sampler)
+    with run_lock(run_dir):
+        _export_model(finished.model, name, args.saved_models, args.tflite, run_dir, sampler)
 
 
 def _latent_sampler(finished, choice, required=True):
@@ -300,8 +304,11 @@ def _open_with_data(run_dir):
 def _evaluate(args):
     from vae_tf.training import evaluate_model
 
+    from vae_tf.runlock import run_lock
+
     finished, model, data = _open_with_data(args.run_dir)
-    finished.write_metrics(evaluate_model(model, data, args.iw_samples))
+    with run_lock(finished.path):
+        finished.write_metrics(evaluate_model(model, data, args.iw_samples))
     _print_metrics(finished)
 
 
@@ -581,11 +588,14 @@ def _ood(args):
 def _plot(args):
     from vae_tf.training import draw_plots, held_out_examples
 
+    from vae_tf.runlock import run_lock
+
     finished, model, data = _open_with_data(args.run_dir)
     images, labels = held_out_examples(data)
-    plots = draw_plots(model, images, labels, finished.history(), finished.path / "plots",
-                       class_names=data.class_names, latent_sampler=finished.latent_sampler)
-    for path in plots:
+    with run_lock(finished.path):
+        paths = draw_plots(model, images, labels, finished.history(), finished.path / "plots",
+                           class_names=data.class_names, latent_sampler=finished.latent_sampler)
+    for path in paths:
         print(f"wrote {path}")
 
 
@@ -636,6 +646,8 @@ def main(argv=None):
         COMMANDS[args.command](args)
     except (ValueError, OSError, RuntimeError, tf.errors.OpError) as error:
         message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            message = f"no space left on device while writing {error.filename}"
         print(f"vae-tf: error: {message.splitlines()[0] if message else type(error).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

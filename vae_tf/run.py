@@ -14,7 +14,9 @@ Names are one path component (`check_name`), so a run never lands outside the `O
 the user named. Every file is written through `atomic_write`.
 """
 
+import contextlib
 import csv
+import errno
 import json
 import os
 import pathlib
@@ -45,11 +47,25 @@ def atomic_write(path, write):
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(descriptor)
     try:
-        write(pathlib.Path(temporary))
+        with writing(path):
+            write(pathlib.Path(temporary))
         os.replace(temporary, path)
     finally:
         pathlib.Path(temporary).unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Reports a full disk met inside the block as `OSError(ENOSPC)` naming `path`
+    (h5py reports one as a RuntimeError mentioning errno 28)."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        full = getattr(error, "errno", None) == errno.ENOSPC or "errno = 28" in str(error)
+        if not full:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from error
 
 
 def write_json(path, payload):

@@ -9,7 +9,6 @@ leaves nothing behind. The finished run is moved to `OUT/NAME/` atomically.
 import csv
 import dataclasses
 import hashlib
-import json
 import logging
 import pathlib
 import shutil
@@ -21,6 +20,7 @@ import tensorflow as tf
 
 from vae_tf import evaluation, plots, run
 from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
+from vae_tf.checkpoints import VerifiedBackup, completed_epochs
 from vae_tf.config import is_conditional_kind
 from vae_tf.data import load_data
 from vae_tf.distribute import get_strategy, is_chief, shard_by_data
@@ -29,6 +29,7 @@ from vae_tf.factory import make_model
 from vae_tf.models import registry
 from vae_tf.optimizers import FusedAdam
 from vae_tf.precision import dtype_policy, mixed_policy_name
+from vae_tf.runlock import check_unlocked, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +119,12 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     cluster every worker calls `train`; only the chief writes the run, the others work
     in a temporary directory that is removed at the end.
 
-    Nothing is written before the data has loaded and the model is built. The run is
-    built in `OUT/NAME.partial/` with `keras.callbacks.BackupAndRestore` state saved
-    there after every epoch. Calling `train` again with the same config after an
-    interruption resumes from the last completed epoch; with
-    `config.runtime.deterministic` the result is bit-identical to an uninterrupted run.
+    Nothing is written before the data has loaded and the model is built. One process
+    owns a run (`vae_tf.runlock`): a second `train` of the same name is refused. The run is
+    built in `OUT/NAME.partial/` with a verified checkpoint
+    (`vae_tf.checkpoints.VerifiedBackup`) saved there after every epoch. Calling `train`
+    again with the same config after an interruption resumes from the last whole
+    checkpoint; with `config.runtime.deterministic` the result is bit-identical to an uninterrupted run.
     `config.runtime.mixed_precision` builds the model under `precision.mixed_policy_name()`.
 
     Args:
@@ -153,12 +155,14 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     # Refusals first, writing nothing; a cluster knows its chief only once its strategy runs.
     multi_worker = resolve_strategy(config.runtime.strategy) == "multi_worker"
     if not multi_worker:
-        resume = run.check_start(config, overwrite)
+        run.check_start(config, overwrite)
     strategy = get_strategy(config.runtime.strategy)  # before any op: multi-worker needs it so
     policy = mixed_policy_name() if config.runtime.mixed_precision else "float32"
     chief = is_chief(strategy)
     if chief and multi_worker:
-        resume = run.check_start(config, overwrite, multi_worker=True)
+        run.check_start(config, overwrite, multi_worker=True)
+    if chief:  # refused at once if another process owns the run; taken below, before writing
+        check_unlocked(run.run_path(config.out, config.run_name))
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.training.seed)
@@ -167,30 +171,28 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
         model = build_model(config, data)
     images, labels = held_out_examples(data)  # one pass, for TensorBoard and the plots
     logged = (images[:8], None if labels is None else labels[:8])
-    if chief:
-        run_dir = run.start(config, resume)
-    else:
+    if not chief:
         run_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"vae-tf-{config.run_name}-"))
-    try:
+        try:
+            _fit(model, data, config, run_dir, logged, verbose, callbacks)
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return None
+    final = run.run_path(config.out, config.run_name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with run_lock(final):
+        # Again, owning the run: another process may have started or finished it meanwhile.
+        resume = run.check_start(config, overwrite, multi_worker=multi_worker)
+        run_dir = run.start(config, resume)
         _fit(model, data, config, run_dir, logged, verbose, callbacks)
-        if not chief:
-            return None
-        model.save(run_dir / "model.keras")
+        with run.writing(run_dir / "model.keras"):
+            model.save(run_dir / "model.keras")
         metrics = evaluate_model(model, data, config.training.iw_samples)
         run.write_json(run_dir / "metrics.json", metrics)
         draw_plots(model, images, labels, run.read_history(run_dir), run_dir / "plots", data.class_names)
-    finally:
-        if not chief:
-            shutil.rmtree(run_dir, ignore_errors=True)
-    final = run.finish(run_dir)
+        final = run.finish(run_dir)
     log.info("run written to %s", final)
     return run.Run(final, config, model, metrics)
-
-
-def completed_epochs(backup_dir):
-    """Epochs a `BackupAndRestore` checkpoint in `backup_dir` has completed (0 if none)."""
-    path = pathlib.Path(backup_dir) / "training_metadata.json"
-    return json.loads(path.read_text())["epoch"] if path.is_file() else 0
 
 
 def _drop_history_after(history_path, epochs):
@@ -218,7 +220,7 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         ImageLogger(run_dir / "logs", *logged_examples),
         # After every callback that changes state during an epoch, so a backup holds it all.
-        keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False),
+        VerifiedBackup(backup),
         RunProgbar(config.training.epochs) if verbose else None,
         *extra_callbacks,
     ]

@@ -16,6 +16,7 @@ from keras import ops
 
 from vae_tf import compat, likelihoods
 from vae_tf.distribute import spans_workers
+from vae_tf.models import checks
 from vae_tf.optimizers import FusedAdam
 
 
@@ -122,6 +123,26 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
                 f"images have shape {got} per example, but the model expects {expected}"
             )
         return x
+
+    def _check_at_door(self, data, split):
+        """Host-side checks of NumPy inputs (`vae_tf.models.checks`) before any graph runs."""
+        if isinstance(data, tf.data.Dataset) or data is None:
+            return
+        images, labels = split(data)
+        checks.check_images(self, images)
+        checks.check_labels(self, labels)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check_at_door(x if y is None else (x, y), self._split_data)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_at_door(x if y is None else (x, y), self._split_data)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_at_door(x, self._split_inputs)
+        return super().predict(x, *args, **kwargs)
 
     def _check_latents(self, z):
         z = as_float(z)

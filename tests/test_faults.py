@@ -1,0 +1,255 @@
+"""Faults and bad input: a run owned by one process, disk full, data errors, checked inputs."""
+
+import csv
+import errno
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import SMALL_DIR
+import keras
+
+from vae_tf import runlock
+from vae_tf.checkpoints import CheckpointError, completed_epochs
+from vae_tf.cli import main
+from vae_tf.config import RunConfig
+from vae_tf.training import train
+
+SMALL = dict(dataset="idx", data_dir=str(SMALL_DIR), hidden_units=(16,), latent_dim=2,
+             iw_samples=2, batch_size=256, epochs=2)
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def small_config(**changes):
+    return RunConfig.from_dict({**SMALL, **changes})
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt once the given epoch has been checkpointed."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def history_epochs(run_dir):
+    with open(pathlib.Path(run_dir) / "history.csv") as f:
+        rows = list(csv.reader(f))
+    return [row[0] for row in rows]
+
+
+def test_a_second_process_on_a_locked_run_is_refused_at_once(tmp_path, capsys):
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".same.lock").write_text(f"{holder.pid} {socket.gethostname()} token\n")
+        status = main(["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--out", str(tmp_path),
+                       "--name", "same", "--epochs", "1", "--no-export"])
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert f"is in use by process {holder.pid} on {socket.gethostname()}" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".same.lock"]  # nothing else written
+
+
+def test_a_stale_lock_is_taken_over_with_a_notice(tmp_path, caplog):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = tmp_path / ".r.lock"
+    lock.write_text(f"{dead.pid} {socket.gethostname()} token\n")
+    caplog.set_level("WARNING", logger="vae_tf")
+    with runlock.run_lock(tmp_path / "r.partial") as path:
+        assert path == lock and lock.read_text().split()[:2] == [str(os.getpid()), socket.gethostname()]
+        with pytest.raises(runlock.RunLocked, match=f"in use by process {os.getpid()}"):
+            with runlock.run_lock(tmp_path / "r"):
+                pass
+    assert "took over the lock" in caplog.text and str(dead.pid) in caplog.text
+    assert not lock.exists()
+
+
+def test_a_lock_from_another_host_is_refused(tmp_path):
+    (tmp_path / ".r.lock").write_text("1 some-other-host token\n")
+    with pytest.raises(runlock.RunLocked, match="process 1 on some-other-host"):
+        runlock.check_unlocked(tmp_path / "r")
+
+
+@pytest.mark.slow
+def test_two_concurrent_trains_on_one_name(tmp_path):
+    """Two `vae-tf train --name same` at once: one trains, the other refuses in one line;
+    history.csv has one header and each epoch once."""
+    command = [sys.executable, "-m", "vae_tf", "train", "--dataset", "idx", "--data-dir", str(SMALL_DIR),
+               "--out", str(tmp_path), "--name", "same", "--epochs", "3", "--hidden-units", "16",
+               "--latent-dim", "2", "--iw-samples", "2", "--no-export"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / ".same.lock").exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert second.returncode == 2
+    refusal = [line for line in second.stderr.splitlines() if line.startswith("vae-tf: error:")]
+    assert len(refusal) == 1 and f"in use by process {first.pid}" in refusal[0]
+    assert history_epochs(tmp_path / "same") == ["epoch", "0", "1", "2"]
+    assert not (tmp_path / ".same.lock").exists()
+
+
+def test_a_truncated_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+    config = small_config(out=str(tmp_path), name="t", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0, callbacks=[InterruptAfter(epoch=1)])
+    backup = tmp_path / "t.partial" / "backup"
+    assert completed_epochs(backup) == 2
+    weights = backup / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated between runs
+    assert completed_epochs(backup) == 1
+    caplog.set_level("INFO", logger="vae_tf")
+    finished = train(config, verbose=0)  # the rerun a user would type
+    assert "fails verification; resuming from epoch 1" in caplog.text
+    assert "resuming t after epoch 1 of 3" in caplog.text
+    assert history_epochs(finished.path) == ["epoch", "0", "1", "2"]
+
+
+def test_a_checkpoint_with_no_whole_copy_is_refused_in_one_line(tmp_path, capsys):
+    config = small_config(out=str(tmp_path), name="t", epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0, callbacks=[InterruptAfter(epoch=0)])
+    backup = tmp_path / "t.partial" / "backup"
+    weights = backup / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"latest.weights.h5: no checkpoint in .* verifies"):
+        completed_epochs(backup)
+    status = main(["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--out", str(tmp_path),
+                   "--name", "t", "--epochs", "2", "--hidden-units", "16", "--latent-dim", "2",
+                   "--iw-samples", "2", "--batch-size", "256", "--no-export"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "no checkpoint in" in err[0]
+    assert weights.stat().st_size == 100 and not (tmp_path / "t").exists()  # left as found
+
+
+def test_a_checkpoint_of_another_optimizer_is_refused_not_skipped(tmp_path):
+    import keras
+
+    from vae_tf.checkpoints import VerifiedBackup
+    from vae_tf.training import build_model, load_config_data
+
+    config = small_config(out=str(tmp_path), name="o", epochs=1)
+    data = load_config_data(config)
+    model = build_model(config, data)
+    backup = tmp_path / "backup"
+    model.fit(data.epoch(0), epochs=1, verbose=0, callbacks=[VerifiedBackup(backup)])
+    other = build_model(config, data)
+    other.compile(optimizer=keras.optimizers.SGD(momentum=0.9))  # other optimizer variables
+    with pytest.raises(CheckpointError, match="does not match this model"):
+        other.fit(data.epoch(1), epochs=2, initial_epoch=1, verbose=0, callbacks=[VerifiedBackup(backup)])
+
+
+TRAIN = ["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--hidden-units", "16", "--latent-dim", "2",
+         "--iw-samples", "2", "--batch-size", "256", "--no-export"]
+
+
+def test_a_full_disk_mid_checkpoint_ends_in_one_line_and_the_rerun_resumes(tmp_path, monkeypatch, capsys):
+    """h5py reports ENOSPC as a RuntimeError; the rerun after space is freed resumes exactly."""
+    assert main(TRAIN + ["--out", str(tmp_path), "--name", "done", "--epochs", "1"]) == 0
+    finished = {p: p.read_bytes() for p in (tmp_path / "done").rglob("*") if p.is_file()}
+    save_weights, calls = keras.Model.save_weights, []
+
+    def fill_the_disk(model, filepath, *args, **kwargs):
+        calls.append(filepath)
+        if len(calls) == 2:  # the second epoch's checkpoint, half written
+            pathlib.Path(filepath).write_bytes(b"\x89HDF\r\n" + bytes(1000))
+            raise RuntimeError("Can't decrement id ref count (file write failed: time = Mon Nov 23, "
+                               "filename = 'x', errno = 28, error message = 'No space left on device')")
+        return save_weights(model, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", fill_the_disk)
+    capsys.readouterr()
+    assert main(TRAIN + ["--out", str(tmp_path), "--name", "x", "--epochs", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    backup = tmp_path / "x.partial" / "backup"
+    assert err == [f"vae-tf: error: no space left on device while writing {backup / 'latest.weights.h5'}"]
+    assert completed_epochs(backup) == 1 and not (tmp_path / ".x.lock").exists()
+    assert {p: p.read_bytes() for p in (tmp_path / "done").rglob("*") if p.is_file()} == finished
+
+    monkeypatch.undo()  # space freed; the user reruns the same command
+    assert main(TRAIN + ["--out", str(tmp_path), "--name", "x", "--epochs", "3"]) == 0
+    assert history_epochs(tmp_path / "x") == ["epoch", "0", "1", "2"]
+
+
+def test_a_full_disk_while_writing_json_names_the_file(tmp_path):
+    from vae_tf.run import write_json
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json, "dumps", full)
+        with pytest.raises(OSError, match="No space left on device") as raised:
+            write_json(tmp_path / "m.json", {"a": 1})
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(tmp_path / "m.json")
+    assert list(tmp_path.iterdir()) == []  # no temporary left behind
+
+
+@pytest.mark.parametrize("make", ["corrupt_jpeg", "empty_folder", "bad_idx"])
+def test_data_errors_leave_no_run_directory(tmp_path, make, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    if make == "corrupt_jpeg":
+        (data / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+        argv = ["--dataset", "folder", "--image-size", "28", "28"]
+    elif make == "empty_folder":
+        argv = ["--dataset", "folder", "--image-size", "28", "28"]
+    else:
+        (data / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03 truncated")
+        (data / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x00")
+        argv = ["--dataset", "idx"]
+    out = tmp_path / "runs"
+    status = main(["train", *argv, "--data-dir", str(data), "--out", str(out), "--name", "d", "--no-export"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and str(data) in err[0]
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def door_models():
+    from vae_tf.factory import make_model
+
+    vae = make_model("vae", "mlp", (28, 28, 1), 2, hidden_units=(8,))
+    cvae = make_model("cvae", "mlp", (28, 28, 1), 2, hidden_units=(8,), num_classes=10)
+    for model in (vae, cvae):
+        model.compile()
+    return vae, cvae
+
+
+def test_inputs_are_checked_at_the_door(door_models):
+    import numpy as np
+
+    vae, cvae = door_models
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype="float32")
+    with pytest.raises(ValueError, match=r"range over \[0, 255\].*Bernoulli.*x / 255"):
+        vae.fit((images * 255).round().astype("uint8"), epochs=1, verbose=0)
+    nan = images.copy()
+    nan[2, 3, 4, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(first at index \(2, 3, 4, 0\)\)"):
+        vae.evaluate(nan, verbose=0)
+    with pytest.raises(ValueError, match=r"shape \(32, 32, 3\) per example, but the model expects \(28, 28, 1\)"):
+        vae.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+    with pytest.raises(ValueError, match=r"shape \(784,\).*x.reshape\(-1, 28, 28, 1\)"):
+        vae.fit(images.reshape(4, 784), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"^labels must be class ids in \[0, 10\), found 0..10"):
+        cvae.fit(images, np.array([0, 1, 2, 10]), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"^labels must be a 1-D array of integer class ids"):
+        cvae.evaluate(images, np.array([0.5, 1, 2, 3]), verbose=0)
+    assert np.isfinite(vae.evaluate(images, verbose=0, return_dict=True)["loss"])  # good data passes
