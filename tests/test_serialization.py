@@ -50,7 +50,7 @@ def test_part_round_trips_through_its_config(name):
     run_serialization_test(PARTS[name]())
 
 
-@pytest.mark.parametrize("kind", registry.names())
+@pytest.mark.parametrize("kind", [k for k in registry.names() if k != "vqvae"])  # vqvae: below
 def test_family_round_trips_through_config_and_keras_file(kind, tmp_path):
     model = family_model(kind)
     model.compile()
