@@ -23,6 +23,13 @@ def _positive_int(text):
     return value
 
 
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
 def _dest(section, field):
     return f"{section}.{field.name}" if section else field.name
 
@@ -119,8 +126,23 @@ def _parser():
         if name == "score":
             command.add_argument("--iw-samples", type=_positive_int, default=100)
 
-    plot = commands.add_parser("plot", help="re-draw every plot of a run into RUN_DIR/plots")
+    plot = commands.add_parser("plot", help="re-draw every plot of a run into RUN_DIR/plots "
+                                             "and its Embedding Projector into RUN_DIR/logs/projector")
     plot.add_argument("run_dir")
+    plot.add_argument("--projector-examples", type=_non_negative_int, default=2000, metavar="N",
+                      help="test examples in the Embedding Projector; 0 writes none (default: 2000)")
+
+    disentangle = commands.add_parser(
+        "disentanglement", help="MIG, SAP, DCI and FactorVAE scores of a run trained on dsprites")
+    disentangle.add_argument("run_dir")
+    disentangle.add_argument("--out", default="scores.json", help="JSON file to write (default: scores.json)")
+    disentangle.add_argument("--seed", type=int, default=0, help="seed of every draw and split (default: 0)")
+    sizes = disentangle.add_mutually_exclusive_group()
+    sizes.add_argument("--quick", action="store_true",
+                       help="tiny sample sizes (seconds; a smoke test, not a measurement)")
+    sizes.add_argument("--paper-samples", action="store_true",
+                       help="disentanglement_lib's sample sizes (the FactorVAE score then encodes "
+                            "970,000 images: tens of minutes)")
 
     bench = commands.add_parser("benchmark", help="training throughput, serving latency, memory")
     bench.add_argument("--epochs", type=_positive_int, default=3, help="timed epochs per configuration")
@@ -249,25 +271,56 @@ def _encode(args):
 
 
 def _score(args):
+    import numpy as np
+
     from vae_tf.evaluation import anomaly_scores, iterate_batches
     from vae_tf.run import write_csv
 
     _, model, data = _open_with_data(args.run_dir)
     split = _split(data, args.split)
     scores = anomaly_scores(model, split, num_samples=args.iw_samples)
-    labels = [int(v) for _, y in iterate_batches(split) for v in y.numpy()]
+    # A class id, or a factor-index vector (dSprites) written as space-separated indices.
+    labels = [" ".join(map(str, np.atleast_1d(v).tolist())) for _, y in iterate_batches(split) for v in y.numpy()]
     rows = ((i, label, f"{score:.4f}") for i, (label, score) in enumerate(zip(labels, scores)))
     write_csv(args.out, ["index", "label", "score"], rows)
     print(f"wrote {len(scores)} anomaly scores (nats, higher = more anomalous) to {args.out}")
 
 
 def _plot(args):
-    from vae_tf.training import draw_plots, held_out_examples
+    from vae_tf.training import draw_plots, held_out_examples, write_projector
 
     finished, model, data = _open_with_data(args.run_dir)
     images, labels = held_out_examples(data)
     for path in draw_plots(model, images, labels, finished.history(), finished.path / "plots"):
         print(f"wrote {path}")
+    projector = write_projector(model, data, finished.path / "logs" / "projector", args.projector_examples)
+    if projector is not None:
+        print(f"wrote the Embedding Projector to {projector.parent} (tensorboard --logdir {finished.path / 'logs'})")
+
+
+# Sample sizes of `vae-tf disentanglement` (`vae_tf.disentanglement.all_scores`): the
+# default takes a few minutes for a small model on 2 CPU cores; --paper-samples uses
+# DEFAULT_SAMPLES (disentanglement_lib's); --quick is for smoke tests.
+CLI_SAMPLES = {"mig": 10_000, "sap": 5_000, "dci": 5_000, "factor_vae_variance": 5_000,
+               "factor_vae_train": 1_000, "factor_vae_eval": 500}
+QUICK_SAMPLES = {"mig": 300, "sap": 300, "dci": 300, "factor_vae_variance": 200,
+                 "factor_vae_train": 20, "factor_vae_eval": 10}
+
+
+def _disentanglement(args):
+    from vae_tf.disentanglement import DEFAULT_SAMPLES, all_scores
+    from vae_tf.dsprites import DSprites
+    from vae_tf.run import Run, write_json
+
+    finished = Run(args.run_dir)
+    if finished.config.data.dataset != "dsprites":
+        raise ValueError(f"{finished.path} was trained on {finished.config.data.dataset}, not dsprites: "
+                         "the metrics need dSprites' ground-truth factors")
+    samples = QUICK_SAMPLES if args.quick else DEFAULT_SAMPLES if args.paper_samples else CLI_SAMPLES
+    scores = all_scores(finished.model, DSprites(), seed=args.seed, samples=samples)
+    print(f"MIG {scores['mig']:.3f}  SAP {scores['sap']:.3f}  DCI disentanglement "
+          f"{scores['dci']['disentanglement']:.3f}  FactorVAE {scores['factor_vae']['eval_accuracy']:.3f}")
+    print(f"scores written to {write_json(args.out, scores)}")
 
 
 def _benchmark(args):
@@ -288,6 +341,7 @@ COMMANDS = {
     "encode": _encode,
     "score": _score,
     "plot": _plot,
+    "disentanglement": _disentanglement,
     "benchmark": _benchmark,
 }
 

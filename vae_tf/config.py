@@ -100,6 +100,9 @@ class TrainingConfig:
                                     minimum=0)
     seed: int = setting(0, "seed of the data order, the validation split and the sampling noise")
     iw_samples: int = setting(100, "importance samples for the test log-likelihood", minimum=1)
+    projector_examples: int = setting(
+        2000, "test examples whose latent means go to TensorBoard's Embedding Projector "
+              "(logs/projector); 0 turns it off", minimum=0, metavar="N")
 
 
 @dataclasses.dataclass(frozen=True)
