@@ -266,6 +266,8 @@ def traversals(model, images, labels=None, seeds=3, steps=9, span=3.0):
                       [f"-{span:g}σ", "0", f"+{span:g}σ"])
         ax.set_title(f"seed image {s}")
     fig.suptitle("Latent traversals" + (" (rows sorted by KL)" if log_vars is not None else ""))
+    return fig
+
 
 def ood_roc(in_scores, out_scores, in_name="in-distribution", out_name="out-of-distribution"):
     """ROC curves of several anomaly scores on one figure, AUROC in the legend.
