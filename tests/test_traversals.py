@@ -18,7 +18,8 @@ def test_vae_traversals_one_row_per_dimension_sorted_by_kl():
     assert grid.shape[:2] == (4 * 29 - 1, 5 * 29 - 1)  # 4 rows of 28-px images, 5 columns, 1-px gaps
     labels = _row_labels(fig.axes[0])
     assert len(labels) == 4 and all("nats" in label for label in labels)
-    z_mean, z_log_var = (np.asarray(t) for t in vae.encode(images))
+    posterior = vae.encode(images)
+    z_mean, z_log_var = (np.asarray(posterior[k]) for k in ("z_mean", "z_log_var"))
     kl = (0.5 * (z_mean**2 + np.exp(z_log_var) - 1 - z_log_var)).mean(axis=0)
     expected = [f"z[{j}]  KL {kl[j]:.2f} nats" for j in np.argsort(-kl)]
     assert labels == expected
@@ -29,7 +30,7 @@ def test_the_middle_column_decodes_the_seed_code():
     images = np.random.default_rng(1).uniform(size=(6, 28, 28, 1)).astype("float32")
     vae = vae_tf.make_model("vae", "mlp", (28, 28, 1), 2, hidden_units=(8,))
     grid = plots.traversals(vae, images, seeds=1, steps=3).axes[0].images[0].get_array()
-    z_mean, _ = vae.encode(images[:1])
+    z_mean = vae.encode(images[:1])["z_mean"]
     centre = np.asarray(vae.decode(z_mean))[0, ..., 0]
     assert np.allclose(grid[:28, 29:57], centre, atol=1e-5)
 
