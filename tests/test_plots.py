@@ -25,7 +25,7 @@ def test_save_all_writes_every_plot(kind, real_batch, tmp_path):
     paths = plots.save_all(model, x[:100], y[:100], history, tmp_path, z=z)
     names = {p.stem for p in paths}
     expected = {"reconstructions", "interpolations", "samples", "manifold", "latent_scatter",
-                "training_curves"} | ({"class_grid"} if kind == "cvae" else set())
+                "training_curves", "traversals"} | ({"class_grid"} if kind == "cvae" else set())
     assert names == expected
     for path in paths:
         assert_png_drawn(path)
