@@ -35,7 +35,7 @@ def test_ae_has_no_prior_plots(real_batch, tmp_path):
     x, y = real_batch
     ae = vae_tf.make_model("ae", "conv", (28, 28, 1), 3, filters=(4, 8))
     names = {p.stem for p in plots.save_all(ae, x[:20], y[:20], None, tmp_path)}
-    assert names == {"reconstructions", "interpolations"}
+    assert names == {"reconstructions", "interpolations", "traversals"}
 
 
 def test_rgb_images_render_in_colour(tmp_path):
