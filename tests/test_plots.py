@@ -25,7 +25,7 @@ def test_save_all_writes_every_plot(kind, real_batch, tmp_path):
     paths = plots.save_all(model, x[:100], y[:100], history, tmp_path, z=z)
     names = {p.stem for p in paths}
     expected = {"reconstructions", "interpolations", "samples", "manifold", "latent_scatter",
-                "training_curves"} | ({"class_grid"} if kind == "cvae" else set())
+                "training_curves", "traversals"} | ({"class_grid"} if kind == "cvae" else set())
     assert names == expected
     for path in paths:
         assert_png_drawn(path)
@@ -35,7 +35,7 @@ def test_ae_has_no_prior_plots(real_batch, tmp_path):
     x, y = real_batch
     ae = vae_tf.make_model("ae", "conv", (28, 28, 1), 3, filters=(4, 8))
     names = {p.stem for p in plots.save_all(ae, x[:20], y[:20], None, tmp_path)}
-    assert names == {"reconstructions", "interpolations"}
+    assert names == {"reconstructions", "interpolations", "traversals"}
 
 
 def test_rgb_images_render_in_colour(tmp_path):

@@ -171,13 +171,12 @@ def dataset():
 
 
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
-def test_latent_means_of_todays_models(kind, dataset):
+def test_latent_means_of_the_models(kind, dataset):
     model = vae_tf.make_model(kind, "mlp", (28, 28, 1), 3,
                               num_classes=10 if kind == "cvae" else None, hidden_units=(16,))
     means, labels, inputs = latent_means(model, dataset, max_examples=13)
     x, y = next(iter(dataset.unbatch().batch(13)))
-    expected = model.encode(x, y) if kind == "cvae" else model.encode(x)
-    expected = expected[0] if kind != "ae" else expected  # (z_mean, z_log_var) or z
+    expected = model.encode(x, y if kind == "cvae" else None)[model.code_name]
     assert means.shape == (13, 3)
     np.testing.assert_allclose(means, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(labels, y)
@@ -207,6 +206,8 @@ def test_latent_means_of_dict_encoders(key, dataset):
 
 def test_code_grids_are_averaged_and_unknown_outputs_named(dataset):
     class GridEncoder:
+        is_conditional = False
+
         def encode(self, x):
             return {"z": tf.tile(x[:, :2, :2, :], (1, 1, 1, 5))}  # (B, 2, 2, 5)
 
@@ -216,10 +217,12 @@ def test_code_grids_are_averaged_and_unknown_outputs_named(dataset):
                                rtol=1e-6)
 
     class CodesOnly:
+        is_conditional = False
+
         def encode(self, x):
             return {"codes": x}
 
-    with pytest.raises(ValueError, match=r"\['codes'\]; the projector needs z_mean or z"):
+    with pytest.raises(ValueError, match=r"\['codes'\]; the projector needs z_mean, z or z_e"):
         latent_means(CodesOnly(), dataset)
 
 

@@ -28,6 +28,13 @@ def _positive_int(text):
     return value
 
 
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
 def _dest(section, field):
     return f"{section}.{field.name}" if section else field.name
 
@@ -145,8 +152,23 @@ def _parser():
     train_prior.add_argument("--layers", type=_positive_int, default=5,
                              help="gated layers after the first (default: 5)")
 
-    plot = commands.add_parser("plot", help="re-draw every plot of a run into RUN_DIR/plots")
+    plot = commands.add_parser("plot", help="re-draw every plot of a run into RUN_DIR/plots "
+                                             "and its Embedding Projector into RUN_DIR/logs/projector")
     plot.add_argument("run_dir")
+    plot.add_argument("--projector-examples", type=_non_negative_int, default=2000, metavar="N",
+                      help="test examples in the Embedding Projector; 0 writes none (default: 2000)")
+
+    disentangle = commands.add_parser(
+        "disentanglement", help="MIG, SAP, DCI and FactorVAE scores of a run trained on dsprites")
+    disentangle.add_argument("run_dir")
+    disentangle.add_argument("--out", default="scores.json", help="JSON file to write (default: scores.json)")
+    disentangle.add_argument("--seed", type=int, default=0, help="seed of every draw and split (default: 0)")
+    sizes = disentangle.add_mutually_exclusive_group()
+    sizes.add_argument("--quick", action="store_true",
+                       help="tiny sample sizes (seconds; a smoke test, not a measurement)")
+    sizes.add_argument("--paper-samples", action="store_true",
+                       help="disentanglement_lib's sample sizes (the FactorVAE score then encodes "
+                            "970,000 images: tens of minutes)")
 
     bench = commands.add_parser("benchmark", help="training throughput, serving latency, memory")
     bench.add_argument("--epochs", type=_positive_int, default=3, help="timed epochs per configuration")
@@ -511,6 +533,8 @@ def _methods(model, requested, also=None):
 
 
 def _score(args):
+    import numpy as np
+
     from vae_tf.anomaly import is_anomaly, load_calibration
     from vae_tf.run import Run, write_csv
 
@@ -524,8 +548,8 @@ def _score(args):
     name, batches, count = _given_data(args, model) or _run_split(finished, args.split)
     scores, labels = _stream_scores(model, batches, methods, args.iw_samples, count)
     columns = {"index": range(len(next(iter(scores.values()))))}
-    if labels is not None:
-        columns["label"] = labels.tolist()
+    if labels is not None:  # a class id, or a factor-index vector (dSprites) as "i j k"
+        columns["label"] = [" ".join(str(i) for i in np.atleast_1d(v)) for v in labels]
     columns.update({m: [f"{v:.4f}" for v in scores[m]] for m in methods})
     if record is not None:
         columns["anomaly"] = is_anomaly(scores, record).astype(int).tolist()
@@ -586,7 +610,7 @@ def _ood(args):
 
 
 def _plot(args):
-    from vae_tf.training import draw_plots, held_out_examples
+    from vae_tf.training import draw_plots, held_out_examples, write_projector
 
     from vae_tf.runlock import run_lock
 
@@ -597,6 +621,34 @@ def _plot(args):
                            class_names=data.class_names, latent_sampler=finished.latent_sampler)
     for path in paths:
         print(f"wrote {path}")
+    projector = write_projector(model, data, finished.path / "logs" / "projector", args.projector_examples)
+    if projector is not None:
+        print(f"wrote the Embedding Projector to {projector.parent} (tensorboard --logdir {finished.path / 'logs'})")
+
+
+# Sample sizes of `vae-tf disentanglement` (`vae_tf.disentanglement.all_scores`): the
+# default takes a few minutes for a small model on 2 CPU cores; --paper-samples uses
+# DEFAULT_SAMPLES (disentanglement_lib's); --quick is for smoke tests.
+CLI_SAMPLES = {"mig": 10_000, "sap": 5_000, "dci": 5_000, "factor_vae_variance": 5_000,
+               "factor_vae_train": 1_000, "factor_vae_eval": 500}
+QUICK_SAMPLES = {"mig": 300, "sap": 300, "dci": 300, "factor_vae_variance": 200,
+                 "factor_vae_train": 20, "factor_vae_eval": 10}
+
+
+def _disentanglement(args):
+    from vae_tf.disentanglement import DEFAULT_SAMPLES, all_scores
+    from vae_tf.dsprites import DSprites
+    from vae_tf.run import Run, write_json
+
+    finished = Run(args.run_dir)
+    if finished.config.data.dataset != "dsprites":
+        raise ValueError(f"{finished.path} was trained on {finished.config.data.dataset}, not dsprites: "
+                         "the metrics need dSprites' ground-truth factors")
+    samples = QUICK_SAMPLES if args.quick else DEFAULT_SAMPLES if args.paper_samples else CLI_SAMPLES
+    scores = all_scores(finished.model, DSprites(), seed=args.seed, samples=samples)
+    print(f"MIG {scores['mig']:.3f}  SAP {scores['sap']:.3f}  DCI disentanglement "
+          f"{scores['dci']['disentanglement']:.3f}  FactorVAE {scores['factor_vae']['eval_accuracy']:.3f}")
+    print(f"scores written to {write_json(args.out, scores)}")
 
 
 def _benchmark(args):
@@ -621,6 +673,7 @@ COMMANDS = {
     "ood": _ood,
     "train-prior": _train_prior,
     "plot": _plot,
+    "disentanglement": _disentanglement,
     "benchmark": _benchmark,
 }
 

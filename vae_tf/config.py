@@ -57,8 +57,9 @@ class DataConfig:
 
     dataset: str = setting(
         "fashion_mnist",
-        "tensorflow-datasets name, 'idx' (IDX files in --data-dir) or 'folder' (images in "
-        "--data-dir); fashion_mnist reads the Debian package when installed")
+        "tensorflow-datasets name, 'idx' (IDX files in --data-dir), 'folder' (images in "
+        "--data-dir) or 'dsprites' (generated, labels are its 5 factor indices); fashion_mnist "
+        "reads the Debian package when installed")
     data_dir: str | None = setting(None, "directory of IDX files, images, or tfds data")
     image_size: tuple[int, int] | None = setting(
         None, "resize images (required for --dataset folder)", minimum=1, metavar=("H", "W"))
@@ -68,6 +69,8 @@ class DataConfig:
     validation_fraction: float = setting(0.1, "part of train held out for validation, in [0, 1)",
                                          minimum=0.0)
     batch_size: int = setting(128, "global batch size", minimum=1)
+    limit: int | None = setting(None, "train on a seeded random subset of N training examples "
+                                      "(default: all)", minimum=1, metavar="N")
 
 
 def _families_with(name):
@@ -142,6 +145,9 @@ class TrainingConfig:
                                     minimum=0)
     seed: int = setting(0, "seed of the data order, the validation split and the sampling noise")
     iw_samples: int = setting(100, "importance samples for the test log-likelihood", minimum=1)
+    projector_examples: int = setting(
+        2000, "test examples whose latent means go to TensorBoard's Embedding Projector "
+              "(logs/projector); 0 turns it off", minimum=0, metavar="N")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,8 +17,11 @@ Example:
 >>> mig(codes, factors)
 """
 
+import logging
+
 import numpy as np
 
+log = logging.getLogger(__name__)
 # Sample sizes of disentanglement_lib's defaults: MIG on 10,000 points; SAP and DCI on
 # 10,000 training and 5,000 test points; FactorVAE with 10,000 points for the global
 # variances, 10,000 training and 5,000 evaluation votes of 64 images each.
@@ -314,11 +317,14 @@ def _codes_of(encode_fn, images):
     return codes
 
 
-def _votes(encode_fn, sampler, num_votes, batch_size, scale, active, rng, chunk=64):
+def _votes(encode_fn, sampler, num_votes, batch_size, scale, active, rng, chunk=64, what="votes"):
     """(dims, factors) counts: which dimension varies least when one factor is fixed."""
     votes = np.zeros((len(scale), sampler.num_factors), "int64")
     active_dims = np.flatnonzero(active)
+    report_every = max(chunk, num_votes // 10 // chunk * chunk)  # about ten progress lines
     for start in range(0, num_votes, chunk):
+        if start and start % report_every == 0:
+            log.info("FactorVAE score: %d of %d %s", start, num_votes, what)
         fixed = rng.integers(sampler.num_factors, size=min(chunk, num_votes - start))
         images = np.concatenate([sampler.sample_fixed(batch_size, int(k), rng)[0] for k in fixed])
         codes = _codes_of(encode_fn, images).reshape(len(fixed), batch_size, -1)
@@ -379,8 +385,10 @@ def factor_vae_score(
     active = scale >= prune_threshold
     if not active.any():
         return {"eval_accuracy": 0.0, "train_accuracy": 0.0, "active_dims": 0}
-    train = _votes(encode_fn, sampler, num_train, batch_size, scale, active, rng)
-    evaluation = _votes(encode_fn, sampler, num_eval, batch_size, scale, active, rng)
+    log.info("FactorVAE score: %d training and %d evaluation votes of %d images each",
+             num_train, num_eval, batch_size)
+    train = _votes(encode_fn, sampler, num_train, batch_size, scale, active, rng, what="training votes")
+    evaluation = _votes(encode_fn, sampler, num_eval, batch_size, scale, active, rng, what="evaluation votes")
     classifier = np.argmax(train, axis=1)
     return {
         "eval_accuracy": float(evaluation[np.arange(len(classifier)), classifier].sum() / num_eval),
@@ -397,6 +405,8 @@ def all_scores(model_or_encode_fn, sampler, seed=0, samples=None):
         sampler: e.g. `vae_tf.dsprites.DSprites()` (see `factor_vae_score`).
         seed: int. Seeds every draw and split. Defaults to 0.
         samples: dict or None. Overrides of `DEFAULT_SAMPLES` entries (quick runs).
+            Progress is logged (`logging`, INFO) metric by metric and, for the long
+            FactorVAE part, about every tenth of its votes.
 
     Returns:
         A JSON-ready dict: {"mig", "sap", "dci": {...}, "factor_vae": {...}, "seed",
@@ -413,14 +423,15 @@ def all_scores(model_or_encode_fn, sampler, seed=0, samples=None):
     encode_fn = _as_encode_fn(model_or_encode_fn)
     rng = np.random.default_rng(seed)
 
-    def draw(num):
+    def draw(num, metric):
+        log.info("%s on %d images", metric, num)
         images, factors = sampler.sample(num, rng)
         return _codes_of(encode_fn, images), factors
 
     return {
-        "mig": mig(*draw(sizes["mig"])),
-        "sap": sap(*draw(sizes["sap"]), seed=seed),
-        "dci": dci(*draw(sizes["dci"]), seed=seed),
+        "mig": mig(*draw(sizes["mig"], "MIG")),
+        "sap": sap(*draw(sizes["sap"], "SAP"), seed=seed),
+        "dci": dci(*draw(sizes["dci"], "DCI"), seed=seed),
         "factor_vae": factor_vae_score(
             encode_fn,
             sampler,

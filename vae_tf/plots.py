@@ -231,7 +231,7 @@ def save_all(model, images, labels, history, out_dir, z=None, class_names=None, 
     """Draws every plot that applies to `model` into `out_dir`; returns the paths.
 
     Args:
-        model: AE, VAE or CVAE.
+        model: AE, VAE or CVAE (any model with an encoder also gets `traversals`).
         images: array. Held-out images (at least 10).
         labels: array or None. Their labels.
         history: dict of per-epoch lists (`History.history`), or None to skip curves.
@@ -255,8 +255,10 @@ def save_all(model, images, labels, history, out_dir, z=None, class_names=None, 
     if model.is_conditional:
         figures["class_grid"] = class_grid(model, class_names=class_names)
     if z is not None:
-        scatter_labels = labels if labels is not None and len(labels) == len(z) else None
-        figures["latent_scatter"] = latent_scatter(z, scatter_labels, class_names)
+        one_label_each = labels is not None and np.ndim(labels) == 1 and len(labels) == len(z)
+        figures["latent_scatter"] = latent_scatter(z, labels if one_label_each else None, class_names)
+    if model.has_latent_vector and len(images) >= 3:
+        figures["traversals"] = traversals(model, images, labels)
     if history:
         figures["training_curves"] = training_curves(history)
     return [save_figure(fig, out_dir / f"{name}.png") for name, fig in figures.items()]

@@ -188,13 +188,12 @@ def _write(log_dir, embeddings, rows, sprite):
 def latent_means(model, dataset, max_examples=2000):
     """Encodes the first `max_examples` examples of a batched dataset to latent means.
 
-    The mean of q(z|x) for a VAE or CVAE (`z_mean`), the code `z` for an AE. Takes what
-    `model.encode` returns: a dict with `z_mean` or `z`, a tuple `(z_mean, z_log_var)`,
-    or a tensor. A code grid (B, h, w, D) is averaged over the grid to one vector per
-    example. A conditional model is given the batch's labels.
+    The mean of q(z|x) for a VAE or CVAE (`z_mean`), the code `z` for an AE, the
+    pre-quantization vectors `z_e` for a VQ-VAE; a code grid (B, h, w, D) is averaged over
+    the grid to one vector per example. A conditional model is given the batch's labels.
 
     Args:
-        model: an autoencoder with `encode(x)` (`encode(x, labels)` if conditional).
+        model: a vae_tf model (`encode(x, labels)` returns a dict of named codes).
         dataset: iterable of batches `(images, labels)` or `images`, e.g. `splits.test`.
         max_examples: int >= 1. Most examples to encode. Defaults to 2000.
 
@@ -208,7 +207,7 @@ def latent_means(model, dataset, max_examples=2000):
     """
     if _check_max_examples(max_examples) == 0:
         raise ValueError("max_examples must be >= 1 to encode anything, got 0")
-    conditional = _is_conditional(model)
+    conditional = model.is_conditional
     means, labels, inputs = [], [], []
     count = 0
     for batch in dataset:
@@ -265,21 +264,11 @@ def write_latent_projector(log_dir, model, dataset, class_names=None, max_exampl
     return write_projector(log_dir, means, labels, class_names, images, max_examples)
 
 
-def _is_conditional(model):
-    # After the core rewrite (issue 13) models say so; today only the CVAE has classes.
-    if hasattr(model, "is_conditional"):
-        return bool(model.is_conditional)
-    return getattr(model, "num_classes", None) is not None
-
-
 def _mean_code(encoded):
-    """The latent mean from what `encode` returns, one vector per example."""
-    if isinstance(encoded, dict):
-        key = next((k for k in ("z_mean", "z") if k in encoded), None)
-        if key is None:
-            raise ValueError(f"encode returned {sorted(encoded)}; the projector needs z_mean or z")
-        encoded = encoded[key]
-    elif isinstance(encoded, (tuple, list)):
-        encoded = encoded[0]  # (z_mean, z_log_var)
-    code = np.asarray(encoded)
+    """The latent mean from what `encode` returns, one vector per example: `z_mean`, an
+    AE's `z`, or a VQ-VAE's pre-quantization vectors `z_e` averaged over its code grid."""
+    key = next((k for k in ("z_mean", "z", "z_e") if k in encoded), None)
+    if key is None:
+        raise ValueError(f"encode returned {sorted(encoded)}; the projector needs z_mean, z or z_e")
+    code = np.asarray(encoded[key])
     return code.reshape(len(code), -1, code.shape[-1]).mean(axis=1) if code.ndim > 2 else code

@@ -92,7 +92,9 @@ def read_history(run_dir):
         return None
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else None
+    # Keras' CSVLogger writes NA for a column an epoch lacks (val_* without a validation split).
+    columns = [key for key in (rows[0] if rows else ()) if key != "epoch" and any(r[key] != "NA" for r in rows)]
+    return {key: [float("nan") if r[key] == "NA" else float(r[key]) for r in rows] for key in columns} if rows else None
 
 
 class Run:

@@ -102,6 +102,20 @@ def draw_plots(model, images, labels, history, out_dir, class_names=None, latent
                           class_names=class_names, latent_sampler=latent_sampler)
 
 
+def write_projector(model, data, log_dir, max_examples):
+    """Writes the Embedding Projector of `model`'s latent means of up to `max_examples`
+    test examples into `log_dir` (`vae_tf.projector`); returns its config path, or None
+    when `max_examples` is 0. Class names label the points when the data has them;
+    factor-vector labels (dSprites) are left out, the projector takes one label per point."""
+    from vae_tf.projector import write_latent_projector
+
+    test = data.test
+    if getattr(data, "factor_names", None):
+        test = test.map(lambda images, factors: images)
+    return write_latent_projector(log_dir, model, test, class_names=getattr(data, "class_names", None),
+                                  max_examples=max_examples)
+
+
 def weights_digest(model):
     """SHA-256 of a model's weights: equal digests mean bit-identical weights."""
     digest = hashlib.sha256()
@@ -140,7 +154,9 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     Returns:
         The finished `vae_tf.run.Run` (path, config, model and metrics in hand), whose
         directory holds config.json, history.csv, model.keras, metrics.json,
-        plots/*.png and TensorBoard logs in logs/. None on a non-chief worker.
+        plots/*.png and TensorBoard logs in logs/ (with the Embedding Projector in
+        logs/projector/ unless `config.training.projector_examples` is 0). None on a
+        non-chief worker.
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite; the last good checkpoint
@@ -190,6 +206,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
         metrics = evaluate_model(model, data, config.training.iw_samples)
         run.write_json(run_dir / "metrics.json", metrics)
         draw_plots(model, images, labels, run.read_history(run_dir), run_dir / "plots", data.class_names)
+        write_projector(model, data, run_dir / "logs" / "projector", config.training.projector_examples)
         final = run.finish(run_dir)
     log.info("run written to %s", final)
     return run.Run(final, config, model, metrics)
