@@ -469,7 +469,12 @@ def _given_data(args, model):
                      image_size=args.image_size or (height, width),
                      color_mode=args.color_mode or ("grayscale" if channels == 1 else "rgb"))
     split = _split(data, args.split)
-    return data.source, _numpy_batches(split, data.num_classes is not None), None
+    return data.source, _numpy_batches(split, _labelled(data)), None
+
+
+def _labelled(data):
+    """Whether a source's labels mean something: class ids, or dSprites' factor vectors."""
+    return data.num_classes is not None or data.factor_names is not None
 
 
 def _numpy_batches(split, labelled):
@@ -482,7 +487,7 @@ def _run_split(finished, name):
     from vae_tf.training import load_config_data
 
     data = load_config_data(finished.config)
-    batches = _numpy_batches(_split(data, name), data.num_classes is not None)
+    batches = _numpy_batches(_split(data, name), _labelled(data))
     return f"{finished.name} {name} split", batches, None
 
 
@@ -503,7 +508,8 @@ def _stream_scores(model, batches, methods, iw_samples, count=None, chunk=2048):
     def flush():
         images = np.concatenate([x for x, _ in pending])
         labels = None if pending[0][1] is None else np.concatenate([y for _, y in pending])
-        parts.append(score(model, images, methods, iw_samples=iw_samples, labels=labels))
+        model_labels = labels if model.is_conditional else None  # others: labels only for the CSV
+        parts.append(score(model, images, methods, iw_samples=iw_samples, labels=model_labels))
         all_labels.append(labels)
         progress.add(len(images))
         pending.clear()
