@@ -38,6 +38,22 @@ def _next_version(model_dir):
     return max(versions, default=0) + 1
 
 
+def sample_checks(num_samples, labels=None, conditional=False):
+    """The assertions every `sample` signature makes on its request, as a list of ops:
+    1 <= num_samples <= MAX_SAMPLES and, when conditional, one label per sample."""
+    checks = [
+        tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1"),
+        tf.debugging.assert_less_equal(
+            num_samples, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}"
+        ),
+    ]
+    if conditional:
+        checks.append(tf.debugging.assert_equal(
+            tf.shape(labels)[0], num_samples, message="labels must have num_samples entries"
+        ))
+    return checks
+
+
 def standard_signatures(model, latent_sampler=None):
     """Returns {name: (function, input specs)} for every signature of `model`.
 
@@ -76,17 +92,7 @@ def standard_signatures(model, latent_sampler=None):
         return {"images": model.decode(z, labels)}
 
     def sample(num_samples, seed, labels=None):
-        checks = [
-            tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1"),
-            tf.debugging.assert_less_equal(
-                num_samples, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}"
-            ),
-        ]
-        if conditional:
-            checks.append(tf.debugging.assert_equal(
-                tf.shape(labels)[0], num_samples, message="labels must have num_samples entries"
-            ))
-        with tf.control_dependencies(checks):
+        with tf.control_dependencies(sample_checks(num_samples, labels, conditional)):
             z = latent_sampler.sample(num_samples, seed=tf.stack([seed, 0]))
         return {"images": model.decode(z, labels)}
 

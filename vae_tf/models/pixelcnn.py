@@ -26,7 +26,6 @@ from keras import layers, ops
 
 from vae_tf.layers import OneHot
 
-MAX_SAMPLES = 10_000  # largest num_samples the exported `sample` signature accepts
 STACKS = ("vertical", "horizontal")
 
 

@@ -20,7 +20,8 @@ from keras import layers, ops
 from vae_tf import likelihoods
 from vae_tf.models import registry
 from vae_tf.models.base import Autoencoder
-from vae_tf.models.pixelcnn import MAX_SAMPLES, PixelCNNPrior
+from vae_tf.export import sample_checks
+from vae_tf.models.pixelcnn import PixelCNNPrior
 from vae_tf.quantizer import VectorQuantizer, codebook_statistics
 
 
@@ -403,17 +404,7 @@ class VQVAE(Autoencoder):
             specs.append(tf.TensorSpec((None,), tf.int32, name="labels"))
 
         def sample(num_samples, seed, labels=None):
-            checks = [
-                tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1"),
-                tf.debugging.assert_less_equal(
-                    num_samples, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}"
-                ),
-            ]
-            if conditional:
-                checks.append(tf.debugging.assert_equal(
-                    tf.shape(labels)[0], num_samples, message="labels must have num_samples entries"
-                ))
-            with tf.control_dependencies(checks):
+            with tf.control_dependencies(sample_checks(num_samples, labels, conditional)):
                 num_samples = tf.identity(num_samples)
             codes = self.prior.sample_codes_graph(num_samples, seed, 1.0, labels)
             return {"images": self.decode(codes), "codes": codes}
