@@ -35,19 +35,41 @@ _LN2 = math.log(2.0)
 REGRET_OPTIONS = {"regret_steps": 20, "regret_draws": 4, "regret_learning_rate": 0.1}
 
 
+_IMAGE_ONLY = ("complexity",)  # a PNG code length needs an 8-bit image
+
+
 def available_methods(model):
     """The score names `model` supports: all of `METHODS` for a VAE/CVAE; an AE has no
-    latent distribution, so only `reconstruction` and `complexity`."""
-    if model.is_variational:
-        return METHODS
-    return tuple(m for m in METHODS if m not in _VARIATIONAL_ONLY)
+    latent distribution, so only `reconstruction` and `complexity`. A model of a table's
+    records (`model.input_name == "features"`) has no `complexity` (it compresses images)."""
+    methods = METHODS if model.is_variational else tuple(m for m in METHODS if m not in _VARIATIONAL_ONLY)
+    if model.input_name != "images":
+        methods = tuple(m for m in methods if m not in _IMAGE_ONLY)
+    return methods
 
 
 # --- inputs -----------------------------------------------------------------------
 
 
+def _check_records(records, expected, where):
+    """One batch of a table's records as float32 (n, F), raw units: no range, no rescaling."""
+    records = np.asarray(records)
+    if records.shape[1:] != tuple(expected):
+        raise ValueError(f"{where} have shape {records.shape[1:]} per record, but the model expects "
+                         f"{tuple(expected)}")
+    if records.dtype.kind not in "iuf":
+        raise ValueError(f"{where} must be numbers, got dtype {records.dtype}")
+    records = records.astype("float32")
+    if not np.isfinite(records).all():
+        row, column = (int(i) for i in np.argwhere(~np.isfinite(records))[0])
+        raise ValueError(f"{where} contain NaN or infinite values (first at record {row}, feature {column})")
+    return records
+
+
 def _check_batch(images, expected, where):
     """One batch as float32 in [0, 1], shaped (n, *expected); uint8 is divided by 255."""
+    if len(expected) == 1:
+        return _check_records(images, expected, where)
     images = np.asarray(images)
     if images.ndim == len(expected) and expected[-1] == 1:
         images = images[..., None]  # (n, H, W) grey images: add the channel axis
@@ -78,7 +100,8 @@ def as_arrays(model, data, labels=None):
         model: AE, VAE or CVAE. Gives the expected image shape.
         data: array or tf.data.Dataset. Images (n, H, W, C) or (n, H, W) for one channel,
             floats in [0, 1] or uint8 0-255; or a dataset of image batches, of
-            (images, labels) batches, or of single images.
+            (images, labels) batches, or of single images. For a model of a table's
+            records: records (n, F) of numbers in raw units (not rescaled).
         labels: array or None. Class ids for an array `data` (CVAE). Defaults to None.
 
     Returns:
@@ -89,11 +112,11 @@ def as_arrays(model, data, labels=None):
         ValueError: empty data, NaN or infinite pixels, values outside the range, or
             images of another shape than the model's (both shapes named).
     """
-    expected = tuple(model.image_shape)
+    expected, what = tuple(model.image_shape), model.input_name
     if isinstance(data, tf.data.Dataset):
         element = data.element_spec
         images_spec = element[0] if isinstance(element, (tuple, list)) else element
-        single_shapes = {expected, expected[:-1]} if expected[-1] == 1 else {expected}
+        single_shapes = {expected, expected[:-1]} if expected[-1] == 1 and len(expected) > 1 else {expected}
         if tuple(images_spec.shape) in single_shapes:  # single images: batch them
             data = data.batch(256)
         batches, all_labels = [], []
@@ -101,7 +124,7 @@ def as_arrays(model, data, labels=None):
             if isinstance(batch, (tuple, list)):
                 batch, batch_labels = batch[0], batch[1]
                 all_labels.append(np.asarray(batch_labels))
-            batches.append(_check_batch(np.asarray(batch), expected, "images"))
+            batches.append(_check_batch(np.asarray(batch), expected, what))
         images = np.concatenate(batches) if batches else np.zeros((0, *expected), "float32")
         if all_labels and labels is None:
             labels = np.concatenate(all_labels)
@@ -112,7 +135,7 @@ def as_arrays(model, data, labels=None):
                 f"images must be an array (n, {', '.join(map(str, expected))}), got shape "
                 f"{images.shape}"
             )
-        images = _check_batch(images, expected, "images")
+        images = _check_batch(images, expected, what)
     if len(images) == 0:
         raise ValueError("images are empty: nothing to score")
     if labels is not None:
@@ -236,6 +259,11 @@ def check_methods(model, methods):
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"unknown score method {method!r}; choose from {METHODS}")
+        if method in _IMAGE_ONLY and model.input_name != "images":
+            raise ValueError(
+                f"score method {method!r} compresses images as PNG and does not apply to "
+                f"records of a table; this model supports {supported}"
+            )
         if method not in supported:
             raise ValueError(
                 f"score method {method!r} needs a VAE or CVAE (a latent distribution "
@@ -545,9 +573,12 @@ _EXPORTABLE = ("regret", "reconstruction")
 def default_method(model):
     """The score `calibrate` uses by default: `regret` for a variational model (the only
     one that held up in both directions: AUROC 0.98 Fashion-MNIST vs MNIST and back, where
-    `complexity` fell to 0.03 on the reverse), `complexity` for an AE (its best score).
-    Both run inside an exported SavedModel (`is_exportable`)."""
-    return "regret" if model.is_variational else "complexity"
+    `complexity` fell to 0.03 on the reverse), `complexity` for an AE (its best score;
+    `reconstruction` for an AE of a table's records, which are not images).
+    All run inside an exported SavedModel (`is_exportable`)."""
+    if model.is_variational:
+        return "regret"
+    return "complexity" if model.input_name == "images" else "reconstruction"
 
 
 def is_exportable(model, method):

@@ -189,7 +189,7 @@ def _add_data_arguments(command, split_help):
     from vae_tf.config import DataConfig, flag, value_type
 
     for field in dataclasses.fields(DataConfig):
-        if field.name in ("dataset", "data_dir", "image_size", "color_mode"):
+        if field.name in ("dataset", "data_dir", "image_size", "color_mode", "label_column", "columns"):
             _, item_type, length = value_type(field)
             options = {"default": None, "help": field.metadata["help"], "choices": field.metadata["choices"]}
             if length:
@@ -445,9 +445,39 @@ def _encode(args):
     print(message)
 
 
-def _given_data(args, model):
+def _given_table(args, model, feature_names):
+    """(name, [(records, labels or None)], count) of every record of the table --data-dir,
+    with the columns the run was trained on (`feature_names`, None for a .npy/.npz)."""
+    from vae_tf.anomaly import as_arrays
+    from vae_tf.tabular import read_table, select_features
+
+    if args.dataset != "tabular" or model.input_name != "features":
+        raise ValueError("--dataset tabular goes with a run trained on a table, and a run trained on "
+                         "a table scores --dataset tabular")
+    if args.data_dir is None:
+        raise ValueError("--dataset tabular needs --data-dir, a .csv, .npy or .npz file of records")
+    if args.split != "test":
+        raise ValueError("--split applies to image data sets; a table given here is scored whole")
+    table = read_table(args.data_dir, args.label_column, args.columns, drop_constant=False)
+    if feature_names is not None and pathlib.Path(args.data_dir).suffix.lower() == ".csv":
+        table = select_features(table, feature_names, args.data_dir)
+    records, _ = as_arrays(model, table.features)
+    return pathlib.Path(args.data_dir).name, [(records, table.labels)], len(records)
+
+
+def _run_feature_names(finished):
+    """The feature columns a run trained on a table uses (after dropping constant ones), or None."""
+    if finished.model.input_name != "features" or finished.config.data.dataset != "tabular":
+        return None
+    from vae_tf.training import load_config_data
+
+    return load_config_data(finished.config).feature_names
+
+
+def _given_data(args, model, feature_names=None):
     """(name, iterable of (images, labels or None) numpy batches, count or None) of --images
-    or --dataset; None if neither was given. Everything is checked before any scoring."""
+    or --dataset; None if neither was given. Everything is checked before any scoring.
+    A table (--dataset tabular) is read whole, with the columns `feature_names`."""
     import numpy as np
 
     from vae_tf.anomaly import as_arrays
@@ -461,9 +491,12 @@ def _given_data(args, model):
         images, _ = as_arrays(model, np.load(args.images, allow_pickle=False))
         return pathlib.Path(args.images).name, [(images, None)], len(images)
     if args.dataset is None:
-        if args.data_dir or args.image_size or args.color_mode:
-            raise ValueError("--data-dir, --image-size and --color-mode need --dataset")
+        if args.data_dir or args.image_size or args.color_mode or args.label_column or args.columns:
+            raise ValueError("--data-dir, --image-size, --color-mode, --label-column and --columns "
+                             "need --dataset")
         return None
+    if args.dataset == "tabular" or model.input_name == "features":
+        return _given_table(args, model, feature_names)
     height, width, channels = model.image_shape
     data = load_data(args.dataset, args.data_dir, batch_size=256, validation_fraction=0.0,
                      image_size=args.image_size or (height, width),
@@ -551,7 +584,8 @@ def _score(args):
         raise ValueError(f"{finished.path} was never calibrated: "
                          f"run vae-tf calibrate {args.run_dir} first")
     methods = _methods(model, args.scores, record and record["score"])
-    name, batches, count = _given_data(args, model) or _run_split(finished, args.split)
+    features = _run_feature_names(finished) if args.dataset == "tabular" else None
+    name, batches, count = _given_data(args, model, features) or _run_split(finished, args.split)
     scores, labels = _stream_scores(model, batches, methods, args.iw_samples, count)
     columns = {"index": range(len(next(iter(scores.values()))))}
     if labels is not None:  # a class id, or a factor-index vector (dSprites) as "i j k"
@@ -591,7 +625,7 @@ def _ood(args):
 
     finished = Run(args.run_dir)
     model = finished.model
-    given = _given_data(args, model)
+    given = _given_data(args, model, _run_feature_names(finished) if args.dataset == "tabular" else None)
     if given is None:
         raise ValueError("give the out-of-distribution data: --dataset (and --data-dir) or --images")
     out = pathlib.Path(args.out)

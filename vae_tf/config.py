@@ -58,9 +58,15 @@ class DataConfig:
     dataset: str = setting(
         "fashion_mnist",
         "tensorflow-datasets name, 'idx' (IDX files in --data-dir), 'folder' (images in "
-        "--data-dir) or 'dsprites' (generated, labels are its 5 factor indices); fashion_mnist "
+        "--data-dir), 'dsprites' (generated, labels are its 5 factor indices) or 'tabular' "
+        "(records of the .csv/.npy/.npz file --data-dir); fashion_mnist "
         "reads the Debian package when installed")
-    data_dir: str | None = setting(None, "directory of IDX files, images, or tfds data")
+    data_dir: str | None = setting(None, "directory of IDX files, images, or tfds data; the "
+                                         "table file for --dataset tabular")
+    label_column: str | None = setting(None, "--dataset tabular (CSV): the column of class labels, "
+                                             "kept out of the features", metavar="NAME")
+    columns: str | None = setting(None, "--dataset tabular (CSV): the feature columns, comma-separated "
+                                        "(default: all but --label-column)", metavar="A,B,C")
     image_size: tuple[int, int] | None = setting(
         None, "resize images (required for --dataset folder)", minimum=1, metavar=("H", "W"))
     color_mode: str = setting("rgb", "channels for --dataset folder", choices=COLOR_MODES)
@@ -107,7 +113,9 @@ class ModelConfig:
     hidden_units: tuple[int, ...] = setting((400,), "MLP hidden layer widths", minimum=1)
     filters: tuple[int, ...] = setting((32, 64), "conv encoder filters (the decoder mirrors them)",
                                        minimum=1)
-    likelihood: str = setting("bernoulli", "reconstruction likelihood", choices=tuple(LIKELIHOODS))
+    likelihood: str | None = setting(
+        None, "reconstruction likelihood (default: bernoulli; feature_gaussian, one learned sigma "
+              "per feature, for --dataset tabular)", choices=tuple(LIKELIHOODS))
     sigma: float | None = setting(None, "Gaussian sigma (default 1.0); only with --likelihood gaussian")
     learn_sigma: bool = setting(False, "learn the Gaussian sigma; only with --likelihood gaussian")
     beta: float = setting(1.0, "KL weight", minimum=0.0)
@@ -320,9 +328,10 @@ def validate(config):
         raise ConfigError(f"--lr must be > 0, got {training.lr!r}")
     if not data.validation_fraction < 1:
         raise ConfigError(f"--validation-fraction must be in [0, 1), got {data.validation_fraction!r}")
-    if model.likelihood != "gaussian" and (model.sigma is not None or model.learn_sigma):
+    likelihood = resolved_likelihood(config)
+    if likelihood != "gaussian" and (model.sigma is not None or model.learn_sigma):
         option = "--sigma" if model.sigma is not None else "--learn-sigma"
-        raise ConfigError(f"{option} applies only to --likelihood gaussian, not {model.likelihood!r}")
+        raise ConfigError(f"{option} applies only to --likelihood gaussian, not {likelihood!r}")
     if model.sigma is not None and not model.sigma > 0:
         raise ConfigError(f"--sigma must be > 0, got {model.sigma!r}")
     if not is_variational_kind(model.kind) and (model.beta != 1.0 or model.free_bits):
@@ -332,6 +341,7 @@ def validate(config):
     if data.dataset in ("idx", "folder") and data.data_dir is None:
         what = "a directory of IDX files" if data.dataset == "idx" else "a directory of images"
         raise ConfigError(f"--dataset {data.dataset} needs --data-dir, {what}")
+    _check_tabular(config)
     if data.dataset == "folder" and data.image_size is None:
         raise ConfigError("--dataset folder needs --image-size H W, e.g. --image-size 64 64")
     if is_conditional_kind(model.kind) and data.dataset == "folder":
@@ -344,6 +354,44 @@ def validate(config):
         check_name(config.run_name, default_name if config.name is None else "--name")
     except ValueError as error:
         raise ConfigError(str(error)) from None
+
+
+def resolved_likelihood(config):
+    """The likelihood a run uses: --likelihood, else feature_gaussian for a table and
+    bernoulli for images."""
+    if config.model.likelihood is not None:
+        return config.model.likelihood
+    return "feature_gaussian" if config.data.dataset == "tabular" else "bernoulli"
+
+
+def _check_tabular(config):
+    """Settings of --dataset tabular, and the table-only settings elsewhere."""
+    data, model = config.data, config.model
+    tabular = data.dataset == "tabular"
+    if not tabular:
+        for option, value in (("--label-column", data.label_column), ("--columns", data.columns)):
+            if value is not None:
+                raise ConfigError(f"{option} applies only to --dataset tabular, not {data.dataset!r}")
+        if model.likelihood == "feature_gaussian":
+            raise ConfigError("--likelihood feature_gaussian applies only to --dataset tabular")
+        return
+    if data.data_dir is None:
+        raise ConfigError("--dataset tabular needs --data-dir, a .csv, .npy or .npz file of records")
+    if model.arch != "mlp":
+        raise ConfigError(f"--dataset tabular needs --arch mlp (records are vectors), not {model.arch!r}")
+    if resolved_likelihood(config) == "bernoulli":
+        raise ConfigError("--dataset tabular takes --likelihood feature_gaussian (the default) or "
+                          "gaussian; bernoulli needs values in [0, 1]")
+    for option, value in (("--binarize", data.binarize != "none"), ("--image-size", data.image_size)):
+        if value:
+            raise ConfigError(f"{option} applies to images, not --dataset tabular")
+    if data.columns is not None:
+        from vae_tf.tabular import parse_columns
+
+        try:
+            parse_columns(data.columns)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
 
 def _check_family_options(model):

@@ -1,8 +1,9 @@
-"""tf.data pipelines from IDX files, tensorflow-datasets, image folders and generated dSprites.
+"""tf.data pipelines from IDX files, tensorflow-datasets, image folders, generated dSprites
+and tables of numeric records.
 
 `load_data` returns batched train / validation / test datasets of `(image, label)`
-pairs (images float32 in [0, 1], shape (H, W, C); labels int32, -1 when the source has
-none), built as map -> cache -> shuffle -> batch -> prefetch with the global batch size.
+pairs (images float32 in [0, 1], shape (H, W, C); a table's records float32 (F,) in raw
+units; labels int32, -1 when the source has none), built as map -> cache -> shuffle -> batch -> prefetch with the global batch size.
 """
 
 import collections
@@ -72,8 +73,9 @@ def read_idx(path):
 
 
 _Raw = collections.namedtuple(
-    "_Raw", "train validation test image_shape num_classes source class_names factor_names",
-    defaults=(None, None),
+    "_Raw", "train validation test image_shape num_classes source class_names factor_names "
+    "feature_names feature_statistics",
+    defaults=(None, None, None, None),
 )
 
 
@@ -90,6 +92,9 @@ class DataSplits:
     an uninterrupted one: `vae_tf.training` fits one `epoch(k)` at a time.
     `class_names[k]` names label k when the source says (tensorflow-datasets, image
     sub-folders, Fashion-MNIST); None when labels are bare numbers.
+    For a table (`dataset="tabular"`), `image_shape` is (F,), `feature_names` names the
+    F columns and `feature_statistics` is the training split's per-feature (mean,
+    variance), which `make_model(feature_scaling=...)` builds into the model.
     """
 
     train: tf.data.Dataset
@@ -101,6 +106,8 @@ class DataSplits:
     epoch: Callable[[int], tf.data.Dataset]
     class_names: tuple | None = None
     factor_names: tuple | None = None
+    feature_names: tuple | None = None
+    feature_statistics: tuple | None = None
 
 
 # --- sources: each returns raw splits before batching ------------------------------
@@ -344,6 +351,40 @@ def _dsprites_splits(validation_fraction, seed, limit):
     )
 
 
+def _tabular_splits(data_dir, label_column, columns, validation_fraction, seed):
+    """A table (`vae_tf.tabular.read_table`): a fixed 20% of its records for testing, then
+    validation from the rest with `seed`; the training split's per-feature statistics."""
+    from vae_tf.tabular import read_table
+
+    if data_dir is None:
+        raise ValueError("dataset 'tabular' needs --data-dir, a .csv, .npy or .npz file of records")
+    table = read_table(data_dir, label_column=label_column, columns=columns)
+    keep, test = _carve(len(table.features), _TEST_FRACTION, _CARVE_SEED)
+    train_idx, validation_idx = (keep[i] for i in _carve(len(keep), validation_fraction, seed))
+    if len(train_idx) < 2 or len(test) < 1:
+        raise ValueError(f"{data_dir}: {len(table.features)} records are too few to split into "
+                         "train and test")
+    labels = table.labels if table.labels is not None else np.full(len(table.features), -1, "int32")
+    pair = lambda idx: tf.data.Dataset.from_tensor_slices((table.features[idx], labels[idx]))  # noqa: E731
+    train = table.features[train_idx].astype("float64")
+    # Floor at a relative 1e-12: a column constant on the training split alone stays finite.
+    variance = np.maximum(train.var(axis=0), 1e-12 * np.maximum(train.mean(axis=0) ** 2, 1.0))
+    num_classes = None
+    if table.labels is not None:
+        num_classes = len(table.class_names) if table.class_names else int(table.labels.max()) + 1
+    return _Raw(
+        pair(train_idx),
+        pair(validation_idx) if len(validation_idx) else None,
+        pair(test),
+        (len(table.feature_names),),
+        num_classes,
+        f"table {data_dir} ({len(table.features)} records, {len(table.feature_names)} features)",
+        table.class_names,
+        feature_names=table.feature_names,
+        feature_statistics=(train.mean(axis=0).astype("float32"), variance.astype("float32")),
+    )
+
+
 def _subset(dataset, limit, seed):
     """`limit` examples of `dataset` chosen at random with `seed`, in their original order."""
     size = int(dataset.cardinality())
@@ -429,6 +470,8 @@ def load_data(
     num_classes=None,
     seed=0,
     limit=None,
+    label_column=None,
+    columns=None,
 ):
     """Builds batched train / validation / test pipelines for a named source.
 
@@ -440,6 +483,9 @@ def load_data(
     - `dataset="dsprites"`: dSprites generated on the fly (`vae_tf.dsprites`), 64x64x1
       binary images whose labels are int32 factor-index vectors (shape, scale,
       orientation, pos_x, pos_y); a fixed random 10,000 images are the test split.
+    - `dataset="tabular"`: the records of a table `data_dir`, a CSV file with a header
+      row (or a .npy/.npz array (records, features); `vae_tf.tabular.read_table`),
+      unscaled; a fixed 20% of the records are the test split.
     - `dataset="fashion_mnist"` without `data_dir`: the Debian package
       `dataset-fashion-mnist` when installed.
     - otherwise tensorflow-datasets by name, with `data_dir` passed through.
@@ -460,6 +506,10 @@ def load_data(
         limit: int or None. Train on a random subset of this many training examples
             (chosen with `seed`); dSprites also holds out round(validation_fraction *
             limit) validation images. Defaults to None (all).
+        label_column: str or None. "tabular" CSV only: the column of class labels, kept
+            out of the features. Defaults to None.
+        columns: str, sequence of str or None. "tabular" CSV only: the feature columns
+            ("a,b,c"). Defaults to None (all but the label column).
 
     Returns:
         A `DataSplits`.
@@ -482,7 +532,14 @@ def load_data(
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be an integer >= 1, got {limit}")
 
-    if dataset == "dsprites":
+    if dataset != "tabular" and (label_column is not None or columns is not None):
+        raise ValueError("label_column and columns apply only to dataset 'tabular'")
+    if dataset == "tabular" and binarize != "none":
+        raise ValueError("binarize applies to images, not to dataset 'tabular'")
+
+    if dataset == "tabular":
+        raw = _tabular_splits(data_dir, label_column, columns, validation_fraction, seed)
+    elif dataset == "dsprites":
         raw = _dsprites_splits(validation_fraction, seed, limit)
     elif dataset == "folder":
         raw = _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed)
@@ -518,4 +575,6 @@ def load_data(
         epoch=epoch,
         class_names=raw.class_names,
         factor_names=raw.factor_names,
+        feature_names=raw.feature_names,
+        feature_statistics=raw.feature_statistics,
     )

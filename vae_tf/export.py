@@ -12,6 +12,9 @@ of named outputs. Every family but the VQ-VAE serves `standard_signatures`:
     score                          images [, labels] -> neg_elbo (AE: reconstruction NLL)
     anomaly (a calibrated run)     images [, labels] -> score, is_anomaly
 
+A model of a table's records (`model.input_name == "features"`) names `images`
+`features` throughout: float32 (None, F) raw, unscaled records in, records out.
+
 A VQ-VAE serves encode (images -> integer codes), decode (codes -> images),
 reconstruct, score and, with a prior, sample (`VQVAE.export_signatures`).
 """
@@ -64,7 +67,8 @@ def standard_signatures(model, latent_sampler=None):
     """
     conditional = model.is_conditional
     image_shape, latent_dim = model.image_shape, model.latent_dim
-    images_spec = tf.TensorSpec((None, *image_shape), tf.float32, name="images")
+    what = model.input_name  # "images", or "features" (float32 (None, F)) for a table's records
+    images_spec = tf.TensorSpec((None, *image_shape), tf.float32, name=what)
     labels_spec = tf.TensorSpec((None,), tf.int32, name="labels")
     z_spec = tf.TensorSpec((None, latent_dim), tf.float32, name="z")
     if latent_sampler is None and model.can_sample:
@@ -89,12 +93,12 @@ def standard_signatures(model, latent_sampler=None):
 
     def decode(z, labels=None):
         z = tf.ensure_shape(z, (None, latent_dim), name="z")
-        return {"images": model.decode(z, labels)}
+        return {what: model.decode(z, labels)}
 
     def sample(num_samples, seed, labels=None):
         with tf.control_dependencies(sample_checks(num_samples, labels, conditional)):
             z = latent_sampler.sample(num_samples, seed=tf.stack([seed, 0]))
-        return {"images": model.decode(z, labels)}
+        return {what: model.decode(z, labels)}
 
     def score(images, labels=None):
         images, labels = checked(images, labels)
@@ -131,7 +135,7 @@ def anomaly_signature(model, record):
     anomaly_score = score_graph(model, record)  # refuses a score a graph cannot compute
     threshold = float(record["threshold"])
     image_shape = tuple(model.image_shape)
-    specs = [tf.TensorSpec((None, *image_shape), tf.float32, name="images")]
+    specs = [tf.TensorSpec((None, *image_shape), tf.float32, name=model.input_name)]
     if model.is_conditional:
         specs.append(tf.TensorSpec((None,), tf.int32, name="labels"))
 

@@ -1,5 +1,9 @@
 """`make_model`: one call from (kind, arch, shapes) to a ready model of any registered family."""
 
+import math
+
+import numpy as np
+
 from vae_tf import likelihoods, networks
 from vae_tf.models import registry
 
@@ -22,6 +26,7 @@ def make_model(
     beta=1.0,
     free_bits=0.0,
     seed=None,
+    feature_scaling=None,
     **options,
 ):
     """Builds encoder, decoder and model of one kind and architecture.
@@ -40,13 +45,19 @@ def make_model(
         hidden_units: tuple of int. MLP widths. Defaults to (400,).
         filters: tuple of int. Conv encoder filters. Defaults to (32, 64).
         dense_units: int or None. Conv only: a dense layer before the latent heads.
-        likelihood: str. "bernoulli" or "gaussian". Defaults to "bernoulli".
+        likelihood: str. "bernoulli", "gaussian" or "feature_gaussian" (one learned sigma
+            per feature; vector inputs). Defaults to "bernoulli".
         sigma: float or None. Gaussian sigma (its initial value if learned).
         learn_sigma: bool. Learn the Gaussian sigma. Defaults to False.
         beta: float. KL weight (variational families). Defaults to 1.0.
         free_bits: float. Per-dimension KL floor in nats (variational families, standard
             normal prior). Defaults to 0.0.
         seed: int or None. Seeds the sampling noise. Defaults to None.
+        feature_scaling: (mean, variance) or None. Tables (input_shape (F,), arch "mlp"):
+            the training split's per-feature mean and variance. The encoder standardizes
+            raw records with them and the decoder maps its output back, so the model
+            takes and returns raw records; "feature_gaussian" starts each sigma at the
+            feature's standard deviation. Defaults to None.
         **options: the family's own options, `registry.get(kind).options` (e.g.
             `train_samples` for "iwae", `prior="vamp"`); each is validated.
 
@@ -69,7 +80,13 @@ def make_model(
     if not family.variational and (beta != 1.0 or free_bits):
         raise ValueError(f"beta and free_bits apply only to variational kinds, not {kind!r}")
     options = family.resolve(options)
-    likelihood = likelihoods.get(likelihood, sigma=sigma, learn_sigma=learn_sigma)
+    if feature_scaling is not None and (arch != "mlp" or len(tuple(input_shape)) != 1):
+        raise ValueError(f"feature_scaling needs arch 'mlp' and vector inputs (F,), got arch {arch!r} "
+                         f"and input_shape {tuple(input_shape)}")
+    if likelihood == "feature_gaussian" and sigma is None and feature_scaling is not None:
+        sigma = np.sqrt(np.asarray(feature_scaling[1], "float64"))
+    likelihood = likelihoods.get(likelihood, sigma=sigma, learn_sigma=learn_sigma,
+                                 num_features=math.prod(input_shape))
 
     encoder_kwargs = {"num_classes": num_classes, "variational": family.variational}
     if family.variational:
@@ -78,10 +95,10 @@ def make_model(
         encoder, decoder = family.networks(arch, tuple(input_shape), tuple(filters), **options)
     elif arch == "mlp":
         encoder = networks.build_mlp_encoder(
-            input_shape, latent_dim, hidden_units, **encoder_kwargs
+            input_shape, latent_dim, hidden_units, scaling=feature_scaling, **encoder_kwargs
         )
         decoder = networks.build_mlp_decoder(
-            input_shape, latent_dim, tuple(reversed(hidden_units)), num_classes
+            input_shape, latent_dim, tuple(reversed(hidden_units)), num_classes, scaling=feature_scaling
         )
     else:
         encoder = networks.build_conv_encoder(

@@ -9,6 +9,7 @@ means with exactly the image shape.
 import math
 
 import keras
+import numpy as np
 from keras import layers
 
 from vae_tf.layers import OneHot, Sampling
@@ -57,6 +58,24 @@ def _latent_head(features, latent_dim, variational, sampling_kwargs):
     return [z_mean, z_log_var, z]
 
 
+def _scaling_layer(scaling, input_shape, invert, name):
+    """A `Normalization` holding the training split's per-feature (mean, variance), or None.
+
+    Inside the encoder it standardizes raw records; inverted at the decoder output it
+    maps the decoder's standardized means back to raw units, so a saved model takes and
+    returns raw records.
+    """
+    if scaling is None:
+        return None
+    if len(input_shape) != 1:
+        raise ValueError(f"scaling applies to vector inputs (F,), not shape {input_shape}")
+    mean, variance = (np.asarray(v, "float32").reshape(-1) for v in scaling)
+    if mean.shape != input_shape or variance.shape != input_shape or not np.all(variance > 0):
+        raise ValueError(f"scaling must be (mean, variance) of {input_shape[0]} features with "
+                         f"variance > 0, got shapes {mean.shape} and {variance.shape}")
+    return layers.Normalization(mean=mean, variance=variance, invert=invert, name=name, dtype="float32")
+
+
 def _model(inputs, label, outputs, name):
     return keras.Model(inputs if label is None else [inputs, label], outputs, name=name)
 
@@ -67,6 +86,7 @@ def build_mlp_encoder(
     hidden_units=(400,),
     num_classes=None,
     variational=True,
+    scaling=None,
     **sampling_kwargs,
 ):
     """Builds a multilayer-perceptron encoder.
@@ -79,6 +99,9 @@ def build_mlp_encoder(
             concatenated to the flattened image. Defaults to None.
         variational: bool. Output `[z_mean, z_log_var, z]` rather than `z`.
             Defaults to True.
+        scaling: (mean, variance) or None. Vector inputs (F,) only: the training
+            split's per-feature mean and variance; a `Normalization` standardizes the
+            raw records first. Defaults to None.
         **sampling_kwargs: `beta`, `free_bits`, `seed` for the `Sampling` layer.
 
     Returns:
@@ -91,9 +114,10 @@ def build_mlp_encoder(
     input_shape = _check_shape("input_shape", input_shape, (1, 2, 3))
     _check_latent_dim(latent_dim)
     hidden_units = _check_positive_ints("hidden_units", hidden_units, allow_empty=True)
-    images = keras.Input(shape=input_shape, name="images")
+    normalize = _scaling_layer(scaling, input_shape, invert=False, name="standardize")
+    images = keras.Input(shape=input_shape, name="images" if normalize is None else "features")
     label, one_hot = _label_input(num_classes)
-    x = layers.Flatten(name="flatten")(images)
+    x = layers.Flatten(name="flatten")(images if normalize is None else normalize(images))
     if one_hot is not None:
         x = layers.Concatenate(name="condition")([x, one_hot])
     for i, units in enumerate(hidden_units):
@@ -102,7 +126,7 @@ def build_mlp_encoder(
     return _model(images, label, outputs, "mlp_encoder")
 
 
-def build_mlp_decoder(output_shape, latent_dim, hidden_units=(400,), num_classes=None):
+def build_mlp_decoder(output_shape, latent_dim, hidden_units=(400,), num_classes=None, scaling=None):
     """Builds a multilayer-perceptron decoder returning logits or means.
 
     Args:
@@ -112,6 +136,9 @@ def build_mlp_decoder(output_shape, latent_dim, hidden_units=(400,), num_classes
             Defaults to (400,).
         num_classes: int or None. Adds a `label` input concatenated to z.
             Defaults to None.
+        scaling: (mean, variance) or None. Vector outputs (F,) only: the inverse
+            `Normalization` maps the standardized output back to raw units (the means of
+            a Gaussian likelihood). Defaults to None.
 
     Returns:
         A functional `keras.Model` named "mlp_decoder" with output shape `output_shape`.
@@ -130,6 +157,9 @@ def build_mlp_decoder(output_shape, latent_dim, hidden_units=(400,), num_classes
         x = layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
     x = layers.Dense(math.prod(output_shape), name="dense_out")(x)
     outputs = layers.Reshape(output_shape, name="decoded")(x)
+    unscale = _scaling_layer(scaling, tuple(output_shape), invert=True, name="unstandardize")
+    if unscale is not None:
+        outputs = unscale(outputs)
     return _model(z, label, outputs, "mlp_decoder")
 
 

@@ -231,7 +231,9 @@ def save_all(model, images, labels, history, out_dir, z=None, class_names=None, 
     """Draws every plot that applies to `model` into `out_dir`; returns the paths.
 
     Args:
-        model: AE, VAE or CVAE (any model with an encoder also gets `traversals`).
+        model: AE, VAE or CVAE (any model with an encoder also gets `traversals`). A
+            model of a table's records (`model.input_name == "features"`) gets the latent
+            scatter and the training curves only.
         images: array. Held-out images (at least 10).
         labels: array or None. Their labels.
         history: dict of per-epoch lists (`History.history`), or None to skip curves.
@@ -243,6 +245,13 @@ def save_all(model, images, labels, history, out_dir, z=None, class_names=None, 
             adds its samples as "samples_gmm". Defaults to None.
     """
     out_dir = pathlib.Path(out_dir)
+    if model.input_name != "images":  # records of a table: no image grids
+        figures = {}
+        if z is not None:
+            figures["latent_scatter"] = latent_scatter(z, labels, class_names)
+        if history:
+            figures["training_curves"] = training_curves(history)
+        return [save_figure(fig, out_dir / f"{name}.png") for name, fig in figures.items()]
     figures = {"reconstructions": reconstructions(model, images, labels)}
     if model.has_latent_vector:
         figures["interpolations"] = interpolations(model, images, labels, pairs=min(4, len(images) // 2))

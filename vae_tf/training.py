@@ -21,7 +21,7 @@ import tensorflow as tf
 from vae_tf import evaluation, plots, run
 from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
 from vae_tf.checkpoints import VerifiedBackup, completed_epochs
-from vae_tf.config import is_conditional_kind
+from vae_tf.config import is_conditional_kind, resolved_likelihood
 from vae_tf.data import load_data
 from vae_tf.distribute import get_strategy, is_chief, shard_by_data
 from vae_tf.distribute import resolve as resolve_strategy
@@ -49,12 +49,14 @@ def build_model(config, data):
     options = config.model.family_options()
     if "dataset_size" in {o.name for o in registry.get(config.model.kind).options}:
         options.setdefault("dataset_size", training_size(data))
+    common = {**config.model.common_options(), "likelihood": resolved_likelihood(config)}
     model = make_model(
-        **config.model.common_options(),
+        **common,
         **options,
         input_shape=data.image_shape,
         num_classes=data.num_classes if conditional else None,
         seed=config.training.seed,
+        feature_scaling=getattr(data, "feature_statistics", None),  # a table's, built into the model
     )
     model.compile(optimizer=FusedAdam(learning_rate=config.training.lr))
     return model
@@ -235,7 +237,7 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
         BetaSchedule(config.model.beta, config.training.kl_warmup_epochs) if model.is_variational else None,
         keras.callbacks.CSVLogger(str(history), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
-        ImageLogger(run_dir / "logs", *logged_examples),
+        ImageLogger(run_dir / "logs", *logged_examples) if model.input_name == "images" else None,
         # After every callback that changes state during an epoch, so a backup holds it all.
         VerifiedBackup(backup),
         RunProgbar(config.training.epochs) if verbose else None,

@@ -45,6 +45,8 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
       `reconstruct`, `interpolate` and latent features use.
     - `loss_terms`: the metrics `fit` and `evaluate` report.
     - `score_term`: the per-example term used as the model's score (export `score`).
+    - `input_name`: "features" when one example is a vector (a table's record), else
+      "images"; image-only plots and scores do not apply to features.
     - `has_latent_vector`: its code is one vector per image, which can be interpolated,
       scattered and traversed (not a VQ-VAE's grid of discrete codes).
     - `learns_prior`: a prior over its codes is trained as a second stage
@@ -95,6 +97,12 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
     def image_shape(self):
         return tuple(self.encoder.inputs[0].shape[1:])
 
+    @property
+    def input_name(self):
+        """What one example is: "features" for vector inputs (F,) (records of a table),
+        else "images". Names the inputs in messages and export signatures."""
+        return "features" if len(self.image_shape) == 1 else "images"
+
     # --- inputs -----------------------------------------------------------------
 
     def _split_data(self, data):
@@ -120,7 +128,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
             e is not None and g is not None and e != g for e, g in zip(expected, got)
         ):
             raise ValueError(
-                f"images have shape {got} per example, but the model expects {expected}"
+                f"{self.input_name} have shape {got} per example, but the model expects {expected}"
             )
         return x
 

@@ -1,7 +1,7 @@
 """Inputs checked at the door of `fit`, `evaluate` and `predict`, host-side, before any graph runs.
 
 NumPy arrays are checked in full (a few passes over memory, no TensorFlow work): the
-image shape against the model's, NaN or inf values, the [0, 1] range a Bernoulli
+shape of one example (an image, or a table's record of features) against the model's, NaN or inf values, the [0, 1] range a Bernoulli
 likelihood needs, and labels that must be integer class ids in range. A tf.data.Dataset
 is checked by its element shape only (reading a batch would advance its shuffling).
 """
@@ -20,19 +20,20 @@ def check_images(model, images):
         return
     if not isinstance(images, np.ndarray):
         return
+    what = model.input_name  # "features" (records of a table) or "images"
     expected, got = tuple(model.image_shape), images.shape[1:]
     if got != expected:
         hint = ""
-        if len(got) == 1 and got[0] == math.prod(expected):
+        if len(got) == 1 and len(expected) > 1 and got[0] == math.prod(expected):
             hint = f"; reshape flat images with x.reshape(-1, {', '.join(map(str, expected))})"
-        raise ValueError(f"images have shape {got} per example, but the model expects {expected}{hint}")
+        raise ValueError(f"{what} have shape {got} per example, but the model expects {expected}{hint}")
     if images.dtype.kind == "f" and not np.isfinite(images).all():
         index = np.unravel_index(np.argmin(np.isfinite(images)), images.shape)
-        raise ValueError(f"images contain NaN or infinite values (first at index {tuple(map(int, index))})")
+        raise ValueError(f"{what} contain NaN or infinite values (first at index {tuple(map(int, index))})")
     if isinstance(model.likelihood, Bernoulli) and images.size:
         low, high = images.min(), images.max()
         if low < 0 or high > 1:
-            raise ValueError(f"images range over [{low:g}, {high:g}], but a Bernoulli likelihood needs "
+            raise ValueError(f"{what} range over [{low:g}, {high:g}], but a Bernoulli likelihood needs "
                              "values in [0, 1]: scale them, e.g. x / 255")
 
 
