@@ -559,6 +559,38 @@ def roc_report(in_scores, out_scores):
     return {"auroc": float(auroc), "auprc": auprc, "fpr_at_95_tpr": fpr_at_95}
 
 
+def threshold_report(in_scores, out_scores, threshold):
+    """Precision and recall of flagging scores strictly above `threshold` (`is_anomaly`),
+    with out-of-distribution (anomalous) data as the positive class.
+
+    Args:
+        in_scores: 1-D array. Scores of normal data.
+        out_scores: 1-D array. Scores of anomalous data.
+        threshold: float. E.g. a `calibrate` record's "threshold".
+
+    Returns:
+        A dict {"threshold", "precision" (None when nothing is flagged), "recall",
+        "false_positive_rate", "flagged_out", "flagged_in"}.
+
+    Example:
+
+    >>> threshold_report([0.1, 0.2, 0.3], [0.25, 0.4], threshold=0.22)["precision"]
+    0.6666666666666666
+    """
+    in_scores = _check_scores(in_scores, "in_scores")
+    out_scores = _check_scores(out_scores, "out_scores")
+    flagged_in, flagged_out = int(np.sum(in_scores > threshold)), int(np.sum(out_scores > threshold))
+    flagged = flagged_in + flagged_out
+    return {
+        "threshold": float(threshold),
+        "precision": flagged_out / flagged if flagged else None,
+        "recall": flagged_out / len(out_scores),
+        "false_positive_rate": flagged_in / len(in_scores),
+        "flagged_out": flagged_out,
+        "flagged_in": flagged_in,
+    }
+
+
 # --- calibration stored in a run directory ----------------------------------------
 
 CALIBRATION_FILE = "anomaly.json"

@@ -227,8 +227,9 @@ def _add_anomaly_parsers(commands):
                            help="fraction of normal inputs to flag, in (0, 1) (default: 0.01)")
     calibrate.add_argument("--iw-samples", type=_positive_int, default=100)
 
-    ood = commands.add_parser("ood", help="AUROC, AUPRC and FPR at 95%% TPR of every score: the "
-                              "run's test split against other data; roc.png and histograms.png beside --out")
+    ood = commands.add_parser("ood", help="AUROC, AUPRC and FPR at 95%% TPR of every score (and a "
+                              "calibrated run's precision and recall at its threshold): the run's test "
+                              "split against other data; roc.png and histograms.png beside --out")
     ood.add_argument("run_dir")
     _add_data_arguments(ood, "split of --dataset to use as out-of-distribution (default: test)")
     _add_score_options(ood)
@@ -449,7 +450,7 @@ def _given_table(args, model, feature_names):
     """(name, [(records, labels or None)], count) of every record of the table --data-dir,
     with the columns the run was trained on (`feature_names`, None for a .npy/.npz)."""
     from vae_tf.anomaly import as_arrays
-    from vae_tf.tabular import read_table, select_features
+    from vae_tf.tabular import read_table
 
     if args.dataset != "tabular" or model.input_name != "features":
         raise ValueError("--dataset tabular goes with a run trained on a table, and a run trained on "
@@ -458,9 +459,9 @@ def _given_table(args, model, feature_names):
         raise ValueError("--dataset tabular needs --data-dir, a .csv, .npy or .npz file of records")
     if args.split != "test":
         raise ValueError("--split applies to image data sets; a table given here is scored whole")
-    table = read_table(args.data_dir, args.label_column, args.columns, drop_constant=False)
-    if feature_names is not None and pathlib.Path(args.data_dir).suffix.lower() == ".csv":
-        table = select_features(table, feature_names, args.data_dir)
+    csv_file = pathlib.Path(args.data_dir).suffix.lower() == ".csv"
+    columns = args.columns or (feature_names if csv_file else None)
+    table = read_table(args.data_dir, args.label_column, columns, drop_constant=False)
     records, _ = as_arrays(model, table.features)
     return pathlib.Path(args.data_dir).name, [(records, table.labels)], len(records)
 
@@ -614,7 +615,8 @@ def _calibrate(args):
     record = anomaly.calibrate(scores[method], args.fpr, method, options)
     path = anomaly.save_calibration(finished.path, record)
     print(f"threshold {record['threshold']:.4f} on {method} flags {args.fpr:g} of "
-          f"{record['num_examples']} validation images; wrote {path}")
+          f"{record['num_examples']} validation {'records' if model.input_name == 'features' else 'images'}; "
+          f"wrote {path}")
 
 
 def _ood(args):
@@ -631,13 +633,19 @@ def _ood(args):
     out = pathlib.Path(args.out)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out.parent}: output directory does not exist")
-    methods = _methods(model, args.scores)
+    record = anomaly.load_calibration(finished.path)  # a calibrated run also reports its threshold
+    methods = _methods(model, args.scores, record and record["score"])
     out_name, out_batches, out_count = given
     odd, _ = _stream_scores(model, out_batches, methods, args.iw_samples, out_count)
     in_name, in_batches, in_count = _run_split(finished, "test")
     normal, _ = _stream_scores(model, in_batches, methods, args.iw_samples, in_count)
     report = {"in": in_name, "out": out_name,
               "scores": {m: anomaly.roc_report(normal[m], odd[m]) for m in methods}}
+    if record is not None:
+        calibrated = record["score"]
+        report["calibrated"] = {"score": calibrated, "fpr": record["fpr"],
+                                **anomaly.threshold_report(normal[calibrated], odd[calibrated],
+                                                           record["threshold"])}
     roc = plots.ood_roc(normal, odd, in_name, out_name)
     histograms = plots.ood_histograms(normal, odd, in_name, out_name)
     for figure, file_name in ((roc, "roc.png"), (histograms, "histograms.png")):
@@ -646,6 +654,11 @@ def _ood(args):
     for method, row in report["scores"].items():
         print(f"  {method:<16} AUROC {row['auroc']:.3f}  AUPRC {row['auprc']:.3f}  "
               f"FPR@95%TPR {row['fpr_at_95_tpr']:.3f}")
+    if record is not None:
+        row = report["calibrated"]
+        precision = "none flagged" if row["precision"] is None else f"{row['precision']:.3f}"
+        print(f"  calibrated {row['score']} > {row['threshold']:.4g}: precision {precision}  recall "
+              f"{row['recall']:.3f}  false positive rate {row['false_positive_rate']:.3f}")
     print(f"wrote {out}, {out.parent / 'roc.png'} and {out.parent / 'histograms.png'}")
 
 

@@ -204,12 +204,3 @@ def _drop_constant_columns(table, path):
         feature_names=tuple(n for n, c in zip(table.feature_names, constant) if not c),
     )
 
-
-def select_features(table, feature_names, path):
-    """`table` with exactly the columns `feature_names`, in that order (the columns a
-    model was trained on); raises ValueError naming any that are missing."""
-    missing = [name for name in feature_names if name not in table.feature_names]
-    if missing:
-        raise ValueError(f"{path}: lacks the model's feature columns {missing}")
-    order = [table.feature_names.index(name) for name in feature_names]
-    return dataclasses.replace(table, features=table.features[:, order], feature_names=tuple(feature_names))
