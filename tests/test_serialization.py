@@ -24,6 +24,7 @@ PARTS = {
     "OneHot": lambda: OneHot(4),
     "Bernoulli": likelihoods.Bernoulli,
     "Gaussian": lambda: likelihoods.Gaussian(sigma=0.5, learn_sigma=True),
+    "FeatureGaussian": lambda: likelihoods.FeatureGaussian(3, sigma=[0.5, 1.0, 2.0]),
     "StandardNormal": lambda: priors.StandardNormal(3),
     "VampPrior": lambda: priors.VampPrior(3, num_components=2, input_shape=(6,)),
     "VectorQuantizer": lambda: VectorQuantizer(8, 4, ema=True, seed=1),
