@@ -266,6 +266,12 @@ def test_train_score_ood_and_export_on_a_table(tmp_path, capsys):
     assert sorted(p.stem for p in (run / "plots").glob("*.png")) == ["latent_scatter", "training_curves"]
     config = json.loads((run / "config.json").read_text())
     assert config["data"]["label_column"] == "group" and config["model"]["likelihood"] is None
+    assert main(["evaluate", str(run), "--iw-samples", "4"]) == 0
+    assert "iw_log_likelihood" in json.loads((run / "metrics.json").read_text())
+    assert main(["encode", str(run), "--out", str(tmp_path / "z.npy")]) == 0
+    assert np.load(tmp_path / "z.npy").shape == (60, 2)  # the 20% test split of 300 records
+    assert np.load(tmp_path / "z_labels.npy").max() == 1  # "x", "y" -> 0, 1
+    assert main(["fit-sampler", str(run), "--components", "2"]) == 0
     assert main(["calibrate", str(run), "--score", "reconstruction", "--fpr", "0.1"]) == 0
     assert main(["score", str(run), "--dataset", "tabular", "--data-dir", str(tmp_path / "odd.csv"),
                  "--score", "reconstruction", "--out", str(tmp_path / "odd_scores.csv")]) == 0
