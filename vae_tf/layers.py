@@ -50,19 +50,9 @@ def draw_normal(shape, seed=None):
     Returns:
         A float32 tensor of `shape`.
     """
-    if isinstance(seed, keras.random.SeedGenerator):
-        return _xla_normal(tf.convert_to_tensor(shape, "int32"), seed.next())
     if _is_stateful(seed):
         return keras.random.normal(shape, seed=seed)
     return tf.random.stateless_normal(shape, seed=tf.cast(seed, "int64"))
-
-
-# XLA's counter-based normal generator gives other numbers than TensorFlow's kernel for
-# the same seed. Drawing a generator's noise through XLA everywhere keeps training inside
-# and outside an XLA-compiled loop (`vae_tf.models.xla_loop`) on the same draws.
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _xla_normal(shape, seed):
-    return tf.random.stateless_normal(shape, seed=seed)
 
 
 def draw_categorical(logits, num_samples, seed=None):

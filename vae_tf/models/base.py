@@ -16,7 +16,7 @@ from keras import ops
 
 from vae_tf import compat, likelihoods
 from vae_tf.distribute import spans_workers
-from vae_tf.models import checks, xla_loop
+from vae_tf.models import checks
 from vae_tf.optimizers import FusedAdam
 
 
@@ -25,8 +25,8 @@ def as_float(x):
 
 
 # Chosen with `vae-tf benchmark` (README, Performance): several steps per call cut
-# Keras's per-step Python overhead, and for models without convolutions the steps of
-# one call run as one XLA-compiled loop (`xla_loop`).
+# Keras's per-step Python overhead. XLA stays at Keras's "auto" (GPUs only): on a
+# 2-core CPU it was no faster, and it compiles the CVAE's label checks away.
 STEPS_PER_EXECUTION = 32
 
 
@@ -74,13 +74,6 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self.term_metrics = [keras.metrics.Mean(name=name) for name in self.loss_terms]
         # Encoder and decoder arrive built, so every weight exists already.
         self.built = True
-
-    @property
-    def trains_as_one_xla_loop(self):
-        """True when `compile()`'s defaults run each execution's steps as one XLA loop:
-        no convolutions (XLA's CPU ones are slower than oneDNN's) and no labels (XLA
-        compiles their range checks away)."""
-        return not self.is_conditional and not xla_loop.has_convolutions(self._flatten_layers())
 
     @property
     def can_sample(self):
@@ -214,7 +207,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def compile(self, optimizer=None, steps_per_execution=None, jit_compile=None, **kwargs):
+    def compile(self, optimizer=None, steps_per_execution=None, **kwargs):
         """Configures training: `FusedAdam` (Adam in one kernel per weight) with learning
         rate 1e-3 unless `optimizer` is given.
 
@@ -222,31 +215,14 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         into the TensorFlow graph on one device (the same updates as one step per call,
         with less Python overhead; callbacks see batches in groups of that size), and
         to 1 under a distribution strategy, where Keras's multi-step loop fails on
-        distributed iterators (Keras 3.15). With `jit_compile` left at None, a model
-        that `trains_as_one_xla_loop` runs those steps as one XLA-compiled loop
-        (`vae_tf.models.xla_loop`); any other model uses Keras's "auto". An explicit
-        `jit_compile` is passed to Keras unchanged.
+        distributed iterators (Keras 3.15).
         """
         if optimizer is None:
             optimizer = FusedAdam(learning_rate=1e-3)
-        distributed = self.distribute_strategy.num_replicas_in_sync > 1
         if steps_per_execution is None:
+            distributed = self.distribute_strategy.num_replicas_in_sync > 1
             steps_per_execution = 1 if distributed else STEPS_PER_EXECUTION
-        self.xla_loop_steps = None
-        if jit_compile is None:
-            one_loop = (self.trains_as_one_xla_loop and steps_per_execution > 1 and not distributed
-                        and not spans_workers(self.distribute_strategy))
-            self.xla_loop_steps = steps_per_execution if one_loop else None
-            jit_compile = False if one_loop else "auto"
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
-                        jit_compile=jit_compile, **kwargs)
-
-    def make_train_function(self, force=False):
-        if getattr(self, "xla_loop_steps", None) is None or self.run_eagerly:
-            return super().make_train_function(force)
-        if self.train_function is None or force:
-            self.train_function = xla_loop.make_train_function(self, self.xla_loop_steps)
-        return self.train_function
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
     def compile_from_config(self, config):
         # Keras skips this for models that override `compile`; restoring it means a
