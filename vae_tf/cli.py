@@ -446,8 +446,9 @@ def _encode(args):
 
 
 def _given_data(args, model):
-    """(name, iterable of (images, labels or None) numpy batches, count or None) of --images
-    or --dataset; None if neither was given. Everything is checked before any scoring."""
+    """(name, iterable of (images, labels or None) numpy batches, count or None, file paths
+    or None) of --images or --dataset; None if neither was given. Everything is checked
+    before any scoring."""
     import numpy as np
 
     from vae_tf.anomaly import as_arrays
@@ -459,7 +460,7 @@ def _given_data(args, model):
         if model.is_conditional:
             raise ValueError("a conditional run needs labels: use --dataset with labelled data, not --images")
         images, _ = as_arrays(model, np.load(args.images, allow_pickle=False))
-        return pathlib.Path(args.images).name, [(images, None)], len(images)
+        return pathlib.Path(args.images).name, [(images, None)], len(images), None
     if args.dataset is None:
         if args.data_dir or args.image_size or args.color_mode:
             raise ValueError("--data-dir, --image-size and --color-mode need --dataset")
@@ -469,7 +470,12 @@ def _given_data(args, model):
                      image_size=args.image_size or (height, width),
                      color_mode=args.color_mode or ("grayscale" if channels == 1 else "rgb"))
     split = _split(data, args.split)
-    return data.source, _numpy_batches(split, _labelled(data)), None
+    return data.source, _numpy_batches(split, _labelled(data)), None, _split_paths(data, args.split)
+
+
+def _split_paths(data, name):
+    """The file of each example of a split (image folders' validation and test), else None."""
+    return (data.paths or {}).get(name)
 
 
 def _labelled(data):
@@ -483,16 +489,18 @@ def _numpy_batches(split, labelled):
 
 
 def _run_split(finished, name):
-    """(name, batches, count) of a run's own split."""
+    """(name, batches, count, file paths or None) of a run's own split."""
     from vae_tf.training import load_config_data
 
     data = load_config_data(finished.config)
     batches = _numpy_batches(_split(data, name), _labelled(data))
-    return f"{finished.name} {name} split", batches, None
+    return f"{finished.name} {name} split", batches, None, _split_paths(data, name)
 
 
-def _stream_scores(model, batches, methods, iw_samples, count=None, chunk=2048):
+def _stream_scores(scorer, batches, count=None, chunk=2048):
     """Scores numpy batches in chunks of about `chunk` images, with a progress bar.
+
+    One `anomaly.Scorer` serves every chunk, so each score's graph is traced once.
 
     Returns:
         ({method: scores}, labels or None) as numpy arrays.
@@ -500,16 +508,14 @@ def _stream_scores(model, batches, methods, iw_samples, count=None, chunk=2048):
     import keras
     import numpy as np
 
-    from vae_tf.anomaly import score
-
     progress = keras.utils.Progbar(count, unit_name="image")
     parts, all_labels, pending = [], [], []
 
     def flush():
         images = np.concatenate([x for x, _ in pending])
         labels = None if pending[0][1] is None else np.concatenate([y for _, y in pending])
-        model_labels = labels if model.is_conditional else None  # others: labels only for the CSV
-        parts.append(score(model, images, methods, iw_samples=iw_samples, labels=model_labels))
+        model_labels = labels if scorer.model.is_conditional else None  # others: labels only for the CSV
+        parts.append(scorer(images, model_labels))
         all_labels.append(labels)
         progress.add(len(images))
         pending.clear()
@@ -541,7 +547,7 @@ def _methods(model, requested, also=None):
 def _score(args):
     import numpy as np
 
-    from vae_tf.anomaly import is_anomaly, load_calibration
+    from vae_tf.anomaly import Scorer, is_anomaly, load_calibration
     from vae_tf.run import Run, write_csv
 
     finished = Run(args.run_dir)
@@ -551,9 +557,11 @@ def _score(args):
         raise ValueError(f"{finished.path} was never calibrated: "
                          f"run vae-tf calibrate {args.run_dir} first")
     methods = _methods(model, args.scores, record and record["score"])
-    name, batches, count = _given_data(args, model) or _run_split(finished, args.split)
-    scores, labels = _stream_scores(model, batches, methods, args.iw_samples, count)
+    name, batches, count, paths = _given_data(args, model) or _run_split(finished, args.split)
+    scores, labels = _stream_scores(Scorer(model, methods, args.iw_samples), batches, count)
     columns = {"index": range(len(next(iter(scores.values()))))}
+    if paths is not None:  # an image folder: the file of each row
+        columns["path"] = paths
     if labels is not None:  # a class id, or a factor-index vector (dSprites) as "i j k"
         columns["label"] = [" ".join(str(i) for i in np.atleast_1d(v)) for v in labels]
     columns.update({m: [f"{v:.4f}" for v in scores[m]] for m in methods})
@@ -574,8 +582,8 @@ def _calibrate(args):
     anomaly.check_methods(model, [method])
     if not 0.0 < args.fpr < 1.0:
         raise ValueError(f"--fpr must be in (0, 1), got {args.fpr}")
-    _, batches, count = _run_split(finished, "validation")
-    scores, _ = _stream_scores(model, batches, [method], args.iw_samples, count)
+    _, batches, count, _ = _run_split(finished, "validation")
+    scores, _ = _stream_scores(anomaly.Scorer(model, [method], args.iw_samples), batches, count)
     options = {"iw_samples": args.iw_samples, "seed": 0, **anomaly.REGRET_OPTIONS}
     record = anomaly.calibrate(scores[method], args.fpr, method, options)
     path = anomaly.save_calibration(finished.path, record)
@@ -598,10 +606,11 @@ def _ood(args):
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out.parent}: output directory does not exist")
     methods = _methods(model, args.scores)
-    out_name, out_batches, out_count = given
-    odd, _ = _stream_scores(model, out_batches, methods, args.iw_samples, out_count)
-    in_name, in_batches, in_count = _run_split(finished, "test")
-    normal, _ = _stream_scores(model, in_batches, methods, args.iw_samples, in_count)
+    out_name, out_batches, out_count, _ = given
+    scorer = anomaly.Scorer(model, methods, args.iw_samples)
+    odd, _ = _stream_scores(scorer, out_batches, out_count)
+    in_name, in_batches, in_count, _ = _run_split(finished, "test")
+    normal, _ = _stream_scores(scorer, in_batches, in_count)
     report = {"in": in_name, "out": out_name,
               "scores": {m: anomaly.roc_report(normal[m], odd[m]) for m in methods}}
     roc = plots.ood_roc(normal, odd, in_name, out_name)

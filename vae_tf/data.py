@@ -72,8 +72,8 @@ def read_idx(path):
 
 
 _Raw = collections.namedtuple(
-    "_Raw", "train validation test image_shape num_classes source class_names factor_names",
-    defaults=(None, None),
+    "_Raw", "train validation test image_shape num_classes source class_names factor_names paths",
+    defaults=(None, None, None),
 )
 
 
@@ -90,6 +90,9 @@ class DataSplits:
     an uninterrupted one: `vae_tf.training` fits one `epoch(k)` at a time.
     `class_names[k]` names label k when the source says (tensorflow-datasets, image
     sub-folders, Fashion-MNIST); None when labels are bare numbers.
+    `paths` gives, for an image folder, the file of each example of the `validation` and
+    `test` splits, in the order they yield them ({"validation": (...), "test": (...)});
+    None for other sources.
     """
 
     train: tf.data.Dataset
@@ -101,6 +104,7 @@ class DataSplits:
     epoch: Callable[[int], tf.data.Dataset]
     class_names: tuple | None = None
     factor_names: tuple | None = None
+    paths: dict | None = None
 
 
 # --- sources: each returns raw splits before batching ------------------------------
@@ -313,6 +317,8 @@ def _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed):
         len(classes) or None,
         f"image folder {data_dir} ({len(paths)} images)",
         tuple(classes) or None,
+        paths={"validation": tuple(paths[i] for i in validation_idx),
+               "test": tuple(paths[i] for i in test)},
     )
 
 
@@ -518,4 +524,5 @@ def load_data(
         epoch=epoch,
         class_names=raw.class_names,
         factor_names=raw.factor_names,
+        paths=raw.paths,
     )
