@@ -113,7 +113,7 @@ def batch_graph(model, function):
 def log_likelihood_graph(model, num_samples=100, seed=0, batch_size=256, max_decoded=8192):
     """Importance-weighted log p(x) of batches of at most `batch_size` examples, as one graph.
 
-    The graph encodes the batch once and decodes the K draws in chunks of
+    The graph encodes the batch once and decodes the K draws in a loop over chunks of
     max(1, min(K, max_decoded // batch_size)) draws, a size fixed when the graph is made,
     so batches of every size reuse one trace (`batch_graph`).
 
@@ -134,16 +134,26 @@ def log_likelihood_graph(model, num_samples=100, seed=0, batch_size=256, max_dec
             raise ValueError(f"{name} must be an integer >= 1, got {value}")
     seed_generator = keras.random.SeedGenerator(seed)
     chunk = max(1, min(num_samples, max_decoded // batch_size))
+    full_chunks, rest = divmod(num_samples, chunk)
+
+    def chunk_log_sum_exp(x, labels, codes, size):
+        log_w = model.log_importance_weights(x, codes, labels, num_samples=size, seed=seed_generator)
+        return ops.logsumexp(log_w, axis=0)
 
     def log_p(x, labels):
         codes = model.encode(x, labels)
-        partial = [
-            ops.logsumexp(model.log_importance_weights(
-                x, codes, labels, num_samples=min(chunk, num_samples - start), seed=seed_generator
-            ), axis=0)
-            for start in range(0, num_samples, chunk)
-        ]
-        return ops.logsumexp(ops.stack(partial), axis=0) - math.log(num_samples)
+
+        def add_chunk(i, total):
+            return i + 1, ops.logaddexp(total, chunk_log_sum_exp(x, labels, codes, chunk))
+
+        # A loop, not one copy of the decoder per chunk, so the graph stays small for any
+        # K; one chunk at a time (parallel_iterations=1) keeps memory to `max_decoded`.
+        total = tf.fill(tf.shape(x)[:1], -math.inf)
+        _, total = tf.while_loop(lambda i, _: i < full_chunks, add_chunk, (tf.constant(0), total),
+                                 parallel_iterations=1)
+        if rest:
+            total = ops.logaddexp(total, chunk_log_sum_exp(x, labels, codes, rest))
+        return total - math.log(num_samples)
 
     return batch_graph(model, log_p)
 
