@@ -559,8 +559,8 @@ CALIBRATION_FILE = "anomaly.json"
 # Scores whose whole computation is TensorFlow ops on one batch, so an exported
 # SavedModel can compute them: `regret` (stateless noise, a tf.while_loop of Adam
 # steps), `reconstruction`, and an AE's `complexity` (PNG length by tf.io.encode_png).
-# A VAE's `complexity` and `iw_nll` decode in Python-sized chunks; `neg_elbo` draws
-# fresh noise: neither gives the Python scores back from a graph.
+# A VAE's `iw_nll` (and so its `complexity`) and `neg_elbo` draw from a seed generator
+# whose state advances with every batch: a graph would not give the Python scores back.
 _EXPORTABLE = ("regret", "reconstruction")
 
 
