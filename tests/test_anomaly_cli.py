@@ -65,6 +65,35 @@ def test_score_a_dataset_keeps_its_labels(run, tmp_path):
     assert set(labels) == set(range(10))
 
 
+def test_score_an_image_folder_names_the_file_of_each_row(run, real_images, tmp_path):
+    from PIL import Image
+
+    from vae_tf.run import Run
+
+    images, labels = real_images
+    folder = tmp_path / "folder"
+    for i in range(40):  # two classes by sub-folder: shirts (6) and bags (8)
+        label = (6, 8)[i % 2]
+        index = int(np.flatnonzero(labels == label)[i])
+        (folder / f"class{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray((images[index, ..., 0] * 255).astype("uint8")).save(
+            folder / f"class{label}" / f"{i:02d}.png")
+    out = tmp_path / "s.csv"
+    assert main(["score", str(run), "--dataset", "folder", "--data-dir", str(folder),
+                 "--score", "reconstruction", "--out", str(out)]) == 0
+    rows = read_rows(out)
+    assert list(rows[0]) == ["index", "path", "label", "reconstruction"]
+    assert len(rows) == 8  # the loader's test carve: 20% of 40
+    files = [r["path"] for r in rows]
+    assert len(set(files)) == 8 and all(str(folder) in f for f in files)
+    # Each row is the file it names: its sub-folder is its label, and the library scores
+    # the file's pixels to the row's value.
+    assert [int(r["label"]) for r in rows] == [0 if "class6" in f else 1 for f in files]
+    pixels = np.stack([np.asarray(Image.open(f)) for f in files])
+    expected = anomaly.score(Run(run).model, pixels, "reconstruction")["reconstruction"]
+    np.testing.assert_allclose([float(r["reconstruction"]) for r in rows], expected, atol=1e-3)
+
+
 def test_calibration_flags_the_requested_fraction(run, calibrated, tmp_path):
     assert calibrated["score"] == "reconstruction" and calibrated["fpr"] == 0.05
     assert calibrated["num_examples"] == 800  # 10% of the 8,000 training images

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from vae_tf.evaluation import log_likelihoods
+from vae_tf.evaluation import batch_graph, log_likelihood_graph
 from vae_tf.layers import clamp_log_var
 
 METHODS = ("neg_elbo", "iw_nll", "reconstruction", "complexity", "regret")
@@ -346,50 +346,77 @@ def score(
     >>> sorted(scores), scores["complexity"].shape
     (['complexity', 'neg_elbo'], (8,))
     """
-    methods = check_methods(model, methods)
-    for name, value in (("iw_samples", iw_samples), ("batch_size", batch_size),
-                        ("regret_steps", regret_steps), ("regret_draws", regret_draws)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    images, labels = as_arrays(model, data, labels)
-    if labels is None and model.is_conditional:
-        raise ValueError("a conditional model is scored on (images, labels): pass labels")
-    labels = labels if model.is_conditional else None
-
-    results = {}
-    wanted = set(methods)
-    if "iw_nll" in wanted or ("complexity" in wanted and model.is_variational):
-        dataset = tf.data.Dataset.from_tensor_slices(
-            images if labels is None else (images, labels)
-        ).batch(batch_size)
-        results["iw_nll"] = -log_likelihoods(model, dataset, num_samples=iw_samples, seed=seed)
-    if "neg_elbo" in wanted:
-        seed_generator = keras.random.SeedGenerator(seed)
-
-        def neg_elbo(x, y):
-            return model.per_example_terms(x, y, seed=seed_generator)["neg_elbo"]
-
-        results["neg_elbo"] = _per_batch(neg_elbo, images, labels, batch_size)
-    if "reconstruction" in wanted or ("complexity" in wanted and not model.is_variational):
-        results["reconstruction"] = _per_batch(
-            lambda x, y: reconstruction_nll(model, x, y), images, labels, batch_size
-        )
-    if "complexity" in wanted:
-        base = results["iw_nll"] if model.is_variational else results["reconstruction"]
-        results["complexity"] = base - _per_batch(lambda x, y: png_nats(x), images, None, batch_size)
-    if "regret" in wanted:
-        results["regret"] = _regret(
-            model, images, labels, batch_size, seed,
-            regret_steps, regret_draws, regret_learning_rate,
-        )
-    return {method: results[method].astype("float64") for method in methods}
+    scorer = Scorer(model, methods, iw_samples, batch_size, seed,
+                    regret_steps, regret_draws, regret_learning_rate)
+    return scorer(data, labels)
 
 
-def _per_batch(function, images, labels, batch_size):
-    """Runs `function(x, labels)` as one graph over every batch; concatenates the results."""
-    # No AutoGraph: these functions have no Python control flow to convert.
-    graph = tf.function(function, reduce_retracing=True, autograph=False)
-    return np.concatenate([np.asarray(graph(x, y)) for x, y in _batches(images, labels, batch_size)])
+class Scorer:
+    """The scores of `score`, with each score's graph built once for many calls.
+
+    `score` makes one per call; a command that scores data in chunks keeps one, so
+    every chunk reuses the same traced graphs (one trace per graph for any batch size,
+    `evaluation.batch_graph`). The random draws of `neg_elbo` and `iw_nll` continue
+    from call to call (their seed generators advance); `regret`'s noise is fixed.
+
+    Args: those of `score` from `methods` on, except `data` and `labels`.
+
+    Example:
+
+    >>> import numpy as np, vae_tf
+    >>> model = vae_tf.make_model("vae", "mlp", (28, 28, 1), 4, seed=0)
+    >>> scorer = Scorer(model, ["neg_elbo", "regret"], batch_size=64)
+    >>> parts = [scorer(np.zeros((n, 28, 28), np.uint8)) for n in (100, 30)]
+    >>> [part["regret"].shape for part in parts]
+    [(100,), (30,)]
+    """
+
+    def __init__(self, model, methods=None, iw_samples=100, batch_size=256, seed=0,
+                 regret_steps=20, regret_draws=4, regret_learning_rate=0.1):
+        self.methods = check_methods(model, methods)
+        for name, value in (("iw_samples", iw_samples), ("batch_size", batch_size),
+                            ("regret_steps", regret_steps), ("regret_draws", regret_draws)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.model, self.batch_size = model, batch_size
+        wanted = set(self.methods)
+        # The graphs to run, named by what they compute; __call__ combines them into scores.
+        self.graphs = {}
+        if "iw_nll" in wanted or ("complexity" in wanted and model.is_variational):
+            self.graphs["log_likelihood"] = log_likelihood_graph(model, iw_samples, seed, batch_size)
+        if "neg_elbo" in wanted:
+            seed_generator = keras.random.SeedGenerator(seed)
+            self.graphs["neg_elbo"] = batch_graph(
+                model, lambda x, y: model.per_example_terms(x, y, seed=seed_generator)["neg_elbo"]
+            )
+        if "reconstruction" in wanted or ("complexity" in wanted and not model.is_variational):
+            self.graphs["reconstruction"] = batch_graph(
+                model, lambda x, y: reconstruction_nll(model, x, y)
+            )
+        if "complexity" in wanted:
+            self.graphs["png"] = batch_graph(model, lambda x, y: png_nats(x))
+        if "regret" in wanted:
+            self.graphs["regret"] = batch_graph(
+                model, regret_graph(model, regret_steps, regret_draws, regret_learning_rate, seed)
+            )
+
+    def __call__(self, data, labels=None):
+        """{method: float64 numpy array of one score per example} of `data` (see `score`)."""
+        images, labels = as_arrays(self.model, data, labels)
+        if labels is None and self.model.is_conditional:
+            raise ValueError("a conditional model is scored on (images, labels): pass labels")
+        labels = labels if self.model.is_conditional else None
+        parts = {name: [] for name in self.graphs}
+        for x, y in _batches(images, labels, self.batch_size):
+            for name, graph in self.graphs.items():
+                parts[name].append(np.asarray(graph(x, y)))
+        results = {name: np.concatenate(values) for name, values in parts.items()}
+        if "log_likelihood" in results:
+            results["iw_nll"] = -results["log_likelihood"]
+        if "png" in results:
+            base = results["iw_nll"] if self.model.is_variational else results["reconstruction"]
+            results["complexity"] = base - results["png"]
+        return {method: results[method].astype("float64") for method in self.methods}
 
 
 def regret_noise(model, draws, seed):
@@ -411,11 +438,6 @@ def regret_graph(model, steps, draws, learning_rate, seed):
         return before - after
 
     return regret
-
-
-def _regret(model, images, labels, batch_size, seed, steps, draws, learning_rate):
-    regret = regret_graph(model, steps, draws, learning_rate, seed)
-    return _per_batch(regret, images, labels, batch_size)
 
 
 # --- thresholds -------------------------------------------------------------------
@@ -597,8 +619,8 @@ CALIBRATION_FILE = "anomaly.json"
 # Scores whose whole computation is TensorFlow ops on one batch, so an exported
 # SavedModel can compute them: `regret` (stateless noise, a tf.while_loop of Adam
 # steps), `reconstruction`, and an AE's `complexity` (PNG length by tf.io.encode_png).
-# A VAE's `complexity` and `iw_nll` decode in Python-sized chunks; `neg_elbo` draws
-# fresh noise: neither gives the Python scores back from a graph.
+# A VAE's `iw_nll` (and so its `complexity`) and `neg_elbo` draw from a seed generator
+# whose state advances with every batch: a graph would not give the Python scores back.
 _EXPORTABLE = ("regret", "reconstruction")
 
 

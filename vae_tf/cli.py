@@ -447,7 +447,7 @@ def _encode(args):
 
 
 def _given_table(args, model, feature_names):
-    """(name, [(records, labels or None)], count) of every record of the table --data-dir,
+    """(name, [(records, labels or None)], count, None) of every record of the table --data-dir,
     with the columns the run was trained on (`feature_names`, None for a .npy/.npz)."""
     from vae_tf.anomaly import as_arrays
     from vae_tf.tabular import read_table
@@ -463,7 +463,7 @@ def _given_table(args, model, feature_names):
     columns = args.columns or (feature_names if csv_file else None)
     table = read_table(args.data_dir, args.label_column, columns, drop_constant=False)
     records, _ = as_arrays(model, table.features)
-    return pathlib.Path(args.data_dir).name, [(records, table.labels)], len(records)
+    return pathlib.Path(args.data_dir).name, [(records, table.labels)], len(records), None
 
 
 def _run_feature_names(finished):
@@ -476,9 +476,10 @@ def _run_feature_names(finished):
 
 
 def _given_data(args, model, feature_names=None):
-    """(name, iterable of (images, labels or None) numpy batches, count or None) of --images
-    or --dataset; None if neither was given. Everything is checked before any scoring.
-    A table (--dataset tabular) is read whole, with the columns `feature_names`."""
+    """(name, iterable of (images, labels or None) numpy batches, count or None, file paths
+    or None) of --images or --dataset; None if neither was given. Everything is checked
+    before any scoring. A table (--dataset tabular) is read whole, with the columns
+    `feature_names`."""
     import numpy as np
 
     from vae_tf.anomaly import as_arrays
@@ -490,7 +491,7 @@ def _given_data(args, model, feature_names=None):
         if model.is_conditional:
             raise ValueError("a conditional run needs labels: use --dataset with labelled data, not --images")
         images, _ = as_arrays(model, np.load(args.images, allow_pickle=False))
-        return pathlib.Path(args.images).name, [(images, None)], len(images)
+        return pathlib.Path(args.images).name, [(images, None)], len(images), None
     if args.dataset is None:
         if args.data_dir or args.image_size or args.color_mode or args.label_column or args.columns:
             raise ValueError("--data-dir, --image-size, --color-mode, --label-column and --columns "
@@ -503,7 +504,12 @@ def _given_data(args, model, feature_names=None):
                      image_size=args.image_size or (height, width),
                      color_mode=args.color_mode or ("grayscale" if channels == 1 else "rgb"))
     split = _split(data, args.split)
-    return data.source, _numpy_batches(split, _labelled(data)), None
+    return data.source, _numpy_batches(split, _labelled(data)), None, _split_paths(data, args.split)
+
+
+def _split_paths(data, name):
+    """The file of each example of a split (image folders' validation and test), else None."""
+    return (data.paths or {}).get(name)
 
 
 def _labelled(data):
@@ -517,16 +523,18 @@ def _numpy_batches(split, labelled):
 
 
 def _run_split(finished, name):
-    """(name, batches, count) of a run's own split."""
+    """(name, batches, count, file paths or None) of a run's own split."""
     from vae_tf.training import load_config_data
 
     data = load_config_data(finished.config)
     batches = _numpy_batches(_split(data, name), _labelled(data))
-    return f"{finished.name} {name} split", batches, None
+    return f"{finished.name} {name} split", batches, None, _split_paths(data, name)
 
 
-def _stream_scores(model, batches, methods, iw_samples, count=None, chunk=2048):
+def _stream_scores(scorer, batches, count=None, chunk=2048):
     """Scores numpy batches in chunks of about `chunk` images, with a progress bar.
+
+    One `anomaly.Scorer` serves every chunk, so each score's graph is traced once.
 
     Returns:
         ({method: scores}, labels or None) as numpy arrays.
@@ -534,16 +542,14 @@ def _stream_scores(model, batches, methods, iw_samples, count=None, chunk=2048):
     import keras
     import numpy as np
 
-    from vae_tf.anomaly import score
-
     progress = keras.utils.Progbar(count, unit_name="image")
     parts, all_labels, pending = [], [], []
 
     def flush():
         images = np.concatenate([x for x, _ in pending])
         labels = None if pending[0][1] is None else np.concatenate([y for _, y in pending])
-        model_labels = labels if model.is_conditional else None  # others: labels only for the CSV
-        parts.append(score(model, images, methods, iw_samples=iw_samples, labels=model_labels))
+        model_labels = labels if scorer.model.is_conditional else None  # others: labels only for the CSV
+        parts.append(scorer(images, model_labels))
         all_labels.append(labels)
         progress.add(len(images))
         pending.clear()
@@ -575,7 +581,7 @@ def _methods(model, requested, also=None):
 def _score(args):
     import numpy as np
 
-    from vae_tf.anomaly import is_anomaly, load_calibration
+    from vae_tf.anomaly import Scorer, is_anomaly, load_calibration
     from vae_tf.run import Run, write_csv
 
     finished = Run(args.run_dir)
@@ -586,9 +592,11 @@ def _score(args):
                          f"run vae-tf calibrate {args.run_dir} first")
     methods = _methods(model, args.scores, record and record["score"])
     features = _run_feature_names(finished) if args.dataset == "tabular" else None
-    name, batches, count = _given_data(args, model, features) or _run_split(finished, args.split)
-    scores, labels = _stream_scores(model, batches, methods, args.iw_samples, count)
+    name, batches, count, paths = _given_data(args, model, features) or _run_split(finished, args.split)
+    scores, labels = _stream_scores(Scorer(model, methods, args.iw_samples), batches, count)
     columns = {"index": range(len(next(iter(scores.values()))))}
+    if paths is not None:  # an image folder: the file of each row
+        columns["path"] = paths
     if labels is not None:  # a class id, or a factor-index vector (dSprites) as "i j k"
         columns["label"] = [" ".join(str(i) for i in np.atleast_1d(v)) for v in labels]
     columns.update({m: [f"{v:.4f}" for v in scores[m]] for m in methods})
@@ -609,8 +617,8 @@ def _calibrate(args):
     anomaly.check_methods(model, [method])
     if not 0.0 < args.fpr < 1.0:
         raise ValueError(f"--fpr must be in (0, 1), got {args.fpr}")
-    _, batches, count = _run_split(finished, "validation")
-    scores, _ = _stream_scores(model, batches, [method], args.iw_samples, count)
+    _, batches, count, _ = _run_split(finished, "validation")
+    scores, _ = _stream_scores(anomaly.Scorer(model, [method], args.iw_samples), batches, count)
     options = {"iw_samples": args.iw_samples, "seed": 0, **anomaly.REGRET_OPTIONS}
     record = anomaly.calibrate(scores[method], args.fpr, method, options)
     path = anomaly.save_calibration(finished.path, record)
@@ -635,10 +643,11 @@ def _ood(args):
         raise FileNotFoundError(f"{out.parent}: output directory does not exist")
     record = anomaly.load_calibration(finished.path)  # a calibrated run also reports its threshold
     methods = _methods(model, args.scores, record and record["score"])
-    out_name, out_batches, out_count = given
-    odd, _ = _stream_scores(model, out_batches, methods, args.iw_samples, out_count)
-    in_name, in_batches, in_count = _run_split(finished, "test")
-    normal, _ = _stream_scores(model, in_batches, methods, args.iw_samples, in_count)
+    out_name, out_batches, out_count, _ = given
+    scorer = anomaly.Scorer(model, methods, args.iw_samples)
+    odd, _ = _stream_scores(scorer, out_batches, out_count)
+    in_name, in_batches, in_count, _ = _run_split(finished, "test")
+    normal, _ = _stream_scores(scorer, in_batches, in_count)
     report = {"in": in_name, "out": out_name,
               "scores": {m: anomaly.roc_report(normal[m], odd[m]) for m in methods}}
     if record is not None:

@@ -74,8 +74,8 @@ def read_idx(path):
 
 _Raw = collections.namedtuple(
     "_Raw", "train validation test image_shape num_classes source class_names factor_names "
-    "feature_names feature_statistics",
-    defaults=(None, None, None, None),
+    "feature_names feature_statistics paths",
+    defaults=(None, None, None, None, None),
 )
 
 
@@ -95,6 +95,9 @@ class DataSplits:
     For a table (`dataset="tabular"`), `image_shape` is (F,), `feature_names` names the
     F columns and `feature_statistics` is the training split's per-feature (mean,
     variance), which `make_model(feature_scaling=...)` builds into the model.
+    `paths` gives, for an image folder, the file of each example of the `validation` and
+    `test` splits, in the order they yield them ({"validation": (...), "test": (...)});
+    None for other sources.
     """
 
     train: tf.data.Dataset
@@ -108,6 +111,7 @@ class DataSplits:
     factor_names: tuple | None = None
     feature_names: tuple | None = None
     feature_statistics: tuple | None = None
+    paths: dict | None = None
 
 
 # --- sources: each returns raw splits before batching ------------------------------
@@ -320,6 +324,8 @@ def _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed):
         len(classes) or None,
         f"image folder {data_dir} ({len(paths)} images)",
         tuple(classes) or None,
+        paths={"validation": tuple(paths[i] for i in validation_idx),
+               "test": tuple(paths[i] for i in test)},
     )
 
 
@@ -577,4 +583,5 @@ def load_data(
         factor_names=raw.factor_names,
         feature_names=raw.feature_names,
         feature_statistics=raw.feature_statistics,
+        paths=raw.paths,
     )

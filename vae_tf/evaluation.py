@@ -79,13 +79,93 @@ def elbo(model, data, seed=0):
     return {"neg_elbo": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
 
 
-def log_likelihoods(model, data, num_samples=100, seed=0, max_decoded=8192):
+def batch_graph(model, function):
+    """`function(x, labels)` of one batch as a `tf.function` traced once for any batch size.
+
+    The input signature fixes images to float32 (None, *model.image_shape) and labels to
+    int32 (None,) (conditional models; others get labels None), so batches of every size
+    reuse one graph instead of tracing a new one per shape.
+
+    Args:
+        model: the model `function` uses; gives the image shape and whether labels count.
+        function: callable (x, labels) -> tensor, made of TensorFlow/Keras ops.
+
+    Returns:
+        A callable (x, labels=None) -> tensor; its `graph` attribute is the `tf.function`.
+    """
+    image_spec = tf.TensorSpec((None, *model.image_shape), tf.float32)
+    if model.is_conditional:
+        graph = tf.function(function, autograph=False,
+                            input_signature=[image_spec, tf.TensorSpec((None,), tf.int32)])
+
+        def call(x, labels=None):
+            return graph(tf.cast(x, tf.float32), tf.cast(model_labels(model, labels), tf.int32))
+    else:
+        graph = tf.function(lambda x: function(x, None), autograph=False, input_signature=[image_spec])
+
+        def call(x, labels=None):
+            return graph(tf.cast(x, tf.float32))
+
+    call.graph = graph
+    return call
+
+
+def log_likelihood_graph(model, num_samples=100, seed=0, batch_size=256, max_decoded=8192):
+    """Importance-weighted log p(x) of batches of at most `batch_size` examples, as one graph.
+
+    The graph encodes the batch once and decodes the K draws in a loop over chunks of
+    max(1, min(K, max_decoded // batch_size)) draws, a size fixed when the graph is made,
+    so batches of every size reuse one trace (`batch_graph`).
+
+    Args:
+        model: a variational model (`model.is_variational`).
+        num_samples: int. K, >= 1. Defaults to 100.
+        seed: int. Seed of the draws (a `keras.random.SeedGenerator`, advanced by each
+            call). Defaults to 0.
+        batch_size: int. Largest batch the caller passes, >= 1. Defaults to 256.
+        max_decoded: int. Most images decoded at once. Defaults to 8192.
+
+    Returns:
+        A callable (x, labels=None) -> (batch,) tensor of log p(x) estimates in nats.
+    """
+    _require_variational(model, "importance-weighted log-likelihood")
+    for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value}")
+    seed_generator = keras.random.SeedGenerator(seed)
+    chunk = max(1, min(num_samples, max_decoded // batch_size))
+    full_chunks, rest = divmod(num_samples, chunk)
+
+    def chunk_log_sum_exp(x, labels, codes, size):
+        log_w = model.log_importance_weights(x, codes, labels, num_samples=size, seed=seed_generator)
+        return ops.logsumexp(log_w, axis=0)
+
+    def log_p(x, labels):
+        codes = model.encode(x, labels)
+
+        def add_chunk(i, total):
+            return i + 1, ops.logaddexp(total, chunk_log_sum_exp(x, labels, codes, chunk))
+
+        # A loop, not one copy of the decoder per chunk, so the graph stays small for any
+        # K; one chunk at a time (parallel_iterations=1) keeps memory to `max_decoded`.
+        total = tf.fill(tf.shape(x)[:1], -math.inf)
+        _, total = tf.while_loop(lambda i, _: i < full_chunks, add_chunk, (tf.constant(0), total),
+                                 parallel_iterations=1)
+        if rest:
+            total = ops.logaddexp(total, chunk_log_sum_exp(x, labels, codes, rest))
+        return total - math.log(num_samples)
+
+    return batch_graph(model, log_p)
+
+
+def log_likelihoods(model, data, num_samples=100, seed=0, max_decoded=8192, batch_size=256):
     """Importance-weighted estimates of log p(x) per example (the IWAE bound).
 
     log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], z_k ~ q(z|x),
     with the model's own prior density (`model.log_importance_weights`). The bound
     tightens as `num_samples` grows; draws are decoded in chunks of at most
-    `max_decoded` images, so large `num_samples` fit in memory.
+    `max_decoded` images, so large `num_samples` fit in memory. One graph serves every
+    batch (`log_likelihood_graph`); larger dataset batches are split to `batch_size`.
 
     Args:
         model: a variational model (`model.is_variational`).
@@ -93,30 +173,18 @@ def log_likelihoods(model, data, num_samples=100, seed=0, max_decoded=8192):
         num_samples: int. Importance samples K per example, >= 1. Defaults to 100.
         seed: int. Seed of the draws. Defaults to 0.
         max_decoded: int. Most images decoded at once. Defaults to 8192.
+        batch_size: int. Most examples per graph call. Defaults to 256.
 
     Returns:
         A numpy array of log p(x) estimates in nats, one per example.
     """
-    _require_variational(model, "importance-weighted log-likelihood")
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be an integer >= 1, got {num_samples}")
-    seed_generator = keras.random.SeedGenerator(seed)
-
-    @tf.function(reduce_retracing=True)
-    def chunk_log_sum_exp(x, labels, codes, chunk):
-        log_w = model.log_importance_weights(x, codes, labels, num_samples=chunk, seed=seed_generator)
-        return ops.logsumexp(log_w, axis=0)
-
+    log_p = log_likelihood_graph(model, num_samples, seed, batch_size, max_decoded)
     estimates = []
-    for x, labels in iterate_batches(data):
+    for x, labels in iterate_batches(data, batch_size):
         labels = model_labels(model, labels)
-        codes = model.encode(x, labels)
-        chunk = max(1, min(num_samples, max_decoded // int(x.shape[0])))
-        partial = []
-        for start in range(0, num_samples, chunk):
-            size = min(chunk, num_samples - start)
-            partial.append(chunk_log_sum_exp(x, labels, codes, size))
-        estimates.append((ops.logsumexp(ops.stack(partial), axis=0) - math.log(num_samples)).numpy())
+        for start in range(0, int(x.shape[0]), batch_size):
+            part = slice(start, start + batch_size)
+            estimates.append(np.asarray(log_p(x[part], None if labels is None else labels[part])))
     return np.concatenate(estimates)
 
 
