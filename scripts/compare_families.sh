@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Compares the model families on Fashion-MNIST (README "Comparison on Fashion-MNIST").
+#
+# Trains VAE, IWAE (K = 5), VAE + VampPrior and beta-TCVAE with the same MLP, binarization,
+# epochs and seed; evaluates each on the whole test set (-ELBO and the importance-weighted
+# -log p(x) with IW_SAMPLES draws); draws a sample grid from each; trains an AE and fits the
+# ex-post Gaussian mixture to it and to the VAE, and samples with it. Wall times go to
+# OUT/times.tsv, the metrics to OUT/summary.tsv.
+#
+# Usage: scripts/compare_families.sh [OUT]        (default OUT: compare_runs)
+# Environment: EPOCHS (20), IW_SAMPLES (1000), SEED (0), PARALLEL (0: one family after
+# another; 1: train and evaluate the families at the same time), VAE_TF (vae-tf).
+set -euo pipefail
+
+OUT=${1:-compare_runs}
+EPOCHS=${EPOCHS:-20}
+IW_SAMPLES=${IW_SAMPLES:-1000}
+SEED=${SEED:-0}
+PARALLEL=${PARALLEL:-0}
+VAE_TF=${VAE_TF:-vae-tf}
+COMMON="--dataset fashion_mnist --binarize dynamic --arch mlp --hidden-units 400 --latent-dim 20
+        --batch-size 128 --lr 1e-3 --epochs $EPOCHS --seed $SEED --iw-samples 1
+        --projector-examples 0 --no-export --out $OUT"
+
+mkdir -p "$OUT"
+timed() {  # timed NAME STEP COMMAND...: runs COMMAND, appends its wall time to times.tsv
+    local name=$1 step=$2 start end
+    shift 2
+    start=$(date +%s)
+    "$@" > "$OUT/$name.$step.log" 2>&1
+    end=$(date +%s)
+    printf '%s\t%s\t%s\t%s\n' "$name" "$step" "$((end - start))" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/times.tsv"
+}
+
+family() {  # family NAME FLAGS...: train, evaluate with IW_SAMPLES, sample grid
+    local name=$1
+    shift
+    timed "$name" train $VAE_TF train --name "$name" "$@" $COMMON
+    timed "$name" evaluate $VAE_TF evaluate "$OUT/$name" --iw-samples "$IW_SAMPLES"
+    timed "$name" sample $VAE_TF sample "$OUT/$name" -n 64 --seed 0 --out "$OUT/$name-samples.png"
+}
+
+run() { if [ "$PARALLEL" = 1 ]; then "$@" & else "$@"; fi; }
+
+run family vae --model vae
+run family iwae --model iwae --train-samples 5
+run family vamp --model vae --prior vamp --prior-components 500
+run family tcvae --model tcvae --tc-weight 6
+run timed ae train $VAE_TF train --name ae --model ae $COMMON
+wait
+
+# Ex-post density sampling (Ghosh et al. 2020): a 10-component mixture over training codes.
+for name in ae vae; do
+    timed "$name" fit-sampler $VAE_TF fit-sampler "$OUT/$name" --components 10 --seed 0
+    timed "$name" sample-gmm $VAE_TF sample "$OUT/$name" -n 64 --seed 0 --sampler gmm \
+        --out "$OUT/$name-samples-gmm.png"
+done
+
+printf 'run\tneg_elbo\tneg_log_px\tkl\texamples\tiw_samples\n' > "$OUT/summary.tsv"
+for name in vae iwae vamp tcvae; do
+    python3 - "$OUT/$name/metrics.json" "$name" >> "$OUT/summary.tsv" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]}\t{m['neg_elbo']:.1f}\t{-m['iw_log_likelihood']:.1f}\t{m['kl']:.1f}\t{m['examples']}\t{m['iw_samples']}")
+PY
+done
+cat "$OUT/summary.tsv"
