@@ -25,7 +25,7 @@ EXAMPLES = 8192
 TIMEOUT_S = 600
 
 
-def measure(config, examples, epochs, batch_size, cpu, steps_per_execution=None):
+def measure(config, examples, epochs, batch_size, cpu, steps_per_execution=None, one_thread=True):
     """Trains one benchmark configuration in this process, pinned to core `cpu` with one
     TensorFlow thread per pool; under a `TF_CONFIG` cluster it is one of the workers.
 
@@ -39,6 +39,8 @@ def measure(config, examples, epochs, batch_size, cpu, steps_per_execution=None)
         cpu: int. The core to run on.
         steps_per_execution: int or None. None: the project's default (32 on one
             device, 1 under a multi-replica strategy).
+        one_thread: bool. Set TensorFlow's intra- and inter-op pools to one thread.
+            Defaults to True.
 
     Returns:
         A JSON-ready dict: `images_per_s` (global images per second, median epoch),
@@ -48,8 +50,9 @@ def measure(config, examples, epochs, batch_size, cpu, steps_per_execution=None)
     import numpy as np
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    if one_thread:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     from vae_tf.benchmark import CONFIGS, IMAGE_SHAPE, EpochTimer, benchmark_images
     from vae_tf.data import training_pipelines
     from vae_tf.distribute import get_strategy, shard_by_data
