@@ -174,8 +174,17 @@ def _parser():
     bench.add_argument("--epochs", type=_positive_int, default=3, help="timed epochs per configuration")
     bench.add_argument("--examples", type=_positive_int, default=None,
                        help="train on the first N images (default: all 60,000)")
-    bench.add_argument("--config", choices=tuple(CONFIGS), nargs="+", default=list(CONFIGS))
+    bench.add_argument("--config", choices=(*CONFIGS, "large"), nargs="+", default=list(CONFIGS),
+                       help="large: a conv VAE on 250x250x3 JPEG files written to a temporary folder, "
+                            "run once per --large-files count in its own process")
     bench.add_argument("--serving-calls", type=_positive_int, default=1000)
+    bench.add_argument("--large-files", type=_positive_int, nargs="+", default=[1000, 2000], metavar="N",
+                       help="JPEG file counts for --config large (default: 1000 2000)")
+    bench.add_argument("--cache", type=_non_negative_int, default=0, metavar="MIB",
+                       help="--config large: MiB for caching decoded images (default: 0, stream)")
+    bench.add_argument("--scaling", action="store_true",
+                       help="instead: two single-core workers on 127.0.0.1 (MultiWorkerMirroredStrategy) "
+                            "against one single-core process, for each of --config mlp/conv")
     bench.add_argument("--out", default=None, help="also write the results as JSON")
     return parser
 
@@ -714,11 +723,23 @@ def _disentanglement(args):
 
 
 def _benchmark(args):
-    from vae_tf import benchmark
+    from vae_tf import benchmark, benchmark_large, benchmark_scaling
     from vae_tf.run import write_json
 
-    results = benchmark.run(args.epochs, args.examples, args.config, args.serving_calls)
-    print(benchmark.format_table(results))
+    small = [name for name in args.config if name in benchmark.CONFIGS]
+    if args.scaling and "large" in args.config:
+        raise ValueError("--scaling measures --config mlp and conv, not large")
+    if args.scaling:
+        examples = args.examples or benchmark_scaling.EXAMPLES
+        results = {"scaling": [benchmark_scaling.run(name, examples, args.epochs) for name in small]}
+        print(benchmark_scaling.format_table(results["scaling"]))
+    else:
+        results = benchmark.run(args.epochs, args.examples, small, args.serving_calls) if small else {}
+        if small:
+            print(benchmark.format_table(results))
+        if "large" in args.config:
+            results["large"] = benchmark_large.run(args.large_files, args.epochs, args.cache)
+            print(benchmark_large.format_table(results["large"]))
     if args.out:
         print(f"results written to {write_json(args.out, results)}")
 

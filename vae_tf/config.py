@@ -77,6 +77,10 @@ class DataConfig:
     batch_size: int = setting(128, "global batch size", minimum=1)
     limit: int | None = setting(None, "train on a seeded random subset of N training examples "
                                       "(default: all)", minimum=1, metavar="N")
+    cache: int = setting(0, "MiB of memory for keeping decoded images of streamed sources (--dataset "
+                            "folder, dsprites) after the first epoch: train, then validation, then test, "
+                            "each if it fits in what remains (0: decode every epoch)",
+                         minimum=0, metavar="MIB")
 
 
 def _families_with(name):

@@ -72,10 +72,12 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
+# `decode`, when set, maps the splits' elements (file paths) to (image, label): the training
+# split is shuffled before it is decoded, so the shuffle buffer holds paths, not images.
 _Raw = collections.namedtuple(
     "_Raw", "train validation test image_shape num_classes source class_names factor_names "
-    "feature_names feature_statistics paths",
-    defaults=(None, None, None, None, None),
+    "feature_names feature_statistics paths decode",
+    defaults=(None, None, None, None, None, None),
 )
 
 
@@ -98,6 +100,8 @@ class DataSplits:
     `paths` gives, for an image folder, the file of each example of the `validation` and
     `test` splits, in the order they yield them ({"validation": (...), "test": (...)});
     None for other sources.
+    `cached` names the splits kept in memory after their first pass (see `load_data`'s
+    `cache`).
     """
 
     train: tf.data.Dataset
@@ -112,6 +116,7 @@ class DataSplits:
     feature_names: tuple | None = None
     feature_statistics: tuple | None = None
     paths: dict | None = None
+    cached: tuple = ()
 
 
 # --- sources: each returns raw splits before batching ------------------------------
@@ -202,14 +207,14 @@ def _check_images_readable(paths):
             raise ValueError(f"{path}: unreadable image ({error})") from error
 
 
-def _folder_dataset(paths, labels, image_size, channels):
-    def load(path, label):
+def _image_decoder(image_size, channels):
+    """A function (path, label) -> (image in [0, 1] resized to `image_size`, label)."""
+    def decode(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
         image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, image_size)
         return tf.clip_by_value(image, 0.0, 1.0), label
 
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
-    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return decode
 
 
 def _tfds_splits(name, data_dir, validation_fraction, image_size):
@@ -313,8 +318,8 @@ def _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed):
     keep, test = _carve(len(paths), _TEST_FRACTION, _CARVE_SEED)
     train_idx, validation_idx = (keep[i] for i in _carve(len(keep), validation_fraction, seed))
     channels = 3 if color_mode == "rgb" else 1
-    take = lambda idx: _folder_dataset(  # noqa: E731
-        [paths[i] for i in idx], labels[idx], image_size, channels
+    take = lambda idx: tf.data.Dataset.from_tensor_slices(  # noqa: E731
+        ([paths[i] for i in idx], labels[idx])
     )
     return _Raw(
         take(train_idx),
@@ -326,6 +331,7 @@ def _folder_splits(data_dir, image_size, color_mode, validation_fraction, seed):
         tuple(classes) or None,
         paths={"validation": tuple(paths[i] for i in validation_idx),
                "test": tuple(paths[i] for i in test)},
+        decode=_image_decoder(image_size, channels),
     )
 
 
@@ -427,8 +433,10 @@ def _binarize_per_batch(batches, keys):
     return tf.data.Dataset.zip(batches, keys).map(draw, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _pipeline(dataset, batch_size, binarize, seed, cache):
-    """The evaluation pipeline: map (binarize) -> cache -> batch -> prefetch."""
+def _pipeline(dataset, batch_size, binarize, seed, cache, decode=None):
+    """The evaluation pipeline: (decode) -> map (binarize) -> cache -> batch -> prefetch."""
+    if decode is not None:
+        dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     if binarize == "static":
         dataset = dataset.map(lambda x, y: (tf.cast(x >= 0.5, tf.float32), y))
     elif binarize == "dynamic":
@@ -438,19 +446,31 @@ def _pipeline(dataset, batch_size, binarize, seed, cache):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def training_pipelines(dataset, batch_size, binarize, seed, cache):
+def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None):
     """(train, epoch): a fresh shuffle (and Bernoulli draw) per epoch, after the cache.
 
     `train` reshuffles on every new iteration; `epoch(index)` is one epoch whose order
-    and draws depend on (seed, index) alone.
+    and draws depend on (seed, index) alone. With `decode` (a function from an element,
+    e.g. a file path and label, to (image, label)), `dataset` holds the undecoded
+    elements: decoded in parallel before the cache when caching, else after the
+    shuffle, so that an uncached epoch holds one shuffle buffer of paths, not images.
+    Both give the same images in the same order (the shuffle's order depends on the
+    seed and the element count alone).
     """
-    if binarize == "static":
-        dataset = dataset.map(lambda x, y: (tf.cast(x >= 0.5, tf.float32), y))
+    def prepare(elements):
+        if decode is not None:
+            elements = elements.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        if binarize == "static":
+            elements = elements.map(lambda x, y: (tf.cast(x >= 0.5, tf.float32), y))
+        return elements
+
     if cache:
-        dataset = dataset.cache()
+        dataset = prepare(dataset).cache()
 
     def batches(shuffle_seed, reshuffle):
         batched = dataset.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
+        if not cache:
+            batched = prepare(batched)
         batched = batched.batch(batch_size)
         if binarize == "dynamic":
             keys = tf.data.Dataset.random(seed=shuffle_seed + 1, rerandomize_each_iteration=reshuffle)
@@ -463,6 +483,37 @@ def training_pipelines(dataset, batch_size, binarize, seed, cache):
 
     train = batches(seed, reshuffle=True)
     return train, epoch
+
+
+def cache_plan(split_bytes, budget_mib):
+    """Which splits to cache: in the given order, each one whose decoded size fits in
+    what remains of `budget_mib` MiB.
+
+    Args:
+        split_bytes: dict of split name -> decoded size in bytes (None: unknown size,
+            never cached).
+        budget_mib: int. The memory budget in MiB, >= 0.
+
+    Returns:
+        A tuple of the names of the splits to cache.
+
+    Example:
+
+    >>> cache_plan({"train": 600 * 2**20, "test": 200 * 2**20}, 700)
+    ('train',)
+    """
+    remaining, cached = budget_mib * 2**20, []
+    for name, size in split_bytes.items():
+        if size is not None and size <= remaining:
+            cached.append(name)
+            remaining -= size
+    return tuple(cached)
+
+
+def _decoded_bytes(dataset, image_shape, count=None):
+    """float32 bytes of `dataset`'s images once decoded; None if its size is unknown."""
+    count = int(dataset.cardinality()) if count is None else count
+    return None if count < 0 else count * int(np.prod(image_shape)) * 4
 
 
 def load_data(
@@ -478,6 +529,7 @@ def load_data(
     limit=None,
     label_column=None,
     columns=None,
+    cache=0,
 ):
     """Builds batched train / validation / test pipelines for a named source.
 
@@ -516,6 +568,11 @@ def load_data(
             out of the features. Defaults to None.
         columns: str, sequence of str or None. "tabular" CSV only: the feature columns
             ("a,b,c"). Defaults to None (all but the label column).
+        cache: int. MiB of memory for keeping the decoded images of streamed sources
+            (image folders, dSprites) after their first epoch: train, then validation,
+            then test are cached each if its float32 images fit in what remains; the
+            others are decoded again every epoch. In-memory sources (IDX files,
+            tensorflow-datasets) are always cached. Defaults to 0 (stream).
 
     Returns:
         A `DataSplits`.
@@ -537,6 +594,8 @@ def load_data(
             raise ValueError(f"image_size must be two positive integers (H, W), got {image_size}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be an integer >= 1, got {limit}")
+    if not isinstance(cache, int) or isinstance(cache, bool) or cache < 0:
+        raise ValueError(f"cache must be a whole number of MiB >= 0, got {cache!r}")
 
     if dataset != "tabular" and (label_column is not None or columns is not None):
         raise ValueError("label_column and columns apply only to dataset 'tabular'")
@@ -566,15 +625,22 @@ def load_data(
     if limit is not None and dataset != "dsprites":
         raw = raw._replace(train=_subset(raw.train, limit, seed))
     log.info("data: %s, images %s, %s classes", raw.source, raw.image_shape, raw.num_classes)
-    # Image folders stream from disk and dSprites renders on the fly (all of it would take
-    # 12 GB as float32); everything else fits in memory and is cached.
-    cache = dataset not in ("folder", "dsprites")
-    build = dict(batch_size=batch_size, binarize=binarize, seed=seed, cache=cache)
-    train, epoch = training_pipelines(raw.train, **build)
+    splits = {"train": raw.train, "validation": raw.validation, "test": raw.test}
+    splits = {name: split for name, split in splits.items() if split is not None}
+    if dataset in ("folder", "dsprites"):  # streamed: cached where the budget allows
+        counts = {"train": limit} if dataset == "folder" else {}  # a subset's size is unknown to tf.data
+        cached = cache_plan({name: _decoded_bytes(split, raw.image_shape, counts.get(name))
+                             for name, split in splits.items()}, cache)
+        log.info("data: caching %s in memory (budget %d MiB)", ", ".join(cached) or "nothing", cache)
+    else:
+        cached = tuple(splits)
+    build = dict(batch_size=batch_size, binarize=binarize, seed=seed, decode=raw.decode)
+    train, epoch = training_pipelines(raw.train, cache="train" in cached, **build)
     return DataSplits(
         train=train,
-        validation=None if raw.validation is None else _pipeline(raw.validation, **build),
-        test=_pipeline(raw.test, **build),
+        validation=None if raw.validation is None else _pipeline(
+            raw.validation, cache="validation" in cached, **build),
+        test=_pipeline(raw.test, cache="test" in cached, **build),
         image_shape=tuple(raw.image_shape),
         num_classes=raw.num_classes if num_classes is None else num_classes,
         source=raw.source,
@@ -584,4 +650,5 @@ def load_data(
         feature_names=raw.feature_names,
         feature_statistics=raw.feature_statistics,
         paths=raw.paths,
+        cached=cached,
     )
