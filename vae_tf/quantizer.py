@@ -43,7 +43,8 @@ def codebook_statistics(codes, num_embeddings):
     """Returns the perplexity and the fraction of codes used by a batch of codes.
 
     Perplexity is exp(entropy) of the average code assignment: 1 when every vector
-    picks one code, `num_embeddings` when all codes are picked equally often.
+    picks one code, `num_embeddings` when all codes are picked equally often. In a
+    tf.distribute step, both are of the global batch.
 
     Args:
         codes: int tensor of any shape. Code indices.
@@ -57,7 +58,7 @@ def codebook_statistics(codes, num_embeddings):
     >>> codebook_statistics(np.array([0, 1, 1, 3]), 4)["codebook_usage"]  # 0.75
     """
     counts = ops.bincount(ops.reshape(ops.cast(codes, "int32"), (-1,)), minlength=num_embeddings)
-    counts = ops.cast(counts[:num_embeddings], "float32")
+    counts = _across_replicas(ops.cast(counts[:num_embeddings], "float32"), "sum")
     probs = counts / ops.maximum(ops.sum(counts), 1.0)
     entropy = -ops.sum(ops.where(probs > 0, probs * ops.log(ops.maximum(probs, 1e-30)), 0.0))
     return {
