@@ -176,3 +176,17 @@ def test_default_compile_uses_fused_adam_and_moves_the_codebook_by_gradients(rea
     model.fit(x, epochs=1, batch_size=64, verbose=0)
     moved = np.any(before != model.quantizer.codebook.numpy(), axis=-1)
     assert moved.any() and set(np.flatnonzero(moved)) <= set(used)
+
+
+def test_reconstruction_and_complexity_scores_of_a_vqvae(real_batch):
+    from vae_tf import anomaly
+
+    model = _small()
+    x = real_batch[0][:16]
+    expected = model.per_example_terms(x)["reconstruction"].numpy()
+    scores = anomaly.score(model, x, methods=["reconstruction", "complexity"])
+    np.testing.assert_allclose(scores["reconstruction"], expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        scores["complexity"], expected - anomaly.png_nats(x).numpy(), rtol=1e-5)
+    graph = anomaly.score_graph(model, {"score": "reconstruction"})
+    np.testing.assert_allclose(graph(x, None).numpy(), expected, rtol=1e-5)

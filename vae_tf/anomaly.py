@@ -186,6 +186,10 @@ def png_nats(images):
 def reconstruction_nll(model, x, labels=None):
     """-log p(x | decoder(code)) per example, at the model's deterministic code
     (`model.code_name`: z of an AE, z_mean of a VAE)."""
+    if not model.is_variational:
+        # Deterministic models train on this very term; a VQ-VAE's codes are not the
+        # decoder's input (their codebook vectors are), so ask the model.
+        return model.per_example_terms(x, labels)["reconstruction"]
     code = model.encode(x, labels)[model.code_name]
     params = model.decoder(model.network_inputs(code, labels), training=False)
     return model.likelihood.negative_log_likelihood(x, params)

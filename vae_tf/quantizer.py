@@ -17,6 +17,7 @@ outputs of the current batch (dead-code restarts), so the codebook stays in use.
 import math
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -26,11 +27,24 @@ def _positive_int(name, value, minimum=1):
     return value
 
 
+def _across_replicas(values, how):
+    """`values` summed ("sum") or concatenated ("gather") over the replicas of a
+    tf.distribute step, so every replica updates the codebook from the global batch;
+    unchanged outside one."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    if how == "sum":
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+    return context.all_gather(values, axis=0)
+
+
 def codebook_statistics(codes, num_embeddings):
     """Returns the perplexity and the fraction of codes used by a batch of codes.
 
     Perplexity is exp(entropy) of the average code assignment: 1 when every vector
-    picks one code, `num_embeddings` when all codes are picked equally often.
+    picks one code, `num_embeddings` when all codes are picked equally often. In a
+    tf.distribute step, both are of the global batch.
 
     Args:
         codes: int tensor of any shape. Code indices.
@@ -44,7 +58,7 @@ def codebook_statistics(codes, num_embeddings):
     >>> codebook_statistics(np.array([0, 1, 1, 3]), 4)["codebook_usage"]  # 0.75
     """
     counts = ops.bincount(ops.reshape(ops.cast(codes, "int32"), (-1,)), minlength=num_embeddings)
-    counts = ops.cast(counts[:num_embeddings], "float32")
+    counts = _across_replicas(ops.cast(counts[:num_embeddings], "float32"), "sum")
     probs = counts / ops.maximum(ops.sum(counts), 1.0)
     entropy = -ops.sum(ops.where(probs > 0, probs * ops.log(ops.maximum(probs, 1e-30)), 0.0))
     return {
@@ -125,7 +139,7 @@ class VectorQuantizer(keras.layers.Layer):
             trainable=not self.ema,
             aggregation="mean",
         )
-        # Updated only with `assign`; under tf.distribute each replica's update is averaged.
+        # Updated only with `assign`, to the same value on every replica (`update_codebook`).
         state = dict(trainable=False, aggregation="mean")
         self.unused_steps = self.add_weight(
             name="unused_steps", shape=(self.num_embeddings,), initializer="zeros", **state
@@ -181,12 +195,14 @@ class VectorQuantizer(keras.layers.Layer):
         EMA (appendix A.1), with n_k the batch count and s_k the batch sum of code k:
         N_k <- decay N_k + (1 - decay) n_k;  m_k <- decay m_k + (1 - decay) s_k;
         e_k = m_k / N~_k, where N~_k = (N_k + epsilon) / (N + K epsilon) * N, N = sum N_k.
+        Under tf.distribute, n_k, s_k and the restart candidates are those of the global
+        batch, so every replica computes the same codebook as one device would.
         """
-        flat = ops.reshape(ops.cast(z_e, "float32"), (-1, self.embedding_dim))
+        flat = ops.stop_gradient(ops.reshape(ops.cast(z_e, "float32"), (-1, self.embedding_dim)))
         one_hot = ops.one_hot(ops.reshape(codes, (-1,)), self.num_embeddings)
-        counts = ops.sum(one_hot, axis=0)
+        counts = _across_replicas(ops.sum(one_hot, axis=0), "sum")
         if self.ema:
-            sums = ops.matmul(ops.transpose(one_hot), ops.stop_gradient(flat))
+            sums = _across_replicas(ops.matmul(ops.transpose(one_hot), flat), "sum")
             cluster_size = self.decay * self.ema_cluster_size + (1 - self.decay) * counts
             ema_sum = self.decay * self.ema_sum + (1 - self.decay) * sums
             total = ops.sum(cluster_size)
@@ -197,7 +213,7 @@ class VectorQuantizer(keras.layers.Layer):
             self.ema_sum.assign(ema_sum)
             self.codebook.assign(ema_sum / smoothed[:, None])
         if self.restart_after:
-            self._restart_dead_codes(ops.stop_gradient(flat), counts)
+            self._restart_dead_codes(_across_replicas(flat, "gather"), counts)
 
     def _restart_dead_codes(self, flat, counts):
         unused = ops.where(counts > 0, 0.0, self.unused_steps + 1.0)
