@@ -25,6 +25,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from vae_tf.faults import kill_point
 from vae_tf.names import check_name
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
         archive.write_out(str(temporary), verbose=False)
         if tflite:
             _write_tflite_decoder(temporary, temporary / "decoder.tflite")
+        kill_point("export")
         os.rename(temporary, target)  # atomic; fails rather than replace an existing version
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
