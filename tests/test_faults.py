@@ -253,3 +253,84 @@ def test_inputs_are_checked_at_the_door(door_models):
     with pytest.raises(ValueError, match=r"^labels must be a 1-D array of integer class ids"):
         cvae.evaluate(images, np.array([0.5, 1, 2, 3]), verbose=0)
     assert np.isfinite(vae.evaluate(images, verbose=0, return_dict=True)["loss"])  # good data passes
+
+
+def test_a_full_disk_mid_export_ends_in_one_line_and_keeps_earlier_versions(tmp_path, monkeypatch, capsys):
+    """TensorFlow reports ENOSPC as a ResourceExhaustedError ("No space left on device");
+    here a real one, from writing to /dev/full once the SavedModel files are written."""
+    import tensorflow as tf
+
+    models = tmp_path / "sm"
+    assert main([*TRAIN[:-1], "--limit", "500", "--epochs", "1", "--out", str(tmp_path), "--name", "e",
+                 "--saved-models", str(models)]) == 0
+    first = {p: p.read_bytes() for p in (models / "e").rglob("*") if p.is_file()}
+    save = tf.saved_model.save
+
+    def fill_the_disk(*args, **kwargs):
+        save(*args, **kwargs)
+        tf.io.write_file("/dev/full", tf.constant("x" * 100_000))
+
+    monkeypatch.setattr(tf.saved_model, "save", fill_the_disk)
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "e"), "--saved-models", str(models)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"vae-tf: error: no space left on device while writing {models / 'e' / '2'}"]
+    assert {p: p.read_bytes() for p in (models / "e").rglob("*") if p.is_file()} == first  # nothing half left
+    assert sorted(p.name for p in (models / "e").iterdir()) == ["1"] and not (tmp_path / ".e.lock").exists()
+
+    monkeypatch.undo()  # space freed: the same command adds version 2
+    assert main(["export", str(tmp_path / "e"), "--saved-models", str(models)]) == 0
+    assert (models / "e" / "2" / "saved_model.pb").is_file()
+
+
+def test_dataset_inputs_are_checked_without_reading_ahead(door_models):
+    """A tf.data.Dataset: shapes and label dtype from its element_spec before anything
+    runs, values inside the compiled steps; the error's first line says what is wrong."""
+    import numpy as np
+    import tensorflow as tf
+
+    vae, cvae = door_models
+    images = np.random.default_rng(0).random((64, 28, 28, 1), dtype="float32")
+
+    def batches(x, y=None):
+        return tf.data.Dataset.from_tensor_slices(x if y is None else (x, y)).batch(16)
+
+    with pytest.raises(ValueError, match=r"^images range over \[0, 25\d\], but a Bernoulli.*x / 255"):
+        vae.fit(batches((images * 255).astype("uint8")), epochs=1, verbose=0)
+    nan = images.copy()
+    nan[40, 3, 4, 0] = np.inf  # the third batch
+    with pytest.raises(ValueError, match=r"^images contain NaN or infinite values \(first at index \[8 3 4 0\]"):
+        vae.evaluate(batches(nan), verbose=0)
+    with pytest.raises(ValueError, match=r"^images have shape \(32, 32, 3\) per example, but the model expects"):
+        vae.fit(batches(np.zeros((4, 32, 32, 3), "float32")), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"^images have shape \(784,\).*x.reshape\(-1, 28, 28, 1\)"):
+        vae.evaluate(batches(images.reshape(-1, 784)), verbose=0)
+    with pytest.raises(ValueError, match=r"^labels must be class ids in \[0, 10\), found 0..10"):
+        cvae.fit(batches(images, np.arange(64) % 11), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"^labels must be integer class ids, got dtype float64"):
+        cvae.fit(batches(images, np.arange(64) % 10 * 1.0), epochs=1, verbose=0)
+    good = cvae.evaluate(batches(images, np.arange(64) % 10), verbose=0, return_dict=True)
+    assert np.isfinite(good["loss"])  # good data passes
+
+
+def test_dataset_checks_leave_training_unchanged(real_batch, monkeypatch):
+    """The in-graph checks only read the batch: fit gives the same weights without them."""
+    import numpy as np
+    import tensorflow as tf
+
+    from vae_tf.factory import make_model
+    from vae_tf.models import checks
+
+    dataset = tf.data.Dataset.from_tensor_slices(real_batch).batch(32)
+
+    def trained():
+        keras.utils.set_random_seed(0)
+        model = make_model("vae", "mlp", (28, 28, 1), 2, hidden_units=(16,), seed=0)
+        model.compile()
+        model.fit(dataset, epochs=2, verbose=0)
+        return model.get_weights()
+
+    checked = trained()
+    monkeypatch.setattr(checks, "graph_checks", lambda model, images, labels: (images, labels))
+    for a, b in zip(checked, trained(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -18,6 +18,7 @@ import warnings
 
 import keras
 
+from vae_tf.faults import kill_point
 from vae_tf.run import write_json, writing
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class VerifiedBackup(keras.callbacks.BackupAndRestore):
         for name in (WEIGHTS, METADATA):
             if (backup / name).exists():
                 os.replace(backup / name, backup / (PREVIOUS + name))
+        kill_point("checkpoint")  # the worst moment: no file under the newest name
         os.replace(new_weights, backup / WEIGHTS)
         os.replace(new_metadata, backup / METADATA)
         write_json(backup / MANIFEST, {"checkpoints": [entry] + ([previous] if previous else [])})

@@ -306,12 +306,15 @@ def _latent_sampler(finished, choice, required=True):
 def _fit_sampler(args):
     from vae_tf.samplers import GaussianMixtureSampler
 
+    from vae_tf.runlock import run_lock
+
     finished, model, data = _open_with_data(args.run_dir)
     if model.is_conditional:
         raise ValueError("fit-sampler needs an unconditional model: a mixture over codes "
                          "ignores the labels a conditional (CVAE) decoder needs")
-    sampler = GaussianMixtureSampler.fit_model(model, data.train, args.components, args.seed)
-    path = finished.write_latent_sampler(sampler)
+    with run_lock(finished.path):
+        sampler = GaussianMixtureSampler.fit_model(model, data.train, args.components, args.seed)
+        path = finished.write_latent_sampler(sampler)
     print(f"wrote a {args.components}-component Gaussian mixture over "
           f"{sampler.latent_dim}-D training codes to {path}")
 
@@ -412,6 +415,7 @@ def _sampling_labels(model, label):
 def _train_prior(args):
     from vae_tf.models.vqvae import fit_prior
     from vae_tf.run import atomic_write
+    from vae_tf.runlock import run_lock
 
     finished, model, data = _open_with_data(args.run_dir)
     if not model.learns_prior:
@@ -420,12 +424,13 @@ def _train_prior(args):
         raise ValueError(f"--conditional needs labelled data; {data.source} has no labels")
     if not args.lr > 0:
         raise ValueError(f"--lr must be > 0, got {args.lr}")
-    prior, metrics = fit_prior(model, data.train, data.test, args.epochs,
-                               num_classes=data.num_classes if args.conditional else None,
-                               learning_rate=args.lr, filters=args.filters, num_layers=args.layers)
-    model.attach_prior(prior)
-    atomic_write(finished.path / "model.keras", model.save)
-    finished.write_metrics({**finished.metrics, **metrics})
+    with run_lock(finished.path):
+        prior, metrics = fit_prior(model, data.train, data.test, args.epochs,
+                                   num_classes=data.num_classes if args.conditional else None,
+                                   learning_rate=args.lr, filters=args.filters, num_layers=args.layers)
+        model.attach_prior(prior)
+        atomic_write(finished.path / "model.keras", model.save)
+        finished.write_metrics({**finished.metrics, **metrics})
     print(f"prior saved in {finished.path / 'model.keras'}; test NLL "
           f"{metrics['prior_nll']:.3f} nats per image, {metrics['prior_bits_per_dim']:.4f} bits/dim")
 
@@ -619,6 +624,7 @@ def _score(args):
 def _calibrate(args):
     from vae_tf import anomaly
     from vae_tf.run import Run
+    from vae_tf.runlock import run_lock
 
     finished = Run(args.run_dir)
     model = finished.model
@@ -626,11 +632,12 @@ def _calibrate(args):
     anomaly.check_methods(model, [method])
     if not 0.0 < args.fpr < 1.0:
         raise ValueError(f"--fpr must be in (0, 1), got {args.fpr}")
-    _, batches, count, _ = _run_split(finished, "validation")
-    scores, _ = _stream_scores(anomaly.Scorer(model, [method], args.iw_samples), batches, count)
-    options = {"iw_samples": args.iw_samples, "seed": 0, **anomaly.REGRET_OPTIONS}
-    record = anomaly.calibrate(scores[method], args.fpr, method, options)
-    path = anomaly.save_calibration(finished.path, record)
+    with run_lock(finished.path):
+        _, batches, count, _ = _run_split(finished, "validation")
+        scores, _ = _stream_scores(anomaly.Scorer(model, [method], args.iw_samples), batches, count)
+        options = {"iw_samples": args.iw_samples, "seed": 0, **anomaly.REGRET_OPTIONS}
+        record = anomaly.calibrate(scores[method], args.fpr, method, options)
+        path = anomaly.save_calibration(finished.path, record)
     print(f"threshold {record['threshold']:.4f} on {method} flags {args.fpr:g} of "
           f"{record['num_examples']} validation {'records' if model.input_name == 'features' else 'images'}; "
           f"wrote {path}")

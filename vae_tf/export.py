@@ -28,6 +28,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from vae_tf.faults import kill_point
 from vae_tf.names import check_name
 
 log = logging.getLogger(__name__)
@@ -202,11 +203,15 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
     archive.track(model)
     for signature, (function, specs) in signatures.items():
         archive.add_endpoint(signature, function, input_signature=specs)
+    from vae_tf.run import writing  # vae_tf.run imports the models, which import this module
+
     temporary = pathlib.Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.partial-"))
     try:
-        archive.write_out(str(temporary), verbose=False)
-        if tflite:
-            _write_tflite_decoder(temporary, temporary / "decoder.tflite")
+        with writing(target):
+            archive.write_out(str(temporary), verbose=False)
+            if tflite:
+                _write_tflite_decoder(temporary, temporary / "decoder.tflite")
+        kill_point("export")
         os.rename(temporary, target)  # atomic; fails rather than replace an existing version
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)

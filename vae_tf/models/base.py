@@ -122,31 +122,36 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
 
     def _check_images(self, x):
         x = as_float(x)
-        expected = self.image_shape
-        got = tuple(x.shape[1:])
-        if len(got) != len(expected) or any(
-            e is not None and g is not None and e != g for e, g in zip(expected, got)
-        ):
-            raise ValueError(
-                f"{self.input_name} have shape {got} per example, but the model expects {expected}"
-            )
+        shape = tf.TensorShape(x.shape)
+        if shape.rank is not None:
+            checks.check_shape(self, shape[1:])
         return x
 
     def _check_at_door(self, data, split):
-        """Host-side checks of NumPy inputs (`vae_tf.models.checks`) before any graph runs."""
-        if isinstance(data, tf.data.Dataset) or data is None:
+        """Host-side checks of NumPy inputs, and of a dataset's element_spec
+        (`vae_tf.models.checks`), before any graph runs."""
+        if data is None:
+            return
+        if isinstance(data, tf.data.Dataset):
+            checks.check_element_spec(self, data, split)
             return
         images, labels = split(data)
         checks.check_images(self, images)
         checks.check_labels(self, labels)
 
+    def _checked_batch(self, data):
+        """(images, labels) of a batch in the train or test step, after `checks.graph_checks`."""
+        return checks.graph_checks(self, *self._split_data(data))
+
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_at_door(x if y is None else (x, y), self._split_data)
-        return super().fit(x, y, *args, **kwargs)
+        with checks.first_line_from_graph():
+            return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_at_door(x if y is None else (x, y), self._split_data)
-        return super().evaluate(x, y, *args, **kwargs)
+        with checks.first_line_from_graph():
+            return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         self._check_at_door(x, self._split_inputs)
@@ -193,7 +198,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         return {"loss": terms["reconstruction"], **terms}
 
     def train_step(self, data):
-        x, labels = self._split_data(data)
+        x, labels = self._checked_batch(data)
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, labels, training=True)
             loss = terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
@@ -203,7 +208,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         return self._record(terms)
 
     def test_step(self, data):
-        x, labels = self._split_data(data)
+        x, labels = self._checked_batch(data)
         return self._record(self.compute_terms(x, labels, training=False))
 
     def _record(self, terms):

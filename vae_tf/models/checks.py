@@ -1,12 +1,18 @@
-"""Inputs checked at the door of `fit`, `evaluate` and `predict`, host-side, before any graph runs.
+"""Inputs checked at the door of `fit`, `evaluate` and `predict`.
 
-NumPy arrays are checked in full (a few passes over memory, no TensorFlow work): the
-shape of one example (an image, or a table's record of features) against the model's, NaN or inf values, the [0, 1] range a Bernoulli
-likelihood needs, and labels that must be integer class ids in range. A tf.data.Dataset
-is checked by its element shape only (reading a batch would advance its shuffling).
+NumPy arrays are checked in full host-side, before any graph runs (a few passes over
+memory, no TensorFlow work): the shape of one example (an image, or a table's
+record of features) against the model's, NaN or inf values,
+the [0, 1] range a Bernoulli likelihood needs, and labels that must be integer class
+ids in range. A tf.data.Dataset is not read ahead (that would advance its shuffling):
+its `element_spec` is checked host-side (shapes, label dtype), and every batch's values
+inside the compiled train and test steps (`graph_checks`), whose failures
+`first_line_from_graph` turns into a ValueError saying what is wrong on its first line.
 """
 
+import contextlib
 import math
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -14,19 +20,37 @@ import tensorflow as tf
 from vae_tf.likelihoods import Bernoulli
 
 
-def check_images(model, images):
-    """Raises ValueError naming the problem with `images` for `model` (see module doc)."""
-    if isinstance(images, tf.data.Dataset):
-        return
-    if not isinstance(images, np.ndarray):
-        return
-    what = model.input_name  # "features" (records of a table) or "images"
-    expected, got = tuple(model.image_shape), images.shape[1:]
-    if got != expected:
+MARK = "vae_tf input check: "  # starts the message of every in-graph check
+
+
+def check_shape(model, got):
+    """Raises ValueError unless the per-example shape `got` (of an image, or of a
+    table's record) is the model's (unknown dimensions pass)."""
+    expected, got = tuple(model.image_shape), tuple(got)
+    if len(got) != len(expected) or any(g is not None and g != e for g, e in zip(got, expected)):
         hint = ""
         if len(got) == 1 and len(expected) > 1 and got[0] == math.prod(expected):
             hint = f"; reshape flat images with x.reshape(-1, {', '.join(map(str, expected))})"
-        raise ValueError(f"{what} have shape {got} per example, but the model expects {expected}{hint}")
+        raise ValueError(f"{model.input_name} have shape {got} per example, "
+                         f"but the model expects {expected}{hint}")
+
+
+def check_element_spec(model, dataset, split):
+    """Raises ValueError if the shapes or label dtype of a dataset's `element_spec` (from
+    `split`, as `_split_data` splits a batch) do not fit `model`; reads no data."""
+    images, labels = split(dataset.element_spec)
+    if isinstance(images, tf.TensorSpec) and images.shape.rank is not None:
+        check_shape(model, images.shape[1:])
+    if model.is_conditional and isinstance(labels, tf.TensorSpec) and not labels.dtype.is_integer:
+        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype.name}")
+
+
+def check_images(model, images):
+    """Raises ValueError naming the problem with NumPy `images` for `model` (see module doc)."""
+    if not isinstance(images, np.ndarray):
+        return
+    check_shape(model, images.shape[1:])
+    what = model.input_name  # "features" (records of a table) or "images"
     if images.dtype.kind == "f" and not np.isfinite(images).all():
         index = np.unravel_index(np.argmin(np.isfinite(images)), images.shape)
         raise ValueError(f"{what} contain NaN or infinite values (first at index {tuple(map(int, index))})")
@@ -48,3 +72,41 @@ def check_labels(model, labels):
     if labels.size and (labels.min() < 0 or labels.max() >= model.num_classes):
         raise ValueError(f"labels must be class ids in [0, {model.num_classes}), "
                          f"found {labels.min()}..{labels.max()}")
+
+
+def graph_checks(model, images, labels):
+    """The value checks of `check_images` and `check_labels` as assertion ops on one batch.
+
+    Returns:
+        (images, labels), to use in place of the inputs so the checks run first.
+    """
+    images = tf.cast(images, tf.float32)
+    finite = tf.math.is_finite(images)
+    first = tf.unravel_index(tf.argmin(tf.reshape(tf.cast(finite, tf.int32), [-1])), tf.shape(images, tf.int64))
+    asserts = [tf.debugging.Assert(tf.reduce_all(finite), [tf.strings.format(
+        MARK + "images contain NaN or infinite values (first at index {} of a batch)", first)])]
+    if isinstance(model.likelihood, Bernoulli):
+        low, high = tf.reduce_min(images), tf.reduce_max(images)
+        with tf.control_dependencies(asserts):  # NaN first: it also fails the range test
+            asserts.append(tf.debugging.Assert((low >= 0) & (high <= 1), [tf.strings.format(
+                MARK + "images range over [{}, {}], but a Bernoulli likelihood needs values in [0, 1]: "
+                "scale them, e.g. x / 255", (low, high))]))
+    if model.is_conditional and labels is not None and labels.dtype.is_integer:
+        low, high = tf.reduce_min(labels), tf.reduce_max(labels)
+        asserts.append(tf.debugging.Assert((low >= 0) & (high < model.num_classes), [tf.strings.format(
+            MARK + f"labels must be class ids in [0, {model.num_classes}), found {{}}..{{}}", (low, high))]))
+    with tf.control_dependencies(asserts):
+        return tf.identity(images), (None if labels is None else tf.identity(labels))
+
+
+@contextlib.contextmanager
+def first_line_from_graph():
+    """Re-raises a failed `graph_checks` assertion as a ValueError whose first line says
+    what is wrong (TensorFlow's own first line is "Graph execution error:")."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(re.escape(MARK) + r"(.*)\]", error.message)
+        if found is None:
+            raise
+        raise ValueError(found.group(1)) from error

@@ -275,7 +275,7 @@ class VQVAE(Autoencoder):
         ]
 
     def train_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, _ = self._checked_batch(data)
         weights = self._network_weights()
         with tf.GradientTape() as tape:
             terms, codes = self._forward(x, training=True)
@@ -286,7 +286,7 @@ class VQVAE(Autoencoder):
         return self._record(terms, codes)
 
     def test_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, _ = self._checked_batch(data)
         return self._record(*self._forward(x, training=False))
 
     def _record(self, terms, codes):
