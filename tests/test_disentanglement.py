@@ -60,6 +60,18 @@ def test_discretize_puts_distinct_integer_values_in_distinct_bins():
     assert len(np.unique(binned[:, 0])) == 10
 
 
+def test_twenty_bins_cap_mig_on_dsprites_many_valued_factors():
+    # Full grid of dSprites' orientation (40 values) and a position (32): 20 equal-width bins
+    # hold 2 orientations each (I = ln 20) and 12 bins with 2 positions + 8 with 1
+    # (I = 4.25 ln 2 = 0.85 H); the other dimension carries exactly no information.
+    grid = np.stack(np.meshgrid(np.arange(40), np.arange(32), indexing="ij"), -1).reshape(-1, 2)
+    by_hand = (math.log(20) / math.log(40) + 0.85) / 2
+    assert dis.mig(grid.astype("float64"), grid) == pytest.approx(by_hand, abs=1e-9)
+    assert dis.mig(grid.astype("float64"), grid, num_bins=40) == pytest.approx(1.0, abs=1e-9)
+    dsprites_ceiling = (2 + math.log(20) / math.log(40) + 2 * 0.85) / 5  # shape, scale: 1 each
+    assert dsprites_ceiling == pytest.approx(0.902, abs=5e-4)
+
+
 def test_codes_equal_to_the_factors_score_one():
     factors = _factors(10_000)
     codes = _perfect_codes(factors)

@@ -123,9 +123,12 @@ def mig(codes, factors, num_bins=20):
     over factors. I(z_j; v_k) is estimated as in disentanglement_lib: each code dimension
     is discretized into `num_bins` equal-width bins and the discrete mutual information
     of the empirical joint is taken (the paper's own estimator integrates over q(z|x)).
-    Binning costs information when a factor has more values than `num_bins`: codes
-    equal to dSprites' factors score 0.90 with 20 bins (the standard setting) and 0.99
-    with 40.
+    Binning costs information when a factor has more values than `num_bins`, so 20 bins
+    (disentanglement_lib's setting, kept for comparable numbers) cap MIG below 1 on
+    dSprites: codes equal to the factors score exactly (2 + ln 20 / ln 40 + 2 * 0.85) / 5
+    = 0.902 on the full grid (20 bins hold 2 of the 40 orientations each; 32 positions
+    fill 12 bins with 2 and 8 with 1), 0.896 on 10,000 random draws; 40 bins give 1.000
+    and 0.988.
 
     Args:
         codes: array (examples, dims), dims >= 2.
