@@ -27,13 +27,13 @@ def test_benchmark_refuses_scaling_of_the_large_configuration(capsys):
 @pytest.mark.slow
 def test_large_benchmark_reports_training_pipeline_and_memory_per_file_count(tmp_path, capsys):
     out = tmp_path / "large.json"
-    assert main(["benchmark", "--config", "large", "--large-files", "40", "60", "--epochs", "1",
+    assert main(["benchmark", "--config", "large", "--large-files", "80", "120", "--epochs", "1",
                  "--out", str(out)]) == 0
     import json
 
     results = json.loads(out.read_text())["large"]
-    assert [r["files"] for r in results["runs"]] == [40, 60]
-    assert [r["train_images"] for r in results["runs"]] == [32, 48]  # 20% are the test split
+    assert [r["files"] for r in results["runs"]] == [80, 120]
+    assert [r["train_images"] for r in results["runs"]] == [64, 96]  # 20% are the test split; 2 and 3 batches
     for r in results["runs"]:
         assert r["images_per_s"] > 0 and r["pipeline_images_per_s"] > 0 and r["peak_rss_mib"] > 100
         assert r["pipeline_ratio"] == r["pipeline_images_per_s"] / r["images_per_s"]

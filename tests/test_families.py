@@ -217,7 +217,7 @@ def test_family_trains_round_trips_exports_and_evaluates(kind, options, tmp_path
     assert set(served.signatures) == {
         "serving_default", "reconstruct", "encode", "decode", "sample", "score"}
     sample = served.signatures["sample"]
-    drawn = [sample(num_samples=tf.constant(3), seed=tf.constant(7))["images"].numpy()
+    drawn = [sample(num_samples=tf.constant(3), seed=tf.constant(7))[restored.input_name].numpy()
              for _ in range(2)]
     np.testing.assert_array_equal(*drawn)
     assert drawn[0].shape == (3, *SHAPE)

@@ -67,6 +67,9 @@ def _pipeline_pass(dataset):
     images, start = 0, time.perf_counter()
     for batch, _ in iterator:
         images += int(batch.shape[0])
+    if not images:
+        raise ValueError(f"the pipeline rate needs at least two batches of {BATCH_SIZE} training "
+                         f"images, got {first} images: use more --large-files")
     return first + images, images / (time.perf_counter() - start)
 
 
