@@ -6,14 +6,14 @@
 #   scripts/disentanglement_table.sh [OUT_DIR]        # default OUT_DIR: /tmp/disent
 #
 # Budget and architecture come from the environment (defaults = the README's run):
-#   LIMIT=20000 EPOCHS=1 SEED=0 ARCH="--arch mlp --hidden-units 1200 1200"
+#   LIMIT=30000 EPOCHS=5 SEED=0 ARCH="--arch conv --filters 32 32 64 64"
 # VAE_TF="python -m vae_tf" picks the interpreter; prefix with `nice -n 15` on a shared machine.
 set -eu
 OUT=${1:-/tmp/disent}
-LIMIT=${LIMIT:-20000}
-EPOCHS=${EPOCHS:-1}
+LIMIT=${LIMIT:-30000}
+EPOCHS=${EPOCHS:-5}
 SEED=${SEED:-0}
-ARCH=${ARCH:-"--arch mlp --hidden-units 1200 1200"}
+ARCH=${ARCH:-"--arch conv --filters 32 32 64 64"}
 VAE_TF=${VAE_TF:-"python -m vae_tf"}
 PY=${VAE_TF% -m vae_tf}
 mkdir -p "$OUT"

@@ -157,6 +157,20 @@ def test_versions_count_up_and_are_never_overwritten(tmp_path):
         export_saved_model(model, tmp_path, name="m", version=0)
 
 
+def test_a_version_is_readable_by_a_server_under_another_user(tmp_path):
+    """TF Serving often runs as its own user: the version keeps the umask's modes."""
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        version = export_saved_model(small("vae", "mlp"), tmp_path, name="m")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(version.stat().st_mode) == 0o755
+    assert stat.S_IMODE((version / "saved_model.pb").stat().st_mode) == 0o644
+
+
 def test_failure_mid_export_leaves_no_version(tmp_path, monkeypatch):
     def fail(saved_model_dir, path):
         assert (saved_model_dir / "saved_model.pb").is_file()  # the SavedModel was half done

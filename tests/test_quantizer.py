@@ -146,3 +146,10 @@ def test_round_trip_in_a_functional_model(tmp_path):
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VectorQuantizer(**{"num_embeddings": 8, "embedding_dim": 2, **kwargs})
+
+
+def test_the_layer_is_public_at_the_top_level():
+    import vae_tf
+    from vae_tf.quantizer import VectorQuantizer
+
+    assert vae_tf.VectorQuantizer is VectorQuantizer and "VectorQuantizer" in vae_tf.__all__

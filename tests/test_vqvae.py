@@ -135,6 +135,8 @@ def test_exported_signatures_reload_without_vae_tf(tmp_path):
         served.decode(tf.fill([1, 7, 7], -1))
     with pytest.raises((ValueError, TypeError)):
         served.decode(tf.zeros([1, 6, 7], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"codes must have shape \(batch, 7, 7\)"):
+        served.signatures["decode"](codes=tf.zeros([1, 6, 7], tf.int32))  # what TF Serving calls
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples must be >= 1"):
         served.sample(tf.constant(0), tf.constant(1))
 

@@ -12,6 +12,7 @@ from vae_tf.factory import make_model
 from vae_tf.layers import OneHot, Sampling
 from vae_tf.models import AE, CVAE, IWAE, TCVAE, VAE, VQVAE
 from vae_tf.optimizers import FusedAdam
+from vae_tf.quantizer import VectorQuantizer
 from vae_tf.networks import (
     build_conv_decoder,
     build_conv_encoder,
@@ -31,6 +32,7 @@ __all__ = [
     "TCVAE",
     "VAE",
     "VQVAE",
+    "VectorQuantizer",
     "build_conv_decoder",
     "build_conv_encoder",
     "build_mlp_decoder",

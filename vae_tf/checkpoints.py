@@ -139,12 +139,19 @@ class VerifiedBackup(keras.callbacks.BackupAndRestore):
         backup.mkdir(parents=True, exist_ok=True)
         new_weights = backup / f".new.{WEIGHTS}"  # save_weights wants a .weights.h5 name
         new_metadata = backup / f".new.{METADATA}"
-        with writing(backup / WEIGHTS):
-            self.model.save_weights(str(new_weights), overwrite=True)
-            _fsync(new_weights)
-        with writing(backup / METADATA):
-            new_metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
-            _fsync(new_metadata)
+        try:
+            with writing(backup / WEIGHTS):
+                self.model.save_weights(str(new_weights), overwrite=True)
+                _fsync(new_weights)
+            with writing(backup / METADATA):
+                new_metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+                _fsync(new_metadata)
+        except BaseException:
+            # A full disk: free what was half written, so the checkpoints before stay whole
+            # and the space comes back.
+            new_weights.unlink(missing_ok=True)
+            new_metadata.unlink(missing_ok=True)
+            raise
         entry = {"epoch": self._current_epoch, "files": {
             WEIGHTS: _describe(backup, [new_weights.name])[new_weights.name],
             METADATA: _describe(backup, [new_metadata.name])[new_metadata.name],

@@ -213,8 +213,9 @@ def _add_score_options(command):
 
     command.add_argument("--score", choices=METHODS, nargs="+", default=None, dest="scores",
                          help="scores to compute (default: every score the model supports)")
-    command.add_argument("--iw-samples", type=_positive_int, default=100,
-                         help="importance samples of iw_nll and a VAE's complexity (default: 100)")
+    command.add_argument("--iw-samples", type=_positive_int, default=None,
+                         help="importance samples of iw_nll and a VAE's complexity (default: the "
+                              "calibration's on a calibrated run, else 100)")
 
 
 def _add_anomaly_parsers(commands):
@@ -592,6 +593,18 @@ def _methods(model, requested, also=None):
     return methods
 
 
+def _iw_samples(args, record, model):
+    """--iw-samples, or the calibration's: its threshold holds only for the score it was set on."""
+    calibrated = (record or {}).get("options", {}).get("iw_samples")
+    if args.iw_samples is None:
+        return calibrated or 100
+    uses_them = record and (record["score"] == "iw_nll" or (record["score"] == "complexity" and model.is_variational))
+    if calibrated and uses_them and args.iw_samples != calibrated:
+        raise ValueError(f"--iw-samples {args.iw_samples}: the run was calibrated on {record['score']} "
+                         f"with {calibrated} importance samples; leave --iw-samples out to use them")
+    return args.iw_samples
+
+
 def _score(args):
     import numpy as np
 
@@ -607,7 +620,7 @@ def _score(args):
     methods = _methods(model, args.scores, record and record["score"])
     features = _run_feature_names(finished) if args.dataset == "tabular" else None
     name, batches, count, paths = _given_data(args, model, features) or _run_split(finished, args.split)
-    scores, labels = _stream_scores(Scorer(model, methods, args.iw_samples), batches, count)
+    scores, labels = _stream_scores(Scorer(model, methods, _iw_samples(args, record, model)), batches, count)
     columns = {"index": range(len(next(iter(scores.values()))))}
     if paths is not None:  # an image folder: the file of each row
         columns["path"] = paths
@@ -660,7 +673,7 @@ def _ood(args):
     record = anomaly.load_calibration(finished.path)  # a calibrated run also reports its threshold
     methods = _methods(model, args.scores, record and record["score"])
     out_name, out_batches, out_count, _ = given
-    scorer = anomaly.Scorer(model, methods, args.iw_samples)
+    scorer = anomaly.Scorer(model, methods, _iw_samples(args, record, model))
     odd, _ = _stream_scores(scorer, out_batches, out_count)
     in_name, in_batches, in_count, _ = _run_split(finished, "test")
     normal, _ = _stream_scores(scorer, in_batches, in_count)

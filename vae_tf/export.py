@@ -23,12 +23,12 @@ import logging
 import os
 import pathlib
 import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
 
 from vae_tf.faults import kill_point
+from vae_tf.files import temporary_directory
 from vae_tf.names import check_name
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
         archive.add_endpoint(signature, function, input_signature=specs)
     from vae_tf.run import writing  # vae_tf.run imports the models, which import this module
 
-    temporary = pathlib.Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.partial-"))
+    temporary = temporary_directory(model_dir, prefix=f".{version}.partial-")
     try:
         with writing(target):
             archive.write_out(str(temporary), verbose=False)

@@ -21,9 +21,9 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
 
 from vae_tf.config import read_config
+from vae_tf.files import temporary_directory, temporary_file
 from vae_tf.names import check_name
 
 BACKUP_DIR = "backup"  # BackupAndRestore state inside NAME.partial/
@@ -44,14 +44,13 @@ def atomic_write(path, write):
     path = pathlib.Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent}: output directory does not exist")
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(descriptor)
+    temporary = temporary_file(path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     try:
         with writing(path):
-            write(pathlib.Path(temporary))
+            write(temporary)
         os.replace(temporary, path)
     finally:
-        pathlib.Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
     return path
 
 
@@ -322,7 +321,7 @@ def start(config, resume):
     if partial.exists() or partial.is_symlink():
         remove_run(partial, final.parent)
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.new-"))
+    staging = temporary_directory(final.parent, prefix=f".{final.name}.new-")
     try:
         write_json(staging / "config.json", config.to_dict())
         os.rename(staging, partial)

@@ -18,11 +18,11 @@ Example:
 
 import os
 import pathlib
-import tempfile
 
 import numpy as np
 from keras import ops
 
+from vae_tf.files import temporary_file
 from vae_tf.layers import draw_categorical, draw_normal, split_seed
 
 _KEYS = ("weights", "means", "covariances")
@@ -147,13 +147,13 @@ class GaussianMixtureSampler:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         if not path.parent.is_dir():
             raise FileNotFoundError(f"directory {path.parent} does not exist")
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+        temporary = temporary_file(path.parent, prefix=f".{path.name}.", suffix=".npz")
         try:
-            with os.fdopen(handle, "wb") as f:
+            with open(temporary, "wb") as f:
                 np.savez(f, weights=self.weights, means=self.means, covariances=self.covariances)
             os.replace(temporary, path)
         except BaseException:
-            pathlib.Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
 
     @classmethod

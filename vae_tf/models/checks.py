@@ -74,28 +74,42 @@ def check_labels(model, labels):
                          f"found {labels.min()}..{labels.max()}")
 
 
+def _failed(message, *values):
+    """An op that always fails with `message` (a tf.strings.format template) filled in."""
+    return tf.debugging.Assert(False, [tf.strings.format(MARK + message, values)])
+
+
 def graph_checks(model, images, labels):
     """The value checks of `check_images` and `check_labels` as assertion ops on one batch.
+
+    A passing batch costs three reductions and a scalar branch; the message (with the
+    first bad index or the range found) is computed only when a check fails.
 
     Returns:
         (images, labels), to use in place of the inputs so the checks run first.
     """
     images = tf.cast(images, tf.float32)
-    finite = tf.math.is_finite(images)
-    first = tf.unravel_index(tf.argmin(tf.reshape(tf.cast(finite, tf.int32), [-1])), tf.shape(images, tf.int64))
-    asserts = [tf.debugging.Assert(tf.reduce_all(finite), [tf.strings.format(
-        MARK + "images contain NaN or infinite values (first at index {} of a batch)", first)])]
+    # x * 0 is 0 for every finite x and NaN for NaN and ±inf, so the sum is 0 iff all are finite.
+    finite = tf.equal(tf.reduce_sum(images * 0.0), 0.0)
+    ok, failure = finite, lambda: _failed(
+        "images contain NaN or infinite values (first at index {} of a batch)",
+        tf.unravel_index(tf.argmin(tf.reshape(tf.cast(tf.math.is_finite(images), tf.int32), [-1])),
+                         tf.shape(images, tf.int64)))
     if isinstance(model.likelihood, Bernoulli):
         low, high = tf.reduce_min(images), tf.reduce_max(images)
-        with tf.control_dependencies(asserts):  # NaN first: it also fails the range test
-            asserts.append(tf.debugging.Assert((low >= 0) & (high <= 1), [tf.strings.format(
-                MARK + "images range over [{}, {}], but a Bernoulli likelihood needs values in [0, 1]: "
-                "scale them, e.g. x / 255", (low, high))]))
+        in_range, nan_failure = (low >= 0) & (high <= 1), failure
+        ok = finite & in_range
+        failure = lambda: tf.cond(finite, lambda: _failed(  # NaN first: it also fails the range test
+            "images range over [{}, {}], but a Bernoulli likelihood needs values in [0, 1]: "
+            "scale them, e.g. x / 255", low, high), nan_failure)
     if model.is_conditional and labels is not None and labels.dtype.is_integer:
-        low, high = tf.reduce_min(labels), tf.reduce_max(labels)
-        asserts.append(tf.debugging.Assert((low >= 0) & (high < model.num_classes), [tf.strings.format(
-            MARK + f"labels must be class ids in [0, {model.num_classes}), found {{}}..{{}}", (low, high))]))
-    with tf.control_dependencies(asserts):
+        low_label, high_label = tf.reduce_min(labels), tf.reduce_max(labels)
+        labels_ok, image_failure = (low_label >= 0) & (high_label < model.num_classes), failure
+        failure = lambda: tf.cond(labels_ok, image_failure, lambda: _failed(
+            f"labels must be class ids in [0, {model.num_classes}), found {{}}..{{}}", low_label, high_label))
+        ok = ok & labels_ok
+    check = tf.cond(ok, tf.no_op, failure)
+    with tf.control_dependencies([check]):
         return tf.identity(images), (None if labels is None else tf.identity(labels))
 
 

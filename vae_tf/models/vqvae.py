@@ -238,6 +238,11 @@ class VQVAE(Autoencoder):
                 raise ValueError(f"{message}, got values from {values.min()} to {values.max()}")
             return codes
         checks = [
+            # A SavedModel signature called with another grid runs with the wrong shape
+            # unless it is asserted at run time.
+            tf.debugging.assert_equal(
+                tf.shape(codes)[1:], tf.constant(self.grid_shape, tf.int32),
+                message=f"codes must have shape (batch, {self.grid_shape[0]}, {self.grid_shape[1]})"),
             tf.debugging.assert_non_negative(codes, message=message),
             tf.debugging.assert_less(codes, self.num_embeddings, message=message),
         ]
