@@ -79,6 +79,17 @@ def _failed(message, *values):
     return tf.debugging.Assert(False, [tf.strings.format(MARK + message, values)])
 
 
+def _first_failure(checks):
+    """One branch on all the (passed, fail) checks; when one fails, the first failing
+    check's `fail()` runs, so its message is computed only then."""
+    def report(remaining):
+        (passed, fail), rest = remaining[0], remaining[1:]
+        return fail() if not rest else tf.cond(passed, lambda: report(rest), fail)
+
+    return tf.cond(tf.reduce_all(tf.stack([passed for passed, _ in checks])), tf.no_op,
+                   lambda: report(checks))
+
+
 def graph_checks(model, images, labels):
     """The value checks of `check_images` and `check_labels` as assertion ops on one batch.
 
@@ -90,26 +101,20 @@ def graph_checks(model, images, labels):
     """
     images = tf.cast(images, tf.float32)
     # x * 0 is 0 for every finite x and NaN for NaN and ±inf, so the sum is 0 iff all are finite.
-    finite = tf.equal(tf.reduce_sum(images * 0.0), 0.0)
-    ok, failure = finite, lambda: _failed(
+    checks = [(tf.equal(tf.reduce_sum(images * 0.0), 0.0), lambda: _failed(
         "images contain NaN or infinite values (first at index {} of a batch)",
         tf.unravel_index(tf.argmin(tf.reshape(tf.cast(tf.math.is_finite(images), tf.int32), [-1])),
-                         tf.shape(images, tf.int64)))
-    if isinstance(model.likelihood, Bernoulli):
+                         tf.shape(images, tf.int64))))]
+    if isinstance(model.likelihood, Bernoulli):  # after the NaN check: NaN also fails this one
         low, high = tf.reduce_min(images), tf.reduce_max(images)
-        in_range, nan_failure = (low >= 0) & (high <= 1), failure
-        ok = finite & in_range
-        failure = lambda: tf.cond(finite, lambda: _failed(  # NaN first: it also fails the range test
+        checks.append(((low >= 0) & (high <= 1), lambda: _failed(
             "images range over [{}, {}], but a Bernoulli likelihood needs values in [0, 1]: "
-            "scale them, e.g. x / 255", low, high), nan_failure)
+            "scale them, e.g. x / 255", low, high)))
     if model.is_conditional and labels is not None and labels.dtype.is_integer:
         low_label, high_label = tf.reduce_min(labels), tf.reduce_max(labels)
-        labels_ok, image_failure = (low_label >= 0) & (high_label < model.num_classes), failure
-        failure = lambda: tf.cond(labels_ok, image_failure, lambda: _failed(
-            f"labels must be class ids in [0, {model.num_classes}), found {{}}..{{}}", low_label, high_label))
-        ok = ok & labels_ok
-    check = tf.cond(ok, tf.no_op, failure)
-    with tf.control_dependencies([check]):
+        checks.append(((low_label >= 0) & (high_label < model.num_classes), lambda: _failed(
+            f"labels must be class ids in [0, {model.num_classes}), found {{}}..{{}}", low_label, high_label)))
+    with tf.control_dependencies([_first_failure(checks)]):
         return tf.identity(images), (None if labels is None else tf.identity(labels))
 
 
