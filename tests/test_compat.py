@@ -65,3 +65,32 @@ def test_check_names_a_missing_internal(monkeypatch):
     monkeypatch.delattr(owner, compat.SYMBOLIC_BUILD_METHOD)
     with pytest.raises(RuntimeError, match="_maybe_symbolic_build"):
         compat.check()
+
+
+def test_weights_bytes_load_with_load_weights(tmp_path):
+    """The in-memory store, written to a file by hand, is a .weights.h5 file that
+    `load_weights` reads whole: the weights and the optimizer state come back."""
+    def model():
+        built = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        built.compile(optimizer="adam", loss="mse")
+        return built
+
+    trained = model()
+    trained.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
+    path = tmp_path / "w.weights.h5"
+    path.write_bytes(compat.weights_bytes(trained))
+    fresh = model()
+    fresh.optimizer.build(fresh.trainable_variables)
+    fresh.load_weights(path)
+    for a, b in zip(trained.get_weights() + [np.asarray(v) for v in trained.optimizer.variables],
+                    fresh.get_weights() + [np.asarray(v) for v in fresh.optimizer.variables], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(np.asarray(fresh.optimizer.iterations)) == 1
+
+
+def test_check_names_a_missing_weights_store_internal(monkeypatch):
+    from keras.src.saving import saving_lib
+
+    monkeypatch.delattr(saving_lib, "_save_state")
+    with pytest.raises(RuntimeError, match="compat.weights_bytes must change"):
+        compat.check()

@@ -18,6 +18,7 @@ import warnings
 
 import keras
 
+from vae_tf import compat
 from vae_tf.faults import kill_point
 from vae_tf.run import write_json, writing
 
@@ -99,6 +100,19 @@ def _fsync(path):
         os.fsync(f.fileno())
 
 
+def _write_weights(path, contents):
+    """Writes and fsyncs `contents` with Python's own file I/O, so a full disk is a plain
+    OSError(ENOSPC) (h5py writing to one leaves finalizers that crash the process)."""
+    half = len(contents) // 2
+    with open(path, "wb") as f:
+        f.write(contents[:half])
+        f.flush()
+        kill_point("checkpoint-write")  # half the bytes in the file
+        f.write(contents[half:])
+        f.flush()
+        os.fsync(f.fileno())
+
+
 class VerifiedBackup(keras.callbacks.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` (per epoch, two checkpoints kept) whose
     checkpoints are verified before loading and whose optimizer state is never skipped.
@@ -137,12 +151,12 @@ class VerifiedBackup(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         backup = self._backup
         backup.mkdir(parents=True, exist_ok=True)
-        new_weights = backup / f".new.{WEIGHTS}"  # save_weights wants a .weights.h5 name
+        new_weights = backup / f".new.{WEIGHTS}"
         new_metadata = backup / f".new.{METADATA}"
+        contents = compat.weights_bytes(self.model)
         try:
             with writing(backup / WEIGHTS):
-                self.model.save_weights(str(new_weights), overwrite=True)
-                _fsync(new_weights)
+                _write_weights(new_weights, contents)
             with writing(backup / METADATA):
                 new_metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
                 _fsync(new_metadata)

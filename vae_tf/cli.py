@@ -11,7 +11,6 @@ import errno
 import importlib.metadata
 import logging
 import pathlib
-import os
 import sys
 
 log = logging.getLogger("vae_tf")
@@ -817,17 +816,8 @@ def console_main():
     """The `vae-tf` console script (and `python -m vae_tf`): exits with `main`'s status.
 
     TensorFlow's start-up output is held back by `vae_tf._startup`, which runs when the
-    package is imported by this command.
-
-    A failed command ends without Python's finalizers: after a full disk, h5py's
-    finalizers touch the file that failed and crash the process (exit 139, not 2); every
-    file of ours is already whole or gone by then."""
-    status = main()
-    if status:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    sys.exit(status)
+    package is imported by this command."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Every use of a private Keras API, in one place.
 
-vae_tf relies on three Keras internals; each is wrapped here so a Keras upgrade that
+vae_tf relies on four Keras internals; each is wrapped here so a Keras upgrade that
 changes one breaks this module (and `tests/test_compat.py`, which checks each
 assumption directly) rather than training in some distant place:
 
@@ -10,9 +10,15 @@ assumption directly) rather than training in some distant place:
   fused update kernel writes into them.
 - The saved-weights store of a layer is keyed "0", "1", ... by weight order: a layer
   that saves one more variable after its weights puts it at the next free key.
+- `saving_lib.H5IOStore` and `saving_lib._save_state`: a model's `.weights.h5` bytes
+  built in memory, so that vae_tf's own file I/O writes them to disk (h5py writing to
+  a full disk leaves finalizers that crash the process).
 """
 
+import io
+
 import keras
+from keras.src.saving import saving_lib
 
 # Checked by tests/test_compat.py against the installed Keras.
 SYMBOLIC_BUILD_METHOD = "_maybe_symbolic_build"
@@ -66,6 +72,25 @@ def load_extra_variable(layer, store, variable):
     return {k: store[k] for k in store.keys() if k != key}
 
 
+def weights_bytes(model):
+    """The contents of a `.weights.h5` file of `model`, built in memory.
+
+    `model.save_weights` writes the same store through h5py's own file I/O; these bytes,
+    written to a file, load with `model.load_weights`.
+
+    Args:
+        model: a built `keras.Model`.
+
+    Returns:
+        bytes, an HDF5 file.
+    """
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    store.close()  # leaves `buffer` open: it was passed in, not opened by the store
+    return buffer.getvalue()
+
+
 def check():
     """Raises RuntimeError naming the Keras internal that is missing from this Keras.
 
@@ -90,3 +115,10 @@ def check():
         ) from error
     if momentum.shape != variable.shape or velocity.shape != variable.shape:
         raise RuntimeError(f"keras {keras.__version__}: Adam slots no longer match their variable")
+    try:
+        weights_bytes(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    except (AttributeError, TypeError, ValueError) as error:
+        raise RuntimeError(
+            f"keras {keras.__version__}: the weights store internals changed ({error}); "
+            "vae_tf.compat.weights_bytes must change"
+        ) from error

@@ -2,9 +2,10 @@
 
 The fault-injection tests (tests/test_faults_kill.py) start a real `vae-tf` process with
 `VAE_TF_TEST_KILL=POINT:N` in its environment; it SIGKILLs itself the N-th time it
-reaches `kill_point(POINT)`. Points: "checkpoint" (a backup half renamed in) and
-"export" (a SavedModel version written, not yet renamed into place). Without the
-variable, `kill_point` does nothing.
+reaches `kill_point(POINT)`. Points: "checkpoint-write" (half of a backup's weights
+file written), "checkpoint" (a backup half renamed in) and "export" (a SavedModel
+version written, not yet renamed into place). Without the variable, `kill_point` does
+nothing.
 """
 
 import os

@@ -57,14 +57,11 @@ def atomic_write(path, write):
 @contextlib.contextmanager
 def writing(path):
     """Reports a full disk met inside the block as `OSError(ENOSPC)` naming `path`
-    (h5py reports one as a RuntimeError mentioning errno 28, TensorFlow as a
-    ResourceExhaustedError saying "No space left on device")."""
+    (TensorFlow reports one as a ResourceExhaustedError saying "No space left on device")."""
     try:
         yield
     except Exception as error:
-        text = str(error)
-        full = getattr(error, "errno", None) == errno.ENOSPC or "errno = 28" in text \
-            or os.strerror(errno.ENOSPC) in text
+        full = getattr(error, "errno", None) == errno.ENOSPC or os.strerror(errno.ENOSPC) in str(error)
         if not full:
             raise
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from error
