@@ -42,8 +42,41 @@ def files(root):
     return {p: p.read_bytes() for p in pathlib.Path(root).rglob("*") if p.is_file()}
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The weights of the run the killed ones are compared with."""
+    out = tmp_path_factory.mktemp("reference")
+    status, err = vae_tf("train", *RUN, "--out", str(out), "--name", "reference")
+    assert status == 0, err
+    return weights(out / "reference")
+
+
+def rerun_resumes_exactly(out, reference):
+    """The same `train` command again resumes after epoch 1 and ends as `reference`."""
+    status, err = vae_tf("train", *RUN, "--out", str(out), "--name", "x")
+    assert status == 0, err
+    assert "took over the lock" in err and "resuming x after epoch 1 of 3" in err
+    for a, b in zip(weights(out / "x"), reference, strict=True):
+        np.testing.assert_array_equal(a, b)
+    epochs = [line.split(",")[0] for line in (out / "x" / "history.csv").read_text().splitlines()]
+    assert epochs == ["epoch", "0", "1", "2"]
+
+
 @pytest.mark.slow
-def test_sigkill_mid_checkpoint_then_rerun_resumes_exactly(tmp_path):
+def test_sigkill_mid_checkpoint_write_then_rerun_resumes_exactly(tmp_path, uninterrupted):
+    """Killed with half of the second epoch's weights file written: the first checkpoint
+    is untouched, and the rerun resumes from it and ends bit-identical to an uninterrupted run."""
+    status, err = vae_tf("train", *RUN, "--out", str(tmp_path), "--name", "x", kill_at="checkpoint-write:2")
+    assert status == -signal.SIGKILL, err
+    backup = tmp_path / "x.partial" / "backup"
+    half, whole = (backup / ".new.latest.weights.h5").stat().st_size, (backup / "latest.weights.h5").stat().st_size
+    assert 0 < half < whole  # mid-write
+    assert completed_epochs(backup) == 1
+    rerun_resumes_exactly(tmp_path, uninterrupted)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_checkpoint_then_rerun_resumes_exactly(tmp_path, uninterrupted):
     """Killed in the second epoch's backup, after the first checkpoint was moved to its
     `previous.` name and before the new one was renamed in: the rerun resumes from the
     first and ends bit-identical to an uninterrupted run."""
@@ -51,18 +84,9 @@ def test_sigkill_mid_checkpoint_then_rerun_resumes_exactly(tmp_path):
     assert status == -signal.SIGKILL, err
     backup = tmp_path / "x.partial" / "backup"
     names = sorted(p.name for p in backup.iterdir())
-    assert "latest.weights.h5" not in names and ".new.latest.weights.h5" in names, names  # mid-write
+    assert "latest.weights.h5" not in names and ".new.latest.weights.h5" in names, names  # mid-rename
     assert completed_epochs(backup) == 1  # the first checkpoint, found under its previous name
-
-    status, err = vae_tf("train", *RUN, "--out", str(tmp_path), "--name", "x")  # the same command again
-    assert status == 0, err
-    assert "took over the lock" in err and "resuming x after epoch 1 of 3" in err
-    status, err = vae_tf("train", *RUN, "--out", str(tmp_path), "--name", "reference")
-    assert status == 0, err
-    for a, b in zip(weights(tmp_path / "x"), weights(tmp_path / "reference"), strict=True):
-        np.testing.assert_array_equal(a, b)
-    epochs = [line.split(",")[0] for line in (tmp_path / "x" / "history.csv").read_text().splitlines()]
-    assert epochs == ["epoch", "0", "1", "2"]
+    rerun_resumes_exactly(tmp_path, uninterrupted)
 
 
 @pytest.mark.slow
