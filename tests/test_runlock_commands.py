@@ -1,6 +1,7 @@
 """Every command that writes into a finished run holds its lock: with the run locked by a
 live process, each refuses in one line naming the holder, exit status 2, nothing written."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -56,3 +57,22 @@ def test_a_command_writing_into_a_locked_run_is_refused(runs, run, argv, capsys)
                              f"on {socket.gethostname()}")
     assert after == before  # nothing written, nothing changed
     assert main([argv[0], str(runs / run), *argv[1:]]) == 0  # lock gone: the same command works
+
+
+def test_plot_writes_everything_while_holding_the_lock(runs, monkeypatch):
+    """The plots and the Embedding Projector are both written before the lock is released."""
+    from vae_tf import training
+
+    lock, held = runs / ".ae.lock", {}
+
+    def holding(name, write):
+        def wrapped(*args, **kwargs):
+            held[name] = lock.is_file() and lock.read_text().split()[0] == str(os.getpid())
+            return write(*args, **kwargs)
+        return wrapped
+
+    for name in ("draw_plots", "write_projector"):
+        monkeypatch.setattr(training, name, holding(name, getattr(training, name)))
+    assert main(["plot", str(runs / "ae"), "--projector-examples", "20"]) == 0
+    assert held == {"draw_plots": True, "write_projector": True}
+    assert (runs / "ae" / "logs" / "projector" / "projector_config.pbtxt").is_file()

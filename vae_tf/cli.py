@@ -710,9 +710,9 @@ def _plot(args):
     with run_lock(finished.path):
         paths = draw_plots(model, images, labels, finished.history(), finished.path / "plots",
                            class_names=data.class_names, latent_sampler=finished.latent_sampler)
+        projector = write_projector(model, data, finished.path / "logs" / "projector", args.projector_examples)
     for path in paths:
         print(f"wrote {path}")
-    projector = write_projector(model, data, finished.path / "logs" / "projector", args.projector_examples)
     if projector is not None:
         print(f"wrote the Embedding Projector to {projector.parent} (tensorboard --logdir {finished.path / 'logs'})")
 
