@@ -316,6 +316,25 @@ def test_dataset_inputs_are_checked_without_reading_ahead(door_models):
     assert np.isfinite(good["loss"])  # good data passes
 
 
+def test_predict_checks_the_labels_of_a_cvae_dataset(door_models):
+    """predict's elements are ((images, labels),): the label dtype from element_spec, the
+    range inside the compiled predict step, each with a first line that says so."""
+    import numpy as np
+    import tensorflow as tf
+
+    _, cvae = door_models
+    images = np.random.default_rng(0).random((64, 28, 28, 1), dtype="float32")
+
+    def inputs(labels):
+        return tf.data.Dataset.from_tensor_slices(((images, labels),)).batch(16)
+
+    with pytest.raises(ValueError, match=r"^labels must be class ids in \[0, 10\), found 0..10"):
+        cvae.predict(inputs(np.arange(64) % 11), verbose=0)
+    with pytest.raises(ValueError, match=r"^labels must be integer class ids, got dtype float64"):
+        cvae.predict(inputs(np.arange(64) % 10 * 1.0), verbose=0)
+    assert np.isfinite(cvae.predict(inputs(np.arange(64) % 10), verbose=0)).all()  # good data passes
+
+
 def test_dataset_checks_leave_training_unchanged(real_batch, monkeypatch):
     """The in-graph checks only read the batch: fit gives the same weights without them."""
     import numpy as np

@@ -114,6 +114,11 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         """Returns (images, labels) from what `call` receives."""
         return inputs, None
 
+    def _split_predict_data(self, data):
+        """Returns (images, labels) from what `predict` passes to `predict_step`."""
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._split_inputs(x)
+
     def network_inputs(self, tensor, labels):
         """Returns what the encoder or decoder takes: `tensor`, or `[tensor, labels]` (CVAE)."""
         if labels is not None:
@@ -154,8 +159,10 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
             return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        self._check_at_door(x, self._split_inputs)
-        return super().predict(x, *args, **kwargs)
+        # A dataset's elements are what `predict_step` unpacks; arrays are the inputs themselves.
+        self._check_at_door(x if isinstance(x, tf.data.Dataset) else (x,), self._split_predict_data)
+        with checks.first_line_from_graph():
+            return super().predict(x, *args, **kwargs)
 
     def _check_latents(self, z):
         z = as_float(z)

@@ -6,8 +6,9 @@ record of features) against the model's, NaN or inf values,
 the [0, 1] range a Bernoulli likelihood needs, and labels that must be integer class
 ids in range. A tf.data.Dataset is not read ahead (that would advance its shuffling):
 its `element_spec` is checked host-side (shapes, label dtype), and every batch's values
-inside the compiled train and test steps (`graph_checks`), whose failures
-`first_line_from_graph` turns into a ValueError saying what is wrong on its first line.
+inside the compiled train and test steps (`graph_checks`) and its labels inside the
+predict step (`graph_label_checks`), whose failures `first_line_from_graph` turns into a
+ValueError saying what is wrong on its first line.
 """
 
 import contextlib
@@ -110,12 +111,28 @@ def graph_checks(model, images, labels):
         checks.append(((low >= 0) & (high <= 1), lambda: _failed(
             "images range over [{}, {}], but a Bernoulli likelihood needs values in [0, 1]: "
             "scale them, e.g. x / 255", low, high)))
-    if model.is_conditional and labels is not None and labels.dtype.is_integer:
-        low_label, high_label = tf.reduce_min(labels), tf.reduce_max(labels)
-        checks.append(((low_label >= 0) & (high_label < model.num_classes), lambda: _failed(
-            f"labels must be class ids in [0, {model.num_classes}), found {{}}..{{}}", low_label, high_label)))
+    checks += _label_checks(model, labels)
     with tf.control_dependencies([_first_failure(checks)]):
         return tf.identity(images), (None if labels is None else tf.identity(labels))
+
+
+def graph_label_checks(model, labels):
+    """The label check of `graph_checks` alone, for `predict` (its images get only the
+    shape check); returns `labels`, to use in their place."""
+    checks = _label_checks(model, labels)
+    if not checks:
+        return labels
+    with tf.control_dependencies([_first_failure(checks)]):
+        return tf.identity(labels)
+
+
+def _label_checks(model, labels):
+    """The (passed, fail) range check of a conditional model's integer `labels`, if any."""
+    if not (model.is_conditional and labels is not None and labels.dtype.is_integer):
+        return []
+    low, high = tf.reduce_min(labels), tf.reduce_max(labels)
+    return [((low >= 0) & (high < model.num_classes), lambda: _failed(
+        f"labels must be class ids in [0, {model.num_classes}), found {{}}..{{}}", low, high))]
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from vae_tf.models import registry
+from vae_tf.models import checks, registry
 from vae_tf.models.vae import VAE
 
 
@@ -55,6 +55,11 @@ class CVAE(VAE):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
             raise ValueError("CVAE is called on [images, labels]")
         return inputs
+
+    def predict_step(self, data):
+        # Keras's step, with the labels' range checked first (`checks.graph_label_checks`).
+        images, labels = self._split_predict_data(data)
+        return self([images, checks.graph_label_checks(self, labels)], training=False)
 
     def network_inputs(self, tensor, labels):
         if labels is None:
