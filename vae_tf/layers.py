@@ -65,7 +65,31 @@ def draw_categorical(logits, num_samples, seed=None):
     )
 
 
-def reparameterize(z_mean, z_log_var, seed=None, num_samples=None):
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _xla_philox_normal(shape, seed):
+    return tf.random.stateless_normal(shape, seed=seed, alg="philox")
+
+
+def training_noise(shape, seed_generator):
+    """N(0, I) noise for a training step, drawn by XLA's Philox generator.
+
+    XLA's Philox gives other numbers than TensorFlow's kernel for the same seed, so
+    the noise is drawn by XLA whether or not the step itself is compiled: Keras's
+    training loop and the compiled one (`vae_tf.models.compiled_loop`) then train
+    identically from the same seed.
+
+    Args:
+        shape: tuple or int tensor. Shape of the draw.
+        seed_generator: `keras.random.SeedGenerator`. Advanced by one draw.
+
+    Returns:
+        A float32 tensor of `shape`.
+    """
+    seed = tf.cast(tf.math.floormod(seed_generator.next(), tf.int32.max - 1), tf.int32)
+    return _xla_philox_normal(tf.cast(shape, tf.int32), seed)
+
+
+def reparameterize(z_mean, z_log_var, seed=None, num_samples=None, training=False):
     """Draws z = z_mean + exp(z_log_var / 2) * eps, eps ~ N(0, I), differentiably.
 
     Args:
@@ -74,6 +98,8 @@ def reparameterize(z_mean, z_log_var, seed=None, num_samples=None):
         seed: seed as `draw_normal` takes it. Defaults to None.
         num_samples: int or None. None draws one z per row; K draws K, shape
             (K, batch, latent_dim). Defaults to None.
+        training: bool. A training step's draw, through `training_noise` (`seed`
+            must then be a `keras.random.SeedGenerator`). Defaults to False.
 
     Returns:
         A float32 tensor of z.
@@ -83,8 +109,8 @@ def reparameterize(z_mean, z_log_var, seed=None, num_samples=None):
     >>> z = reparameterize(z_mean, z_log_var, seed=keras.random.SeedGenerator(0))
     """
     shape = ops.shape(z_mean) if num_samples is None else (num_samples, *ops.shape(z_mean))
-    std = ops.exp(0.5 * clamp_log_var(z_log_var))
-    return z_mean + std * draw_normal(shape, seed)
+    noise = training_noise(shape, seed) if training else draw_normal(shape, seed)
+    return z_mean + ops.exp(0.5 * clamp_log_var(z_log_var)) * noise
 
 
 def gaussian_kl(z_mean, z_log_var):
@@ -138,11 +164,11 @@ class Sampling(keras.layers.Layer):
             trainable=False,
         )
 
-    def call(self, inputs):
+    def call(self, inputs, training=False):
         z_mean, z_log_var = inputs
         kl_per_dim = ops.mean(gaussian_kl(z_mean, z_log_var), axis=0)
         self.add_loss(self.beta * ops.sum(ops.maximum(kl_per_dim, self.free_bits)))
-        return reparameterize(z_mean, z_log_var, self.seed_generator)
+        return reparameterize(z_mean, z_log_var, self.seed_generator, training=training)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

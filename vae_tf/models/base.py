@@ -8,6 +8,7 @@ the export `score` signature read; `compute_terms` turns them into the batch ter
 number of replicas, because tf.distribute sums gradients across replicas.
 """
 
+import contextlib
 import copy
 
 import keras
@@ -16,7 +17,7 @@ from keras import ops
 
 from vae_tf import compat, likelihoods
 from vae_tf.distribute import spans_workers
-from vae_tf.models import checks
+from vae_tf.models import checks, compiled_loop
 from vae_tf.optimizers import FusedAdam
 
 
@@ -25,9 +26,18 @@ def as_float(x):
 
 
 # Chosen with `vae-tf benchmark` (README, Performance): several steps per call cut
-# Keras's per-step Python overhead. XLA stays at Keras's "auto" (GPUs only): on a
-# 2-core CPU it was no faster, and it compiles the CVAE's label checks away.
+# Keras's per-step Python overhead, and give the compiled loop its length.
 STEPS_PER_EXECUTION = 32
+# Layers XLA compiles slowly on a CPU (far slower than oneDNN; README, Performance).
+CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Conv1DTranspose,
+                keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose, keras.layers.SeparableConv1D,
+                keras.layers.SeparableConv2D, keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+
+
+def _all_layers(layer):
+    for child in getattr(layer, "layers", ()):
+        yield child
+        yield from _all_layers(child)
 
 
 class Autoencoder(compat.BuiltAtConstruction, keras.Model):
@@ -74,6 +84,8 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.term_metrics = [keras.metrics.Mean(name=name) for name in self.loss_terms]
+        self.compiles_training_loop = False
+        self._inputs_checked_outside = False
         # Encoder and decoder arrive built, so every weight exists already.
         self.built = True
 
@@ -145,8 +157,21 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         checks.check_labels(self, labels)
 
     def _checked_batch(self, data):
-        """(images, labels) of a batch in the train or test step, after `checks.graph_checks`."""
+        """(images, labels) of a batch in the train or test step, after `checks.graph_checks`
+        (done already, on the whole stack, when the compiled loop runs the step)."""
+        if self._inputs_checked_outside:
+            return self._split_data(data)
         return checks.graph_checks(self, *self._split_data(data))
+
+    @contextlib.contextmanager
+    def batches_checked_outside(self):
+        """Steps traced inside this block skip `checks.graph_checks`: the compiled
+        loop checks its batches before its XLA program, which cannot hold the checks."""
+        self._inputs_checked_outside = True
+        try:
+            yield
+        finally:
+            self._inputs_checked_outside = False
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_at_door(x if y is None else (x, y), self._split_data)
@@ -227,7 +252,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def compile(self, optimizer=None, steps_per_execution=None, **kwargs):
+    def compile(self, optimizer=None, steps_per_execution=None, jit_compile="auto", **kwargs):
         """Configures training: `FusedAdam` (Adam in one kernel per weight) with learning
         rate 1e-3 unless `optimizer` is given.
 
@@ -236,13 +261,31 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         with less Python overhead; callbacks see batches in groups of that size), and
         to 1 under a distribution strategy, where Keras's multi-step loop fails on
         distributed iterators (Keras 3.15).
+
+        `jit_compile`: "auto" (the default) or True compiles each execution's steps as
+        one XLA program (`vae_tf.models.compiled_loop`) when the networks have no
+        convolutions and there are several steps per execution; True otherwise is
+        Keras's per-step XLA, and False turns XLA off.
         """
         if optimizer is None:
             optimizer = FusedAdam(learning_rate=1e-3)
         if steps_per_execution is None:
             distributed = self.distribute_strategy.num_replicas_in_sync > 1
             steps_per_execution = 1 if distributed else STEPS_PER_EXECUTION
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+        self.compiles_training_loop = jit_compile is not False and steps_per_execution > 1 \
+            and not any(isinstance(layer, CONVOLUTIONS) for layer in _all_layers(self))
+        if self.compiles_training_loop:
+            jit_compile = False  # the loop is compiled as a whole, not each step
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
+                        jit_compile=jit_compile, **kwargs)
+        self.train_function = None
+
+    def make_train_function(self, force=False):
+        if not self.compiles_training_loop:
+            return super().make_train_function(force)
+        if self.train_function is None or force:
+            self.train_function = compiled_loop.make_train_function(self)
+        return self.train_function
 
     def compile_from_config(self, config):
         # Keras skips this for models that override `compile`; restoring it means a

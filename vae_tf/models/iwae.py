@@ -52,7 +52,7 @@ class IWAE(VAE):
         if self.train_samples > 1:
             # The Sampling layer's generator: its state is saved with the weights.
             more = reparameterize(z_mean, z_log_var, self.sampling.seed_generator,
-                                  self.train_samples - 1)
+                                  self.train_samples - 1, training=training)
             draws = ops.concatenate([draws, more], axis=0)
         log_px, log_pz, log_qz = self.log_weight_parts(x, z_mean, z_log_var, draws, labels)
         log_w = log_px + self.beta * (log_pz - log_qz)

@@ -1,0 +1,88 @@
+"""The training loop of one execution as one XLA program, for models without convolutions.
+
+Keras runs `steps_per_execution` steps as a TensorFlow while loop that feeds each step
+from the input iterator. A step of a small MLP is a few hundred tiny ops, and on a CPU
+their dispatch costs more than their arithmetic (README, Performance). Here the
+execution's batches are taken from the iterator first, stacked and checked once
+(`checks.graph_checks` on the whole stack); then one XLA program runs the model's own
+`train_step` on each batch in turn, so XLA fuses the element-wise work and nothing of
+the framework runs between the steps. Same steps, same order, same batches: the same
+updates as Keras's loop (tests/test_compiled_loop.py and tests/test_benchmark.py).
+
+Convolutional models keep Keras's loop: XLA's CPU convolutions are far slower than
+oneDNN's (README, Performance).
+"""
+
+import itertools
+
+import tensorflow as tf
+
+
+def _shapes(batch):
+    return tuple(tuple(t.shape) for t in tf.nest.flatten(batch))
+
+
+def _padded(stack, steps):
+    """`stack` with its last batch repeated up to `steps` batches: one program shape
+    for every execution (the repeats are never run)."""
+    count = tf.nest.flatten(stack)[0].shape[0]
+    if count == steps:
+        return stack
+    return tf.nest.map_structure(lambda t: tf.concat([t, tf.repeat(t[-1:], steps - count, axis=0)], 0), stack)
+
+
+def _check(check, stack, batches):
+    """`check` (the model's `checks.graph_checks`) once for the whole stack; when it
+    fails, batch by batch, so the error names the index in the batch that failed."""
+    try:
+        check(stack)
+    except tf.errors.InvalidArgumentError:
+        for batch in batches:
+            check(batch)
+        raise
+
+
+def make_train_function(model):
+    """Returns Keras's `train_function(iterator)` for `model`, one XLA program per execution.
+
+    Args:
+        model: a compiled `vae_tf.models.base.Autoencoder`.
+
+    Returns:
+        A function taking the epoch's iterator and returning the last step's logs; it
+        raises StopIteration when the iterator is exhausted, as Keras's does.
+    """
+    steps = model.steps_per_execution
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def run_steps(stack, count):
+        def step(i):
+            return model.train_step(tf.nest.map_structure(lambda t: t[i], stack))
+
+        logs = {metric.name: metric.result() for metric in model.metrics}  # what train_step returns
+        with model.batches_checked_outside():
+            _, logs = tf.while_loop(lambda i, _: i < count, lambda i, _: (i + 1, step(i)),
+                                    (tf.constant(0), logs))
+        return logs
+
+    check = tf.function(model._checked_batch, reduce_retracing=True)  # as in Keras's loop
+
+    def train_function(iterator):
+        batches = []
+        for _ in range(steps):
+            optional = iterator.get_next_as_optional()
+            if not optional.has_value():
+                break
+            batches.append(optional.get_value())
+        if not batches:
+            raise StopIteration
+        logs = None
+        # An epoch's last batch may be smaller: batches of one shape are stacked together.
+        for _, run in itertools.groupby(batches, key=_shapes):
+            run = list(run)
+            stack = tf.nest.map_structure(lambda *parts: tf.stack(parts), *run)
+            _check(check, stack, run)
+            logs = run_steps(_padded(stack, steps), tf.constant(len(run)))
+        return logs
+
+    return train_function
