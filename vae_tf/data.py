@@ -407,7 +407,9 @@ def _subset(dataset, limit, seed):
     keep = np.zeros(size, bool)
     keep[np.random.default_rng(seed).choice(size, limit, replace=False)] = True
     keep = tf.constant(keep)
-    return dataset.enumerate().filter(lambda i, example: keep[i]).map(lambda i, example: example)
+    subset = dataset.enumerate().filter(lambda i, example: keep[i]).map(lambda i, example: example)
+    # A filter hides the size; Keras needs it for the progress bar and to end an epoch quietly.
+    return subset.apply(tf.data.experimental.assert_cardinality(limit))
 
 
 # --- the pipeline --------------------------------------------------------------------

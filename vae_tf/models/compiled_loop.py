@@ -69,11 +69,11 @@ def make_train_function(model):
 
     def train_function(iterator):
         batches = []
-        for _ in range(steps):
-            optional = iterator.get_next_as_optional()
-            if not optional.has_value():
-                break
-            batches.append(optional.get_value())
+        try:
+            while len(batches) < steps:
+                batches.append(iterator.get_next())
+        except tf.errors.OutOfRangeError:
+            pass  # the epoch's last execution
         if not batches:
             raise StopIteration
         logs = None
