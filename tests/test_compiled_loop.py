@@ -19,13 +19,22 @@ def mlp(kind="vae", **options):
     return make_model(kind, "mlp", (28, 28, 1), 4, hidden_units=(32,), seed=0, **extra, **options)
 
 
-def test_dense_models_compile_their_loop_and_others_do_not():
+def _saved(model, directory):
+    path = directory / "model.keras"
+    model.save(path)
+    return path
+
+
+def test_dense_models_compile_their_loop_and_others_do_not(tmp_path):
     model = mlp()
     model.compile()
     assert model.compiles_training_loop
     for options in (dict(jit_compile=False), dict(steps_per_execution=1)):
         model.compile(**options)
         assert not model.compiles_training_loop, options
+    model.compile()
+    reloaded = keras.saving.load_model(_saved(model, tmp_path))
+    assert reloaded.compiles_training_loop
     conv = make_model("vae", "conv", (28, 28, 1), 2, filters=(4,), dense_units=8)
     conv.compile()
     assert not conv.compiles_training_loop

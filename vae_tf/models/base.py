@@ -269,16 +269,16 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         """
         if optimizer is None:
             optimizer = FusedAdam(learning_rate=1e-3)
+        strategy = self.distribute_strategy
+        distributed = strategy.num_replicas_in_sync > 1 or spans_workers(strategy)
         if steps_per_execution is None:
-            distributed = self.distribute_strategy.num_replicas_in_sync > 1
             steps_per_execution = 1 if distributed else STEPS_PER_EXECUTION
-        self.compiles_training_loop = jit_compile is not False and steps_per_execution > 1 \
+        self.compiles_training_loop = jit_compile is not False and steps_per_execution > 1 and not distributed \
             and not any(isinstance(layer, CONVOLUTIONS) for layer in _all_layers(self))
-        if self.compiles_training_loop:
-            jit_compile = False  # the loop is compiled as a whole, not each step
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
                         jit_compile=jit_compile, **kwargs)
-        self.train_function = None
+        self._jit_compile_asked = jit_compile
+        self.train_function = None  # made anew by the next fit, for these settings
 
     def make_train_function(self, force=False):
         if not self.compiles_training_loop:
@@ -286,6 +286,14 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         if self.train_function is None or force:
             self.train_function = compiled_loop.make_train_function(self)
         return self.train_function
+
+    def get_compile_config(self):
+        # Keras saves jit_compile as it resolved it for its own per-step XLA ("auto" is
+        # False on a CPU); a reloaded model should decide afresh, loop included.
+        config = super().get_compile_config()
+        if config is not None:
+            config["jit_compile"] = self._jit_compile_asked
+        return config
 
     def compile_from_config(self, config):
         # Keras skips this for models that override `compile`; restoring it means a
