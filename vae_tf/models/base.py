@@ -85,6 +85,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.term_metrics = [keras.metrics.Mean(name=name) for name in self.loss_terms]
         self.compiles_training_loop = False
+        self._jit_compile_asked = "auto"
         self._inputs_checked_outside = False
         # Encoder and decoder arrive built, so every weight exists already.
         self.built = True
