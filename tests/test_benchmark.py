@@ -29,7 +29,6 @@ def test_tuned_and_plain_compile_reach_the_same_loss(real_batch):
         keras.utils.set_random_seed(0)  # the initial weights
         model = make_model("vae", "mlp", (28, 28, 1), 8, hidden_units=(64,), seed=0)
         model.compile(**options)
-        assert model.compiles_training_loop == (options == {})  # the tuned loop is one XLA program
         history = model.fit(images, epochs=3, batch_size=32, shuffle=False, verbose=0).history
         results.append((history["loss"], model.get_weights()))
     (tuned_loss, tuned_weights), (plain_loss, plain_weights) = results

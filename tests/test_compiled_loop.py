@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from vae_tf.factory import make_model
+from vae_tf.models import base
 
 # XLA fuses and reorders float32 sums, so the numbers differ by rounding: measured up to
 # 1.2e-5 in the weights of the benchmark test's VAE (Adam) and 5.5e-5 relative in an
@@ -25,18 +26,27 @@ def _saved(model, directory):
     return path
 
 
-def test_dense_models_compile_their_loop_and_others_do_not(tmp_path):
+@pytest.mark.parametrize("avx512", [True, False])
+def test_auto_compiles_the_loop_of_dense_models_on_avx512_cpus(avx512, monkeypatch):
+    monkeypatch.setattr(base, "cpu_has_avx512", lambda: avx512)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     model = mlp()
     model.compile()
+    assert model.compiles_training_loop == avx512
+
+
+def test_dense_models_compile_their_loop_and_others_do_not(tmp_path):
+    model = mlp()
+    model.compile(jit_compile=True)
     assert model.compiles_training_loop
     for options in (dict(jit_compile=False), dict(steps_per_execution=1)):
         model.compile(**options)
         assert not model.compiles_training_loop, options
-    model.compile()
+    model.compile(jit_compile=True)
     reloaded = keras.saving.load_model(_saved(model, tmp_path))
     assert reloaded.compiles_training_loop
     conv = make_model("vae", "conv", (28, 28, 1), 2, filters=(4,), dense_units=8)
-    conv.compile()
+    conv.compile(jit_compile=True)
     assert not conv.compiles_training_loop
 
 
@@ -47,13 +57,13 @@ def test_the_compiled_loop_trains_as_keras_loop_does(kind, real_batch):
     images, labels = real_batch[0][:500], real_batch[1][:500].astype("int32")
     data = (images, labels) if kind == "cvae" else (images,)
     results = []
-    for jit_compile in ("auto", False):
+    for jit_compile in (True, False):
         keras.utils.set_random_seed(0)  # the initial weights
         model = mlp(kind)
         # SGD: Adam's first steps move a weight by ~lr whatever the size of its gradient,
         # so a rounding difference in a gradient near 0 changes the weight by up to lr.
         model.compile(optimizer=keras.optimizers.SGD(1e-3), steps_per_execution=4, jit_compile=jit_compile)
-        assert model.compiles_training_loop == (jit_compile == "auto")
+        assert model.compiles_training_loop == jit_compile
         history = model.fit(*data, epochs=3, batch_size=32, shuffle=False, verbose=0).history
         assert int(model.optimizer.iterations) == 3 * 16  # the padding is never run
         results.append((history, model.get_weights()))
@@ -70,7 +80,7 @@ def test_a_bad_batch_stops_the_compiled_loop_before_any_step_of_it(real_batch):
     images[100, 3, 4, 0] = np.nan  # the 4th batch of 32: row 4
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(32)  # checked in the loop, not at the door
     model = mlp()
-    model.compile(steps_per_execution=8)
+    model.compile(steps_per_execution=8, jit_compile=True)
     before = model.get_weights()
     with pytest.raises(ValueError, match=r"^images contain NaN or infinite values \(first at index \[4 3 4 0\] of a batch\)$"):
         model.fit(dataset, epochs=1, verbose=0)
@@ -82,6 +92,7 @@ def test_the_compiled_loop_reads_a_dataset_to_its_end(real_batch):
     images = real_batch[0][:300]
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(64)  # 4 of 64, one of 44
     model = mlp()
-    model.compile(steps_per_execution=3)
+    model.compile(steps_per_execution=3, jit_compile=True)
     history = model.fit(dataset.repeat(2).take(10), epochs=1, verbose=0).history
     assert int(model.optimizer.iterations) == 10 and np.isfinite(history["loss"][0])
+    assert np.isfinite(model.evaluate(dataset, verbose=0, return_dict=True)["loss"])  # Keras's loop, no XLA

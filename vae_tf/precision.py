@@ -11,23 +11,16 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from vae_tf.cpu import cpu_flags
+
 # /proc/cpuinfo flags of CPUs with bfloat16 arithmetic (x86 AVX-512 / AMX, Arm).
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 
 
 def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
     """True or False from the CPU flags in `cpuinfo`; None where it cannot be read."""
-    try:
-        with open(cpuinfo) as f:
-            flags = {
-                flag
-                for line in f
-                if line.startswith(("flags", "Features"))
-                for flag in line.split(":", 1)[1].split()
-            }
-    except OSError:
-        return None
-    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+    flags = cpu_flags(cpuinfo)
+    return None if flags is None else any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
 
 
 def mixed_policy_name(num_gpus=None, has_bfloat16=None):

@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import ops
 
 from vae_tf import compat, likelihoods
+from vae_tf.cpu import cpu_has_avx512
 from vae_tf.distribute import spans_workers
 from vae_tf.models import checks, compiled_loop
 from vae_tf.optimizers import FusedAdam
@@ -32,6 +33,13 @@ STEPS_PER_EXECUTION = 32
 CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Conv1DTranspose,
                 keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose, keras.layers.SeparableConv1D,
                 keras.layers.SeparableConv2D, keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+
+
+def _xla_is_faster_here():
+    """Whether XLA trained dense networks faster than TensorFlow's own kernels on this
+    kind of machine: a GPU, or a CPU with AVX-512 (on an AVX2 CPU it was 2x slower;
+    README, Performance)."""
+    return bool(tf.config.list_physical_devices("GPU")) or bool(cpu_has_avx512())
 
 
 def _all_layers(layer):
@@ -263,10 +271,12 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         to 1 under a distribution strategy, where Keras's multi-step loop fails on
         distributed iterators (Keras 3.15).
 
-        `jit_compile`: "auto" (the default) or True compiles each execution's steps as
-        one XLA program (`vae_tf.models.compiled_loop`) when the networks have no
-        convolutions and there are several steps per execution; True otherwise is
-        Keras's per-step XLA, and False turns XLA off.
+        `jit_compile`: True compiles each execution's training steps as one XLA program
+        (`vae_tf.models.compiled_loop`) when the networks have no convolutions, there
+        are several steps per execution and one device; "auto" (the default) does so
+        where XLA was measured faster (a GPU, or a CPU with AVX-512); False never.
+        Keras's own per-step XLA is never used: it cannot compile the in-graph input
+        checks (`vae_tf.models.checks`).
         """
         if optimizer is None:
             optimizer = FusedAdam(learning_rate=1e-3)
@@ -274,10 +284,11 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         distributed = strategy.num_replicas_in_sync > 1 or spans_workers(strategy)
         if steps_per_execution is None:
             steps_per_execution = 1 if distributed else STEPS_PER_EXECUTION
-        self.compiles_training_loop = jit_compile is not False and steps_per_execution > 1 and not distributed \
+        wants_xla = jit_compile is True or (jit_compile == "auto" and _xla_is_faster_here())
+        self.compiles_training_loop = wants_xla and steps_per_execution > 1 and not distributed \
             and not any(isinstance(layer, CONVOLUTIONS) for layer in _all_layers(self))
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
-                        jit_compile=jit_compile, **kwargs)
+                        jit_compile=False, **kwargs)
         self._jit_compile_asked = jit_compile
         self.train_function = None  # made anew by the next fit, for these settings
 
@@ -289,8 +300,8 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         return self.train_function
 
     def get_compile_config(self):
-        # Keras saves jit_compile as it resolved it for its own per-step XLA ("auto" is
-        # False on a CPU); a reloaded model should decide afresh, loop included.
+        # Keras saves the jit_compile it was given (always False, above); a reloaded
+        # model decides afresh from what was asked.
         config = super().get_compile_config()
         if config is not None:
             config["jit_compile"] = self._jit_compile_asked
