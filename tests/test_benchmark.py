@@ -50,9 +50,10 @@ def test_benchmark_command_prints_a_table_and_writes_json(tmp_path, capsys):
         assert r["speedup_over_plain"] == r["images_per_s"] / r["plain_images_per_s"]
         assert r["mixed_policy"] in ("mixed_bfloat16", "mixed_float16", None)
         assert (r["mixed_images_per_s"] is None) == (r["mixed_policy"] is None)
+    assert not results["conv"]["compiled_loop"]  # convolutions keep Keras's loop
     for signature in ("decode", "encode"):
         latency = results["serving"][signature]
         assert 0 < latency["p50_ms"] <= latency["p99_ms"]
     assert results["machine"]["examples"] == 512
     table = capsys.readouterr().out
-    assert "images/s" in table and "decode  batch 1: p50" in table
+    assert "images/s" in table and "decode  batch 1: p50" in table and "conv Keras" in table

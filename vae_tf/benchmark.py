@@ -195,6 +195,7 @@ def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
             "plain_images_per_s": plain,
             "plain_ratio_to_matmul": plain * flops / 1e9 / matmul,
             "speedup_over_plain": tuned / plain,
+            "compiled_loop": bool(model.compiles_training_loop),
             "mixed_policy": mixed,
             "mixed_images_per_s": mixed_images_per_s,
             "peak_rss_mib": peak_rss_mib(),
@@ -225,6 +226,9 @@ def format_table(results):
                 f"{r['gflops']:>8.1f} {r['matmul_gflops']:>7.1f} {r['ratio_to_matmul']:>9.0%} "
                 f"{r['plain_images_per_s']:>11.0f} {r['speedup_over_plain']:>7.2f}x "
                 f"{'-' if mixed is None else format(mixed, '.0f'):>11} {r['peak_rss_mib']:>6.0f} MiB")
+    loops = [f"{name} {'compiled (one XLA program per execution)' if results[name]['compiled_loop'] else 'Keras'}"
+             for name in CONFIGS if name in results]
+    lines.append(f"training loop of the defaults: {', '.join(loops)}")
     policies = {results[name]["mixed_policy"] for name in CONFIGS if name in results}
     if policies - {None}:
         lines.append(f"mixed img/s: the defaults under {', '.join(sorted(policies - {None}))} "
