@@ -1,5 +1,6 @@
 """The run directory: atomic writers, reading a run back, creating and finishing one."""
 
+import os
 import json
 
 import pytest
@@ -76,3 +77,15 @@ def test_check_start_writes_nothing_and_start_creates_a_whole_partial(tmp_path):
     with pytest.raises(FileExistsError, match="already exists: pass --overwrite"):
         check_start(config)
     assert check_start(config, overwrite=True) is False
+
+
+def test_a_file_written_atomically_reaches_the_disk_before_its_name(tmp_path, monkeypatch):
+    """fsync, then rename: after a power cut the new name never points at an empty file."""
+    from vae_tf import files, run
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(run.os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b)))
+    run.write_json(tmp_path / "manifest.json", {"epoch": 1})
+    assert events == ["fsync", "rename"]

@@ -20,6 +20,7 @@ import keras
 
 from vae_tf import compat
 from vae_tf.faults import kill_point
+from vae_tf.files import fsync_file
 from vae_tf.run import write_json, writing
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,6 @@ def completed_epochs(backup_dir):
     return 0 if found is None else found[0]
 
 
-def _fsync(path):
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
 def _write_weights(path, contents):
     """Writes and fsyncs `contents` with Python's own file I/O, so a full disk is a plain
     OSError(ENOSPC) (h5py writing to one leaves finalizers that crash the process)."""
@@ -159,7 +155,7 @@ class VerifiedBackup(keras.callbacks.BackupAndRestore):
                 _write_weights(new_weights, contents)
             with writing(backup / METADATA):
                 new_metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
-                _fsync(new_metadata)
+                fsync_file(new_metadata)
         except BaseException:
             # A full disk: free what was half written, so the checkpoints before stay whole
             # and the space comes back.

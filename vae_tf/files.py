@@ -29,3 +29,10 @@ def temporary_directory(directory, prefix):
     name = tempfile.mkdtemp(dir=directory, prefix=prefix)
     os.chmod(name, 0o777 & ~_umask())
     return pathlib.Path(name)
+
+
+def fsync_file(path):
+    """Flushes a written file's contents to the disk (before its rename, so a power cut
+    after the rename cannot leave the new name on an empty file)."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())

@@ -23,7 +23,7 @@ import pathlib
 import shutil
 
 from vae_tf.config import read_config
-from vae_tf.files import temporary_directory, temporary_file
+from vae_tf.files import fsync_file, temporary_directory, temporary_file
 from vae_tf.names import check_name
 
 BACKUP_DIR = "backup"  # BackupAndRestore state inside NAME.partial/
@@ -48,6 +48,7 @@ def atomic_write(path, write):
     try:
         with writing(path):
             write(temporary)
+            fsync_file(temporary)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
