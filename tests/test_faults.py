@@ -333,6 +333,9 @@ def test_predict_checks_the_labels_of_a_cvae_dataset(door_models):
     with pytest.raises(ValueError, match=r"^labels must be integer class ids, got dtype float64"):
         cvae.predict(inputs(np.arange(64) % 10 * 1.0), verbose=0)
     assert np.isfinite(cvae.predict(inputs(np.arange(64) % 10), verbose=0)).all()  # good data passes
+    pairs = tf.data.Dataset.from_tensor_slices((images, np.arange(64) % 10)).batch(16)
+    with pytest.raises(ValueError, match=r"^CVAE is called on \[images, labels\]; .*\(\(images, labels\),\)"):
+        cvae.predict(pairs, verbose=0)  # Keras reads (images, labels) as inputs and targets
 
 
 def test_dataset_checks_leave_training_unchanged(real_batch, monkeypatch):

@@ -53,7 +53,9 @@ class CVAE(VAE):
 
     def _split_inputs(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError("CVAE is called on [images, labels]")
+            raise ValueError("CVAE is called on [images, labels]; predict takes them as "
+                             "predict([images, labels]), or a dataset of ((images, labels),) elements "
+                             "(Keras reads a dataset of (images, labels) pairs as inputs and targets)")
         return inputs
 
     def predict_step(self, data):
