@@ -9,7 +9,7 @@ from vae_tf import benchmark
 from vae_tf.cli import main
 from vae_tf.factory import make_model
 
-from test_compiled_loop import METRICS_RTOL, WEIGHTS_ATOL
+from helpers import METRICS_RTOL, WEIGHTS_ATOL
 
 
 def test_analytic_training_flops_by_hand():
@@ -30,12 +30,14 @@ def test_tuned_and_plain_compile_reach_the_same_loss(real_batch):
         model = make_model("vae", "mlp", (28, 28, 1), 8, hidden_units=(64,), seed=0)
         model.compile(**options)
         history = model.fit(images, epochs=3, batch_size=32, shuffle=False, verbose=0).history
-        results.append((history["loss"], model.get_weights()))
-    (tuned_loss, tuned_weights), (plain_loss, plain_weights) = results
+        results.append((history["loss"], model.get_weights(), model.compiles_training_loop))
+    (tuned_loss, tuned_weights, compiled), (plain_loss, plain_weights, _) = results
     assert tuned_loss[-1] < 0.9 * tuned_loss[0]  # it trained
-    np.testing.assert_allclose(tuned_loss, plain_loss, rtol=METRICS_RTOL)
+    # XLA's rounding where the defaults compile the loop; else the same kernels as plain.
+    rtol, atol = (METRICS_RTOL, WEIGHTS_ATOL) if compiled else (1e-5, 1e-5)
+    np.testing.assert_allclose(tuned_loss, plain_loss, rtol=rtol)
     for tuned, plain in zip(tuned_weights, plain_weights, strict=True):
-        np.testing.assert_allclose(tuned, plain, atol=WEIGHTS_ATOL)
+        np.testing.assert_allclose(tuned, plain, atol=atol)
 
 
 def test_benchmark_command_prints_a_table_and_writes_json(tmp_path, capsys):

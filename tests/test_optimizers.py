@@ -36,15 +36,16 @@ def test_fused_adam_follows_keras_adam(real_batch, amsgrad):
 
     assert max(np.abs(a - b).max() for a, b in zip(expected, initial)) > 1e-3
     # Rounding differs (one kernel vs separate ops); where v is near 0 Adam magnifies
-    # it, but any difference in the formula would be of the order of one step, 1e-3.
+    # it (up to 3e-5 in one hidden unit's weights, measured), but any difference in the
+    # formula would be of the order of one step, 1e-3.
     for a, b in zip(expected, got):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=5e-5)
     assert int(fused_model.optimizer.iterations) == 16
 
 
 def test_fused_adam_under_mirrored_matches_one_device(real_batch, monkeypatch, mirrored_strategy):
     # Zero sampling noise: each replica would otherwise draw its own.
-    monkeypatch.setattr(keras.random, "normal", lambda shape, **kwargs: tf.zeros(shape))
+    monkeypatch.setattr(vae_tf.layers, "training_noise", lambda shape, seed_generator: tf.zeros(shape))
     single, mirrored = build(), build(mirrored_strategy)
     mirrored.set_weights(single.get_weights())
     x = real_batch[0]

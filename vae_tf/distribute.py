@@ -114,6 +114,12 @@ def get_strategy(name="auto"):
     return strategy
 
 
+def is_distributed(strategy):
+    """Whether `strategy` is a tf.distribute strategy, not TensorFlow's default one
+    (which places nothing and wraps nothing), whatever its number of replicas."""
+    return tf.distribute.has_strategy() or strategy is not tf.distribute.get_strategy()
+
+
 def spans_workers(strategy):
     """Whether `strategy` trains across several worker processes."""
     resolver = getattr(strategy, "cluster_resolver", None)

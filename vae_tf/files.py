@@ -34,5 +34,5 @@ def temporary_directory(directory, prefix):
 def fsync_file(path):
     """Flushes a written file's contents to the disk (before its rename, so a power cut
     after the rename cannot leave the new name on an empty file)."""
-    with open(path, "rb") as f:
+    with open(path, "r+b") as f:  # writable: Windows fsyncs only such handles
         os.fsync(f.fileno())

@@ -17,7 +17,7 @@ from keras import ops
 
 from vae_tf import compat, likelihoods
 from vae_tf.cpu import cpu_has_avx512
-from vae_tf.distribute import spans_workers
+from vae_tf.distribute import is_distributed, spans_workers
 from vae_tf.models import checks, compiled_loop
 from vae_tf.optimizers import FusedAdam
 
@@ -29,7 +29,7 @@ def as_float(x):
 # Chosen with `vae-tf benchmark` (README, Performance): several steps per call cut
 # Keras's per-step Python overhead, and give the compiled loop its length.
 STEPS_PER_EXECUTION = 32
-# Layers XLA compiles slowly on a CPU (far slower than oneDNN; README, Performance).
+# Layers whose XLA code runs far slower than oneDNN's on a CPU (README, Performance).
 CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Conv1DTranspose,
                 keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose, keras.layers.SeparableConv1D,
                 keras.layers.SeparableConv2D, keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
@@ -37,9 +37,9 @@ CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, k
 
 def _xla_is_faster_here():
     """Whether XLA trained dense networks faster than TensorFlow's own kernels on this
-    kind of machine: a GPU, or a CPU with AVX-512 (on an AVX2 CPU it was 2x slower;
-    README, Performance)."""
-    return bool(tf.config.list_physical_devices("GPU")) or bool(cpu_has_avx512())
+    kind of machine: one without a GPU (not measured) whose CPU has AVX-512 (on an AVX2
+    CPU it was 2x slower; README, Performance)."""
+    return not tf.config.list_physical_devices("GPU") and bool(cpu_has_avx512())
 
 
 def _all_layers(layer):
@@ -94,7 +94,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self.term_metrics = [keras.metrics.Mean(name=name) for name in self.loss_terms]
         self.compiles_training_loop = False
         self._jit_compile_asked = "auto"
-        self._inputs_checked_outside = False
+        self._batches_checked_outside = False
         # Encoder and decoder arrive built, so every weight exists already.
         self.built = True
 
@@ -168,19 +168,19 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
     def _checked_batch(self, data):
         """(images, labels) of a batch in the train or test step, after `checks.graph_checks`
         (done already, on the whole stack, when the compiled loop runs the step)."""
-        if self._inputs_checked_outside:
+        if self._batches_checked_outside:
             return self._split_data(data)
         return checks.graph_checks(self, *self._split_data(data))
 
     @contextlib.contextmanager
-    def batches_checked_outside(self):
+    def _tracing_checked_batches(self):
         """Steps traced inside this block skip `checks.graph_checks`: the compiled
         loop checks its batches before its XLA program, which cannot hold the checks."""
-        self._inputs_checked_outside = True
+        self._batches_checked_outside = True
         try:
             yield
         finally:
-            self._inputs_checked_outside = False
+            self._batches_checked_outside = False
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_at_door(x if y is None else (x, y), self._split_data)
@@ -273,27 +273,27 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
 
         `jit_compile`: True compiles each execution's training steps as one XLA program
         (`vae_tf.models.compiled_loop`) when the networks have no convolutions, there
-        are several steps per execution and one device; "auto" (the default) does so
-        where XLA was measured faster (a GPU, or a CPU with AVX-512); False never.
+        are several steps per execution, no distribution strategy and no `run_eagerly`;
+        "auto" (the default) does so where XLA was measured faster (no GPU, a CPU with
+        AVX-512); False never.
         Keras's own per-step XLA is never used: it cannot compile the in-graph input
         checks (`vae_tf.models.checks`).
         """
         if optimizer is None:
             optimizer = FusedAdam(learning_rate=1e-3)
-        strategy = self.distribute_strategy
-        distributed = strategy.num_replicas_in_sync > 1 or spans_workers(strategy)
         if steps_per_execution is None:
+            distributed = self.distribute_strategy.num_replicas_in_sync > 1
             steps_per_execution = 1 if distributed else STEPS_PER_EXECUTION
         wants_xla = jit_compile is True or (jit_compile == "auto" and _xla_is_faster_here())
-        self.compiles_training_loop = wants_xla and steps_per_execution > 1 and not distributed \
+        self.compiles_training_loop = wants_xla and steps_per_execution > 1 \
+            and not is_distributed(self.distribute_strategy) and not kwargs.get("run_eagerly") \
             and not any(isinstance(layer, CONVOLUTIONS) for layer in _all_layers(self))
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
                         jit_compile=False, **kwargs)
         self._jit_compile_asked = jit_compile
-        self.train_function = None  # made anew by the next fit, for these settings
 
     def make_train_function(self, force=False):
-        if not self.compiles_training_loop:
+        if not self.compiles_training_loop or self.run_eagerly:
             return super().make_train_function(force)
         if self.train_function is None or force:
             self.train_function = compiled_loop.make_train_function(self)

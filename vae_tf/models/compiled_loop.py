@@ -54,13 +54,14 @@ def make_train_function(model):
     """
     steps = model.steps_per_execution
 
-    @tf.function(jit_compile=True, reduce_retracing=True)
+    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
     def run_steps(stack, count):
         def step(i):
             return model.train_step(tf.nest.map_structure(lambda t: t[i], stack))
 
-        logs = {metric.name: metric.result() for metric in model.metrics}  # what train_step returns
-        with model.batches_checked_outside():
+        # The loop's first value: what every family's train_step returns (`_record`).
+        logs = {metric.name: metric.result() for metric in model.metrics}
+        with model._tracing_checked_batches():
             _, logs = tf.while_loop(lambda i, _: i < count, lambda i, _: (i + 1, step(i)),
                                     (tf.constant(0), logs))
         return logs
@@ -76,12 +77,16 @@ def make_train_function(model):
             pass  # the epoch's last execution
         if not batches:
             raise StopIteration
-        logs = None
+        # Only what train_step reads goes into the program: the images, and the labels
+        # if the model takes them (not targets, sample weights or strings it ignores).
+        batches = [tuple(part for part in model._split_data(batch) if part is not None) for batch in batches]
         # An epoch's last batch may be smaller: batches of one shape are stacked together.
-        for _, run in itertools.groupby(batches, key=_shapes):
-            run = list(run)
-            stack = tf.nest.map_structure(lambda *parts: tf.stack(parts), *run)
-            _check(check, stack, run)
+        runs = [list(run) for _, run in itertools.groupby(batches, key=_shapes)]
+        stacks = [tf.nest.map_structure(lambda *parts: tf.stack(parts), *run) for run in runs]
+        for stack, run in zip(stacks, runs):
+            _check(check, stack, run)  # every batch, before any step
+        logs = None
+        for stack, run in zip(stacks, runs):
             logs = run_steps(_padded(stack, steps), tf.constant(len(run)))
         return logs
 
