@@ -7,11 +7,15 @@ the machine's float32 matmul GFLOP/s measured just before. Then the serving
 latency and throughput of the exported SavedModel, and the peak resident memory.
 """
 
+import json
 import logging
 import os
+import pathlib
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -151,8 +155,76 @@ def cpu_model():
         return platform.processor() or "unknown"
 
 
+def measure(name, epochs=3, examples=None):
+    """Times one configuration of `CONFIGS`: its defaults, the plain configuration and
+    (where the machine supports it) the defaults under mixed precision.
+
+    Returns:
+        A JSON-ready dict of images/s, FLOPs, the matmul rate and peak memory.
+    """
+    images, _ = benchmark_images(examples)
+    try:
+        mixed = mixed_policy_name()
+    except ValueError:  # no GPU and no bfloat16 instructions: float32 only
+        mixed = None
+
+    def build():
+        return make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS[name])
+
+    model = build()
+    flops = training_flops_per_image(model)
+    matmul = matmul_gflops()
+    log.info("%s: timing the defaults", name)
+    tuned = training_throughput(model, images, epochs, {})
+    log.info("%s: timing the plain configuration", name)
+    plain = training_throughput(build(), images, epochs, PLAIN_COMPILE)
+    mixed_images_per_s = None
+    if mixed is not None:
+        log.info("%s: timing the defaults under %s", name, mixed)
+        with dtype_policy(mixed):
+            mixed_model = build()
+        mixed_images_per_s = training_throughput(mixed_model, images, epochs, {})
+    return {
+        "images_per_s": tuned,
+        "flops_per_image": flops,
+        "gflops": tuned * flops / 1e9,
+        "matmul_gflops": matmul,
+        "ratio_to_matmul": tuned * flops / 1e9 / matmul,
+        "plain_images_per_s": plain,
+        "plain_ratio_to_matmul": plain * flops / 1e9 / matmul,
+        "speedup_over_plain": tuned / plain,
+        "compiled_loop": bool(model.compiles_training_loop),
+        "mixed_policy": mixed,
+        "mixed_images_per_s": mixed_images_per_s,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def in_fresh_process(function, **kwargs):
+    """Calls `function` (a "module:name" of this package) with `kwargs` in a new Python
+    process and returns its JSON result: peak memory is per process, and a model trained
+    earlier in the same process changed later speeds (README, Performance).
+
+    Raises:
+        RuntimeError: the process failed; the message ends with its last error line.
+    """
+    module, name = function.split(":")
+    package_root = str(pathlib.Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
+    code = (f"import json, sys; from {module} import {name}; "
+            f"json.dump({name}(**json.loads(sys.argv[1])), open(sys.argv[2], 'w'))")
+    with tempfile.TemporaryDirectory(prefix="vae-tf-benchmark-") as scratch:
+        out = pathlib.Path(scratch) / "result.json"
+        done = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs), str(out)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"benchmark {function}({kwargs}) failed: {done.stderr.strip().splitlines()[-1:]}")
+        return json.loads(out.read_text())
+
+
 def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
-    """Runs the whole benchmark; returns the results as a JSON-ready dict.
+    """Runs the whole benchmark, each configuration in a new process (`measure`); returns
+    the results as a JSON-ready dict.
 
     Args:
         epochs: int. Timed epochs per configuration, after one warm-up epoch.
@@ -164,46 +236,12 @@ def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
     results = {"machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "tensorflow": tf.__version__,
                            "keras": keras.__version__, "data": source, "examples": len(images),
                            "batch_size": BATCH_SIZE, "timed_epochs": epochs}}
-    try:
-        mixed = mixed_policy_name()
-    except ValueError:  # no GPU and no bfloat16 instructions: float32 only
-        mixed = None
-    served_model = None
     for name in configs:
-        def build():
-            return make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS[name])
-
-        model = build()
-        flops = training_flops_per_image(model)
-        matmul = matmul_gflops()
-        log.info("%s: timing the defaults", name)
-        tuned = training_throughput(model, images, epochs, {})
-        log.info("%s: timing the plain configuration", name)
-        plain = training_throughput(build(), images, epochs, PLAIN_COMPILE)
-        mixed_images_per_s = None
-        if mixed is not None:
-            log.info("%s: timing the defaults under %s", name, mixed)
-            with dtype_policy(mixed):
-                mixed_model = build()
-            mixed_images_per_s = training_throughput(mixed_model, images, epochs, {})
-        results[name] = {
-            "images_per_s": tuned,
-            "flops_per_image": flops,
-            "gflops": tuned * flops / 1e9,
-            "matmul_gflops": matmul,
-            "ratio_to_matmul": tuned * flops / 1e9 / matmul,
-            "plain_images_per_s": plain,
-            "plain_ratio_to_matmul": plain * flops / 1e9 / matmul,
-            "speedup_over_plain": tuned / plain,
-            "compiled_loop": bool(model.compiles_training_loop),
-            "mixed_policy": mixed,
-            "mixed_images_per_s": mixed_images_per_s,
-            "peak_rss_mib": peak_rss_mib(),
-        }
-        if name == "mlp":
-            served_model = model
-    if served_model is not None:
-        results["serving"] = {"model": "mlp", **serving_latency(served_model, calls=serving_calls)}
+        log.info("%s: in a new process", name)
+        results[name] = in_fresh_process("vae_tf.benchmark:measure", name=name, epochs=epochs, examples=examples)
+    if "mlp" in configs:  # latency does not depend on the weights: an untrained model serves
+        served = make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS["mlp"])
+        results["serving"] = {"model": "mlp", **serving_latency(served, calls=serving_calls)}
     return results
 
 

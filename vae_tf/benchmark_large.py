@@ -9,12 +9,9 @@ process because peak RSS is per process: equal figures for 1,000 and 2,000 files
 that memory does not grow with the number of files.
 """
 
-import json
 import logging
 import os
 import pathlib
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -135,22 +132,13 @@ def run(file_counts=FILE_COUNTS, epochs=3, cache=0, steps=STEPS_PER_EPOCH):
     Returns:
         A JSON-ready dict: the image size, batch, model and a list of `measure` results.
     """
-    package_root = str(pathlib.Path(__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
+    from vae_tf.benchmark import in_fresh_process
+
     runs = []
-    with tempfile.TemporaryDirectory(prefix="vae-tf-large-results-") as scratch:
-        for files in file_counts:
-            out = pathlib.Path(scratch) / f"{files}.json"
-            arguments = json.dumps(dict(files=files, epochs=epochs, cache=cache, steps=steps))
-            code = ("import json, sys; from vae_tf.benchmark_large import measure; "
-                    "json.dump(measure(**json.loads(sys.argv[1])), open(sys.argv[2], 'w'))")
-            log.info("large: %d files in a new process", files)
-            done = subprocess.run([sys.executable, "-c", code, arguments, str(out)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if done.returncode != 0:
-                raise RuntimeError(f"large benchmark with {files} files failed: "
-                                   f"{done.stderr.strip().splitlines()[-1:]}")
-            runs.append(json.loads(out.read_text()))
+    for files in file_counts:
+        log.info("large: %d files in a new process", files)
+        runs.append(in_fresh_process("vae_tf.benchmark_large:measure", files=files, epochs=epochs, cache=cache,
+                                     steps=steps))
     return {"image_shape": [*IMAGE_SIZE, 3], "batch_size": BATCH_SIZE, "steps_per_epoch": steps,
             "timed_epochs": epochs, "model": MODEL, "runs": runs}
 
