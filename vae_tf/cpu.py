@@ -20,7 +20,7 @@ def cpu_has_avx512(cpuinfo="/proc/cpuinfo"):
     """True or False from the CPU flags (`avx512f`); None where they cannot be read.
 
     The compiled training loop (`vae_tf.models.compiled_loop`) is used by default only
-    on such CPUs: measured 1.35x faster than Keras's loop on one, 2x slower on an AVX2
-    CPU (README, Performance)."""
+    on such CPUs: 1.3x faster than Keras's loop on one, while XLA was 2x slower than
+    TensorFlow's kernels on an AVX2 CPU (README, Performance)."""
     flags = cpu_flags(cpuinfo)
     return None if flags is None else "avx512f" in flags
