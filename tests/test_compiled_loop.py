@@ -117,3 +117,15 @@ def test_no_compiled_loop_under_a_strategy_or_when_run_eagerly():
     later.run_eagerly = True
     later.make_train_function()
     assert later.train_function.__name__ != "train_function"  # Keras's own function
+
+
+def test_a_cvae_label_out_of_range_stops_the_compiled_loop(real_batch):
+    """XLA compiles assertions away; the loop checks the labels before its program."""
+    images, labels = real_batch[0][:64], (np.arange(64) % 11).astype("int32")  # 10 is out of range
+    model = mlp("cvae")
+    model.compile(steps_per_execution=4, jit_compile=True)
+    assert model.compiles_training_loop
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+    with pytest.raises(ValueError, match=r"^labels must be class ids in \[0, 10\), found 0..10"):
+        model.fit(dataset, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 0
