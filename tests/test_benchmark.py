@@ -8,6 +8,7 @@ import numpy as np
 from vae_tf import benchmark
 from vae_tf.cli import main
 from vae_tf.factory import make_model
+from vae_tf.precision import policy_name
 
 from helpers import METRICS_RTOL, WEIGHTS_ATOL
 
@@ -50,8 +51,10 @@ def test_benchmark_command_prints_a_table_and_writes_json(tmp_path, capsys):
         assert r["images_per_s"] > 0 and r["plain_images_per_s"] > 0 and r["matmul_gflops"] > 0
         assert r["gflops"] == np.float64(r["images_per_s"] * r["flops_per_image"] / 1e9)
         assert r["speedup_over_plain"] == r["images_per_s"] / r["plain_images_per_s"]
-        assert r["mixed_policy"] in ("mixed_bfloat16", "mixed_float16", None)
-        assert (r["mixed_images_per_s"] is None) == (r["mixed_policy"] is None)
+        # The defaults are timed in vae-tf train's precision; "other" in the other one.
+        assert r["policy"] == policy_name(None, convolutional=name == "conv")
+        assert r["other_policy"] in {"float32", "mixed_bfloat16", "mixed_float16", None} - {r["policy"]}
+        assert (r["other_images_per_s"] is None) == (r["other_policy"] is None)
     assert not results["conv"]["compiled_loop"]  # convolutions keep Keras's loop
     for signature in ("decode", "encode"):
         latency = results["serving"][signature]

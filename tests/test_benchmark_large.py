@@ -6,6 +6,7 @@ from PIL import Image
 
 from vae_tf import benchmark_large, benchmark_scaling
 from vae_tf.cli import main
+from vae_tf.precision import policy_name
 
 
 def test_the_generated_jpegs_are_250_by_250_rgb_and_compress_like_pictures(tmp_path):
@@ -37,6 +38,7 @@ def test_large_benchmark_reports_training_pipeline_and_memory_per_file_count(tmp
     for r in results["runs"]:
         assert r["images_per_s"] > 0 and r["pipeline_images_per_s"] > 0 and r["peak_rss_mib"] > 100
         assert r["pipeline_ratio"] == r["pipeline_images_per_s"] / r["images_per_s"]
+        assert r["policy"] == policy_name(None, convolutional=True)
         assert r["cached"] == []
     assert "pipeline img/s" in capsys.readouterr().out
 

@@ -11,7 +11,8 @@ import tensorflow as tf
 import vae_tf
 from vae_tf import precision
 from vae_tf.cli import main
-from vae_tf.precision import cpu_has_bfloat16, dtype_policy, mixed_policy_name
+from vae_tf.export import export_saved_model
+from vae_tf.precision import cpu_has_bfloat16, dtype_policy, float32_copy, mixed_policy_name, policy_name
 
 from conftest import SMALL_DIR  # noqa: E402
 SMALL = dict(hidden_units=(32,), filters=(4, 8), seed=0)
@@ -34,6 +35,24 @@ def test_policy_is_float16_on_gpus_bfloat16_on_capable_cpus_else_an_error(monkey
     # CPU flags that cannot be read (not Linux): bfloat16 is tried rather than refused.
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: None)
     assert mixed_policy_name(num_gpus=0) == "mixed_bfloat16"
+
+
+def test_the_default_policy_is_bfloat16_only_for_conv_networks_on_bfloat16_cpus(monkeypatch):
+    # vae-tf train's default (--mixed-precision not given): where it was measured faster.
+    assert policy_name(None, convolutional=True, num_gpus=0, has_bfloat16=True) == "mixed_bfloat16"
+    assert policy_name(None, convolutional=False, num_gpus=0, has_bfloat16=True) == "float32"
+    assert policy_name(None, convolutional=True, num_gpus=0, has_bfloat16=False) == "float32"
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: None)  # flags unreadable: not measured
+    assert policy_name(None, convolutional=True, num_gpus=0) == "float32"
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
+    assert policy_name(None, convolutional=True, num_gpus=0) == "mixed_bfloat16"
+    assert policy_name(None, convolutional=True, num_gpus=1, has_bfloat16=True) == "float32"
+    # Asked for: on or off whatever the network.
+    assert policy_name(False, convolutional=True, num_gpus=0, has_bfloat16=True) == "float32"
+    assert policy_name(True, convolutional=False, num_gpus=0, has_bfloat16=True) == "mixed_bfloat16"
+    assert policy_name(True, convolutional=False, num_gpus=1, has_bfloat16=False) == "mixed_float16"
+    with pytest.raises(ValueError, match="this CPU has none"):
+        policy_name(True, convolutional=True, num_gpus=0, has_bfloat16=False)
 
 
 def test_dtype_policy_is_restored_after_the_block_even_on_error():
@@ -66,6 +85,27 @@ def test_bfloat16_vae_keeps_code_kl_and_loss_float32_and_trains_like_float32(arc
     assert losses["mixed_bfloat16"][-1] < losses["mixed_bfloat16"][0] - 10  # nats: it trained
     # bfloat16 keeps 8 bits of mantissa: the losses agree closely (0.1% seen), not exactly.
     np.testing.assert_allclose(losses["mixed_bfloat16"], losses["float32"], rtol=0.01)
+
+
+def test_a_bfloat16_model_exports_in_float32_with_its_weights_and_a_tflite_decoder(tmp_path, real_batch):
+    with dtype_policy("mixed_bfloat16"):
+        model = vae_tf.make_model("vae", "conv", (28, 28, 1), 2, **SMALL)
+    model.compile()
+    model.fit(real_batch[0][:64], epochs=1, verbose=0)
+    copy = float32_copy(model)
+    assert copy.decoder.get_layer("deconv_0").compute_dtype == "float32"
+    for ours, theirs in zip(copy.weights, model.weights, strict=True):
+        assert ours.path == theirs.path
+        np.testing.assert_array_equal(ours, theirs)
+    assert float32_copy(copy) is copy  # a float32 model is exported as it is
+    z = tf.random.normal((4, 2), seed=0)
+    # TFLite has no bfloat16 kernels: the float32 export is what makes --tflite work.
+    path = export_saved_model(model, tmp_path, name="bf16", tflite=True)
+    served = tf.saved_model.load(str(path)).signatures["decode"](z=z)["images"]
+    np.testing.assert_allclose(served, copy.decode(z), atol=1e-5)
+    np.testing.assert_allclose(served, model.decode(z), atol=0.02)  # bfloat16's rounding, no more
+    decode = tf.lite.Interpreter(model_path=str(path / "decoder.tflite")).get_signature_runner("decode")
+    np.testing.assert_allclose(decode(z=z.numpy())["images"], copy.decode(z), atol=1e-5)
 
 
 def sgd_step(model, x):
@@ -122,3 +162,18 @@ def test_train_mixed_precision_from_the_command_line(tmp_path, monkeypatch):
     decoded = served.signatures["decode"](z=tf.zeros((2, 2)))
     assert all(value.dtype == tf.float32 for value in decoded.values())
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+@pytest.mark.parametrize("flag, stored, compute_dtype", [
+    (None, None, "bfloat16"),  # the default for conv networks on a CPU with bfloat16
+    ("--no-mixed-precision", False, "float32"),
+])
+def test_conv_runs_default_to_bfloat16_on_bfloat16_cpus_unless_switched_off(
+        tmp_path, monkeypatch, flag, stored, compute_dtype):
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
+    argv = [a for a in mixed_precision_argv(tmp_path) if a != "--mixed-precision"]
+    assert main(argv + ([flag] if flag else []) + ["--no-export"]) == 0
+    run = tmp_path / "runs" / "bf16"
+    assert json.loads((run / "config.json").read_text())["runtime"]["mixed_precision"] is stored
+    model = keras.saving.load_model(run / "model.keras")
+    assert model.decoder.get_layer("deconv_0").compute_dtype == compute_dtype

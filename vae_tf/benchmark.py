@@ -1,9 +1,10 @@
 """Speed and memory, measured in one run so the ratios mean something on a noisy machine.
 
-For each configuration (`mlp`, `conv`): training images/s with the project's defaults,
-with plain `compile` defaults and (where the machine supports it) with the defaults
-under mixed precision; the analytic training FLOPs per image, the achieved GFLOP/s and
-the machine's float32 matmul GFLOP/s measured just before. Then the serving
+For each configuration (`mlp`, `conv`), each variant in its own process: training
+images/s with the project's defaults (`vae-tf train`'s dtype policy and `compile()`),
+with float32 and plain `compile` defaults, and with the defaults in the other precision
+(where the machine supports mixed precision); the analytic training FLOPs per image, the
+achieved GFLOP/s and the machine's float32 matmul GFLOP/s measured just before. Then the serving
 latency and throughput of the exported SavedModel, and the peak resident memory.
 """
 
@@ -26,7 +27,7 @@ import tensorflow as tf
 from vae_tf.data import DEBIAN_FASHION_MNIST, has_idx_files, load_idx_directory, training_pipelines
 from vae_tf.export import export_saved_model
 from vae_tf.factory import make_model
-from vae_tf.precision import dtype_policy, mixed_policy_name
+from vae_tf.precision import dtype_policy, mixed_policy_name, policy_name
 
 log = logging.getLogger(__name__)
 
@@ -155,55 +156,69 @@ def cpu_model():
         return platform.processor() or "unknown"
 
 
-def measure(name, epochs=3, examples=None):
-    """Times one configuration of `CONFIGS`: its defaults, the plain configuration and
-    (where the machine supports it) the defaults under mixed precision.
+def measure(name, variant="defaults", epochs=3, examples=None):
+    """Times one configuration of `CONFIGS` in one of its variants.
+
+    Args:
+        name: str. A key of `CONFIGS`.
+        variant: str. "defaults": what `vae-tf train` does (its dtype policy,
+            `precision.policy_name`, and `compile()`'s defaults); "plain": float32 and
+            `PLAIN_COMPILE`; "other": the defaults in the other precision (float32 where
+            the defaults are mixed, else mixed where the machine supports it).
+        epochs, examples: as in `run`.
 
     Returns:
-        A JSON-ready dict of images/s, FLOPs, the matmul rate and peak memory.
+        A JSON-ready dict: images/s (None for "other" where there is no other precision),
+        the dtype policy, whether the loop was compiled, peak memory; for "defaults"
+        also the analytic FLOPs per image and the matmul rate measured just before.
     """
     images, _ = benchmark_images(examples)
-    try:
-        mixed = mixed_policy_name()
-    except ValueError:  # no GPU and no bfloat16 instructions: float32 only
-        mixed = None
+    policy = policy_name(None, convolutional=CONFIGS[name]["arch"] == "conv")
+    options = {}
+    if variant == "plain":
+        policy, options = "float32", PLAIN_COMPILE
+    elif variant == "other":
+        try:
+            policy = "float32" if policy != "float32" else mixed_policy_name()
+        except ValueError:  # no GPU and no bfloat16 instructions: float32 only
+            return {"policy": None, "images_per_s": None}
+    with dtype_policy(policy):
+        model = make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS[name])
+    result = {"policy": policy}
+    if variant == "defaults":
+        result.update(flops_per_image=training_flops_per_image(model), matmul_gflops=matmul_gflops())
+    log.info("%s: timing the %s (%s)", name, variant, policy)
+    result["images_per_s"] = training_throughput(model, images, epochs, options)
+    result.update(compiled_loop=bool(model.compiles_training_loop), peak_rss_mib=peak_rss_mib())
+    return result
 
-    def build():
-        return make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS[name])
 
-    model = build()
-    flops = training_flops_per_image(model)
-    matmul = matmul_gflops()
-    log.info("%s: timing the defaults", name)
-    tuned = training_throughput(model, images, epochs, {})
-    log.info("%s: timing the plain configuration", name)
-    plain = training_throughput(build(), images, epochs, PLAIN_COMPILE)
-    mixed_images_per_s = None
-    if mixed is not None:
-        log.info("%s: timing the defaults under %s", name, mixed)
-        with dtype_policy(mixed):
-            mixed_model = build()
-        mixed_images_per_s = training_throughput(mixed_model, images, epochs, {})
+def compare(name, epochs=3, examples=None):
+    """The three variants of `measure`, each in a new process; returns the JSON-ready dict
+    of the defaults with the plain and other-precision figures and the ratios."""
+    runs = {variant: in_fresh_process("vae_tf.benchmark:measure", name=name, variant=variant,
+                                      epochs=epochs, examples=examples)
+            for variant in ("defaults", "plain", "other")}
+    defaults, plain, other = runs["defaults"], runs["plain"], runs["other"]
+    gflops = defaults["images_per_s"] * defaults["flops_per_image"] / 1e9
     return {
-        "images_per_s": tuned,
-        "flops_per_image": flops,
-        "gflops": tuned * flops / 1e9,
-        "matmul_gflops": matmul,
-        "ratio_to_matmul": tuned * flops / 1e9 / matmul,
-        "plain_images_per_s": plain,
-        "plain_ratio_to_matmul": plain * flops / 1e9 / matmul,
-        "speedup_over_plain": tuned / plain,
-        "compiled_loop": bool(model.compiles_training_loop),
-        "mixed_policy": mixed,
-        "mixed_images_per_s": mixed_images_per_s,
-        "peak_rss_mib": peak_rss_mib(),
+        **defaults,
+        "gflops": gflops,
+        "ratio_to_matmul": gflops / defaults["matmul_gflops"],
+        "plain_images_per_s": plain["images_per_s"],
+        "plain_ratio_to_matmul": plain["images_per_s"] * defaults["flops_per_image"] / 1e9
+        / defaults["matmul_gflops"],
+        "speedup_over_plain": defaults["images_per_s"] / plain["images_per_s"],
+        "other_policy": other["policy"],
+        "other_images_per_s": other["images_per_s"],
     }
 
 
 def in_fresh_process(function, **kwargs):
     """Calls `function` (a "module:name" of this package) with `kwargs` in a new Python
     process and returns its JSON result: peak memory is per process, and a model trained
-    earlier in the same process changed later speeds (README, Performance).
+    earlier in the same process changed later speeds (a bfloat16 conv VAE trained at half
+    its speed after a float32 one; README, Performance).
 
     Raises:
         RuntimeError: the process failed; the message ends with its last error line.
@@ -223,8 +238,8 @@ def in_fresh_process(function, **kwargs):
 
 
 def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
-    """Runs the whole benchmark, each configuration in a new process (`measure`); returns
-    the results as a JSON-ready dict.
+    """Runs the whole benchmark, each configuration and variant in a new process
+    (`compare`); returns the results as a JSON-ready dict.
 
     Args:
         epochs: int. Timed epochs per configuration, after one warm-up epoch.
@@ -237,8 +252,7 @@ def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
                            "keras": keras.__version__, "data": source, "examples": len(images),
                            "batch_size": BATCH_SIZE, "timed_epochs": epochs}}
     for name in configs:
-        log.info("%s: in a new process", name)
-        results[name] = in_fresh_process("vae_tf.benchmark:measure", name=name, epochs=epochs, examples=examples)
+        results[name] = compare(name, epochs, examples)
     if "mlp" in configs:  # latency does not depend on the weights: an untrained model serves
         served = make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS["mlp"])
         results["serving"] = {"model": "mlp", **serving_latency(served, calls=serving_calls)}
@@ -248,29 +262,29 @@ def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
 def format_table(results):
     """The results as a plain-text table."""
     machine = results["machine"]
+    short = {"float32": "fp32", "mixed_bfloat16": "bf16", "mixed_float16": "fp16", None: "-"}
     lines = [f"{machine['cpus']} CPUs ({machine['cpu_model']}), TensorFlow {machine['tensorflow']}, "
              f"Keras {machine['keras']}; {machine['examples']} images of {machine['data']}, "
              f"batch {machine['batch_size']}, median of {machine['timed_epochs']} epochs",
              "",
-             f"{'config':<6} {'images/s':>9} {'MFLOP/img':>10} {'GFLOP/s':>8} {'matmul':>7} "
-             f"{'of matmul':>9} {'plain img/s':>11} {'speed-up':>8} {'mixed img/s':>11} "
+             f"{'config':<6} {'images/s':>9} {'dtype':>5} {'MFLOP/img':>10} {'GFLOP/s':>8} {'matmul':>7} "
+             f"{'of matmul':>9} {'plain img/s':>11} {'speed-up':>8} {'other precision':>15} "
              f"{'peak RSS':>9}"]
     for name in CONFIGS:
         if name in results:
             r = results[name]
-            mixed = r["mixed_images_per_s"]
+            other = "-" if r["other_images_per_s"] is None else \
+                f"{short[r['other_policy']]} {r['other_images_per_s']:.0f}"
             lines.append(
-                f"{name:<6} {r['images_per_s']:>9.0f} {r['flops_per_image'] / 1e6:>10.2f} "
+                f"{name:<6} {r['images_per_s']:>9.0f} {short[r['policy']]:>5} {r['flops_per_image'] / 1e6:>10.2f} "
                 f"{r['gflops']:>8.1f} {r['matmul_gflops']:>7.1f} {r['ratio_to_matmul']:>9.0%} "
                 f"{r['plain_images_per_s']:>11.0f} {r['speedup_over_plain']:>7.2f}x "
-                f"{'-' if mixed is None else format(mixed, '.0f'):>11} {r['peak_rss_mib']:>6.0f} MiB")
+                f"{other:>15} {r['peak_rss_mib']:>6.0f} MiB")
     loops = [f"{name} {'compiled (one XLA program per execution)' if results[name]['compiled_loop'] else 'Keras'}"
              for name in CONFIGS if name in results]
     lines.append(f"training loop of the defaults: {', '.join(loops)}")
-    policies = {results[name]["mixed_policy"] for name in CONFIGS if name in results}
-    if policies - {None}:
-        lines.append(f"mixed img/s: the defaults under {', '.join(sorted(policies - {None}))} "
-                     "(vae-tf train --mixed-precision)")
+    lines.append("dtype: the defaults' precision (vae-tf train's); plain: float32, Keras's compile "
+                 "defaults; other precision: the defaults in the other precision; each in its own process")
     if "serving" in results:
         lines.append("")
         lines.append("SavedModel serving (mlp):")

@@ -81,7 +81,8 @@ def measure(files, epochs=3, cache=0, steps=STEPS_PER_EPOCH):
         steps: int. Batches per timed epoch. Defaults to 4.
 
     Returns:
-        A JSON-ready dict: `images_per_s` (training, median epoch), `pipeline_images_per_s`
+        A JSON-ready dict: `images_per_s` (training, median epoch, in `vae-tf train`'s
+        default dtype policy, `policy`), `pipeline_images_per_s`
         (one pass of the training pipeline without training), their ratio, `peak_rss_mib`,
         the number of files and training images, their size on disk and the cached splits.
     """
@@ -90,6 +91,7 @@ def measure(files, epochs=3, cache=0, steps=STEPS_PER_EPOCH):
     from vae_tf.benchmark import EpochTimer, peak_rss_mib
     from vae_tf.data import load_data
     from vae_tf.factory import make_model
+    from vae_tf.precision import dtype_policy, policy_name
 
     with tempfile.TemporaryDirectory(prefix="vae-tf-large-") as folder:
         start = time.perf_counter()
@@ -99,7 +101,9 @@ def measure(files, epochs=3, cache=0, steps=STEPS_PER_EPOCH):
         splits = load_data("folder", data_dir=folder, image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
                            validation_fraction=0.0, cache=cache)
         train_images, pipeline = _pipeline_pass(splits.train)
-        model = make_model(input_shape=(*IMAGE_SIZE, 3), seed=0, **MODEL)
+        policy = policy_name(None, convolutional=True)  # vae-tf train's default for it
+        with dtype_policy(policy):
+            model = make_model(input_shape=(*IMAGE_SIZE, 3), seed=0, **MODEL)
         # One step per execution so that an epoch can be a few batches (a conv step is
         # long enough that more steps per execution gain nothing).
         model.compile(steps_per_execution=1)
@@ -114,6 +118,7 @@ def measure(files, epochs=3, cache=0, steps=STEPS_PER_EPOCH):
         "jpeg_mib": jpeg_bytes / 2**20,
         "cache_mib": cache,
         "cached": list(splits.cached),
+        "policy": policy,
         "images_per_s": training,
         "pipeline_images_per_s": pipeline,
         "pipeline_ratio": pipeline / training,
@@ -150,10 +155,11 @@ def format_table(results):
              f"on {shape} JPEG files, batch {results['batch_size']}, median of "
              f"{results['timed_epochs']} epochs of {results['steps_per_epoch']} batches",
              f"{'files':>6} {'JPEG MiB':>8} {'cached':>14} {'train img/s':>11} {'pipeline img/s':>14} "
-             f"{'ratio':>6} {'peak RSS':>9} {'load':>5}"]
+             f"{'ratio':>6} {'peak RSS':>9} {'load':>5}  dtype policy"]
     for r in results["runs"]:
         lines.append(f"{r['files']:>6} {r['jpeg_mib']:>8.1f} {', '.join(r['cached']) or 'nothing':>14} "
                      f"{r['images_per_s']:>11.1f} {r['pipeline_images_per_s']:>14.0f} "
-                     f"{r['pipeline_ratio']:>5.1f}x {r['peak_rss_mib']:>5.0f} MiB {r['load_average'][0]:>5.2f}")
+                     f"{r['pipeline_ratio']:>5.1f}x {r['peak_rss_mib']:>5.0f} MiB {r['load_average'][0]:>5.2f}  "
+                     f"{r['policy']}")
     return "\n".join(lines)
 

@@ -47,8 +47,8 @@ def _add_config_arguments(parser):
         python_type, item_type, length = value_type(field)
         meta = field.metadata
         options = {"dest": _dest(section, field), "default": field.default, "help": meta["help"]}
-        if python_type is bool:
-            options["action"] = "store_true"
+        if python_type is bool:  # an optional one (default None) can also be switched off
+            options["action"] = "store_true" if field.default is False else argparse.BooleanOptionalAction
         else:
             metavar = meta["metavar"] or (None if meta["choices"] else field.name.upper())
             options.update(type=item_type or python_type, choices=meta["choices"], metavar=metavar)

@@ -175,10 +175,11 @@ class RuntimeConfig:
     deterministic: bool = setting(
         False, "deterministic ops (tf.config.experimental.enable_op_determinism): a rerun, or a "
                "resumed run, gives bit-identical weights; slower")
-    mixed_precision: bool = setting(
-        False, "compute in bfloat16 (CPUs with bfloat16 instructions) or float16 (GPUs), weights, "
-               "code, KL and likelihood in float32: faster conv models, numbers differ slightly "
-               "from float32")
+    mixed_precision: bool | None = setting(
+        None, "compute in bfloat16 (CPUs with bfloat16 instructions) or float16 (GPUs), weights, "
+              "code, KL and likelihood in float32: faster conv models, numbers differ slightly "
+              "from float32; default: on for --arch conv on a CPU with bfloat16 instructions "
+              "and no GPU, off otherwise (vae_tf.precision.default_policy_name)")
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig, "runtime": RuntimeConfig}

@@ -30,6 +30,7 @@ import tensorflow as tf
 from vae_tf.faults import kill_point
 from vae_tf.files import temporary_directory
 from vae_tf.names import check_name
+from vae_tf.precision import float32_copy
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,9 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
 
     The version is written into a temporary directory beside the target and renamed
     into place only when complete, so a failure never leaves a partial version; an
-    existing version is never overwritten.
+    existing version is never overwritten. A mixed-precision model is exported in
+    float32 (`vae_tf.precision.float32_copy`), so its outputs differ from the model's
+    own by the bfloat16 rounding it no longer does.
 
     Args:
         model: a vae_tf model of any family.
@@ -194,6 +197,7 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
     target = model_dir / str(version)
     if target.exists():
         raise FileExistsError(f"{target} already exists: SavedModel versions are never overwritten")
+    model = float32_copy(model)
     signatures = model.export_signatures(latent_sampler)  # refuses bad requests before writing
     if anomaly is not None:
         signatures["anomaly"] = anomaly_signature(model, anomaly)

@@ -28,7 +28,7 @@ from vae_tf.distribute import resolve as resolve_strategy
 from vae_tf.factory import make_model
 from vae_tf.models import registry
 from vae_tf.optimizers import FusedAdam
-from vae_tf.precision import dtype_policy, mixed_policy_name
+from vae_tf.precision import dtype_policy, policy_name
 from vae_tf.runlock import check_unlocked, run_lock
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,8 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     (`vae_tf.checkpoints.VerifiedBackup`) saved there after every epoch. Calling `train`
     again with the same config after an interruption resumes from the last whole
     checkpoint; with `config.runtime.deterministic` the result is bit-identical to an uninterrupted run.
-    `config.runtime.mixed_precision` builds the model under `precision.mixed_policy_name()`.
+    The model is built under `precision.policy_name(config.runtime.mixed_precision, ...)`:
+    by default bfloat16 compute for conv networks on a CPU with bfloat16 instructions.
 
     Args:
         config: RunConfig.
@@ -175,7 +176,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     if not multi_worker:
         run.check_start(config, overwrite)
     strategy = get_strategy(config.runtime.strategy)  # before any op: multi-worker needs it so
-    policy = mixed_policy_name() if config.runtime.mixed_precision else "float32"
+    policy = policy_name(config.runtime.mixed_precision, convolutional=config.model.arch == "conv")
     chief = is_chief(strategy)
     if chief and multi_worker:
         run.check_start(config, overwrite, multi_worker=True)
@@ -246,7 +247,8 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
     callbacks = [c for c in callbacks if c is not None]
     if first_epoch:
         log.info("resuming %s after epoch %d of %d", config.run_name, first_epoch, config.training.epochs)
-    log.info("training %s on %s: %d parameters", config.run_name, data.source, model.count_params())
+    log.info("training %s on %s: %d parameters, dtype policy %s", config.run_name, data.source,
+             model.count_params(), model.dtype_policy.name)
     validation = None if data.validation is None else shard_by_data(data.validation)
     # One `fit` per epoch on `data.epoch(e)`, whose batches depend on (seed, e) alone:
     # a resumed run trains on exactly the batches of an uninterrupted one.
