@@ -4,6 +4,7 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
 from vae_tf import benchmark
 from vae_tf.cli import main
@@ -41,16 +42,20 @@ def test_tuned_and_plain_compile_reach_the_same_loss(real_batch):
         np.testing.assert_allclose(tuned, plain, atol=atol)
 
 
+@pytest.mark.slow  # twelve fresh processes
 def test_benchmark_command_prints_a_table_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["benchmark", "--epochs", "1", "--examples", "512", "--serving-calls", "20",
-                 "--out", str(out)]) == 0
+                 "--repeats", "2", "--config", "mlp", "conv", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     for name in ("mlp", "conv"):
         r = results[name]
         assert r["images_per_s"] > 0 and r["plain_images_per_s"] > 0 and r["matmul_gflops"] > 0
         assert r["gflops"] == np.float64(r["images_per_s"] * r["flops_per_image"] / 1e9)
         assert r["speedup_over_plain"] == r["images_per_s"] / r["plain_images_per_s"]
+        assert len(r["rounds"]) == 2  # the medians of two rounds, each variant in its own process
+        assert r["images_per_s"] == np.median([one["defaults"] for one in r["rounds"]])
+        assert r["plain_images_per_s"] == np.median([one["plain"] for one in r["rounds"]])
         # The defaults are timed in vae-tf train's precision; "other" in the other one.
         assert r["policy"] == policy_name(None, convolutional=name == "conv")
         assert r["other_policy"] in {"float32", "mixed_bfloat16", "mixed_float16", None} - {r["policy"]}

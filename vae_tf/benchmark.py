@@ -193,24 +193,37 @@ def measure(name, variant="defaults", epochs=3, examples=None):
     return result
 
 
-def compare(name, epochs=3, examples=None):
-    """The three variants of `measure`, each in a new process; returns the JSON-ready dict
-    of the defaults with the plain and other-precision figures and the ratios."""
-    runs = {variant: in_fresh_process("vae_tf.benchmark:measure", name=name, variant=variant,
-                                      epochs=epochs, examples=examples)
-            for variant in ("defaults", "plain", "other")}
-    defaults, plain, other = runs["defaults"], runs["plain"], runs["other"]
-    gflops = defaults["images_per_s"] * defaults["flops_per_image"] / 1e9
+VARIANTS = ("defaults", "plain", "other")
+
+
+def compare(name, epochs=3, examples=None, repeats=1):
+    """The variants of `measure`, each in a new process, in `repeats` rounds (defaults,
+    plain, other; then again): a machine whose speed drifts or jumps between processes
+    shifts every variant of a round alike. Returns the JSON-ready dict of the defaults'
+    process of the first round with the medians over the rounds, the ratios of the
+    medians, and every round's images/s (`rounds`)."""
+    rounds = [{variant: in_fresh_process("vae_tf.benchmark:measure", name=name, variant=variant,
+                                         epochs=epochs, examples=examples) for variant in VARIANTS}
+              for _ in range(repeats)]
+
+    def median(variant):
+        values = [r[variant]["images_per_s"] for r in rounds]
+        return None if None in values else statistics.median(values)
+
+    defaults, plain, other = (median(variant) for variant in VARIANTS)
+    first = rounds[0]["defaults"]
+    gflops = defaults * first["flops_per_image"] / 1e9
     return {
-        **defaults,
+        **first,
+        "images_per_s": defaults,
         "gflops": gflops,
-        "ratio_to_matmul": gflops / defaults["matmul_gflops"],
-        "plain_images_per_s": plain["images_per_s"],
-        "plain_ratio_to_matmul": plain["images_per_s"] * defaults["flops_per_image"] / 1e9
-        / defaults["matmul_gflops"],
-        "speedup_over_plain": defaults["images_per_s"] / plain["images_per_s"],
-        "other_policy": other["policy"],
-        "other_images_per_s": other["images_per_s"],
+        "ratio_to_matmul": gflops / first["matmul_gflops"],
+        "plain_images_per_s": plain,
+        "plain_ratio_to_matmul": plain * first["flops_per_image"] / 1e9 / first["matmul_gflops"],
+        "speedup_over_plain": defaults / plain,
+        "other_policy": rounds[0]["other"]["policy"],
+        "other_images_per_s": other,
+        "rounds": [{variant: r[variant]["images_per_s"] for variant in VARIANTS} for r in rounds],
     }
 
 
@@ -237,7 +250,7 @@ def in_fresh_process(function, **kwargs):
         return json.loads(out.read_text())
 
 
-def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
+def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000, repeats=1):
     """Runs the whole benchmark, each configuration and variant in a new process
     (`compare`); returns the results as a JSON-ready dict.
 
@@ -246,13 +259,14 @@ def run(epochs=3, examples=None, configs=tuple(CONFIGS), serving_calls=1000):
         examples: int or None. Train on the first `examples` images; None for all.
         configs: names from `CONFIGS`.
         serving_calls: int. Batch-1 calls per signature for the latency percentiles.
+        repeats: int. Rounds of the variants per configuration; the medians are reported.
     """
     images, source = benchmark_images(examples)
     results = {"machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "tensorflow": tf.__version__,
                            "keras": keras.__version__, "data": source, "examples": len(images),
-                           "batch_size": BATCH_SIZE, "timed_epochs": epochs}}
+                           "batch_size": BATCH_SIZE, "timed_epochs": epochs, "repeats": repeats}}
     for name in configs:
-        results[name] = compare(name, epochs, examples)
+        results[name] = compare(name, epochs, examples, repeats)
     if "mlp" in configs:  # latency does not depend on the weights: an untrained model serves
         served = make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS["mlp"])
         results["serving"] = {"model": "mlp", **serving_latency(served, calls=serving_calls)}
@@ -265,7 +279,8 @@ def format_table(results):
     short = {"float32": "fp32", "mixed_bfloat16": "bf16", "mixed_float16": "fp16", None: "-"}
     lines = [f"{machine['cpus']} CPUs ({machine['cpu_model']}), TensorFlow {machine['tensorflow']}, "
              f"Keras {machine['keras']}; {machine['examples']} images of {machine['data']}, "
-             f"batch {machine['batch_size']}, median of {machine['timed_epochs']} epochs",
+             f"batch {machine['batch_size']}, median of {machine['timed_epochs']} epochs"
+             + (f"; medians of {machine['repeats']} rounds" if machine.get("repeats", 1) > 1 else ""),
              "",
              f"{'config':<6} {'images/s':>9} {'dtype':>5} {'MFLOP/img':>10} {'GFLOP/s':>8} {'matmul':>7} "
              f"{'of matmul':>9} {'plain img/s':>11} {'speed-up':>8} {'other precision':>15} "

@@ -178,6 +178,9 @@ def _parser():
                        help="large: a conv VAE on 250x250x3 JPEG files written to a temporary folder, "
                             "run once per --large-files count in its own process")
     bench.add_argument("--serving-calls", type=_positive_int, default=1000)
+    bench.add_argument("--repeats", type=_positive_int, default=1,
+                       help="rounds of each configuration's variants (each in its own process); "
+                            "the table gives the medians (default: 1)")
     bench.add_argument("--large-files", type=_positive_int, nargs="+", default=[1000, 2000], metavar="N",
                        help="JPEG file counts for --config large (default: 1000 2000)")
     bench.add_argument("--cache", type=_non_negative_int, default=0, metavar="MIB",
@@ -754,7 +757,7 @@ def _benchmark(args):
         results = {"scaling": [benchmark_scaling.run(name, examples, args.epochs) for name in small]}
         print(benchmark_scaling.format_table(results["scaling"]))
     else:
-        results = benchmark.run(args.epochs, args.examples, small, args.serving_calls) if small else {}
+        results = benchmark.run(args.epochs, args.examples, small, args.serving_calls, args.repeats) if small else {}
         if small:
             print(benchmark.format_table(results))
         if "large" in args.config:
