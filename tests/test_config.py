@@ -34,7 +34,9 @@ def test_a_flat_config_from_before_format_2_migrates(tmp_path):
                                        free_bits=0.5)
     assert config.data == DataConfig(dataset="idx", data_dir="/data", binarize="dynamic", batch_size=64)
     assert config.training == TrainingConfig(epochs=20, lr=0.0005, kl_warmup_epochs=3, seed=7)
-    assert config.runtime == RuntimeConfig(strategy="mirrored", cpu_replicas=2, deterministic=True)
+    # False was the only way to say "float32" then, and stays float32 (not the new default).
+    assert config.runtime == RuntimeConfig(strategy="mirrored", cpu_replicas=2, deterministic=True,
+                                           mixed_precision=False)
     assert (config.name, config.out, config.run_name) == ("old-run", "runs", "old-run")
     # format 1 with its version number, as issue 23's interim format wrote it
     assert RunConfig.from_dict({"format_version": 1, **FLAT_CONFIG}) == config

@@ -50,8 +50,6 @@ def test_bad_files_raise_errors_naming_the_file(tmp_path):
 
 # --- load_data: every source -----------------------------------------------------
 
-import pathlib  # noqa: E402
-
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 from PIL import Image  # noqa: E402

@@ -129,14 +129,19 @@ class Run:
 
     @property
     def model(self):
-        """The trained model (model.keras, loaded with Keras' safe_mode on)."""
+        """The trained model (model.keras, loaded with Keras' safe_mode on), in float32:
+        a model trained in mixed precision is evaluated, scored, calibrated and exported
+        in float32 (`vae_tf.precision.float32_copy`), so that a calibrated threshold
+        and the exported SavedModel see the same scores."""
         if self._model is None:
             import keras
+
+            from vae_tf.precision import float32_copy
 
             path = self.path / "model.keras"
             if not path.is_file():
                 raise FileNotFoundError(f"{self.path}: no model.keras (the run did not finish)")
-            self._model = keras.saving.load_model(path, safe_mode=True)  # untrusted files stay data
+            self._model = float32_copy(keras.saving.load_model(path, safe_mode=True))  # untrusted files stay data
         return self._model
 
     @property

@@ -28,7 +28,7 @@ from vae_tf.distribute import resolve as resolve_strategy
 from vae_tf.factory import make_model
 from vae_tf.models import registry
 from vae_tf.optimizers import FusedAdam
-from vae_tf.precision import dtype_policy, policy_name
+from vae_tf.precision import dtype_policy, float32_copy, policy_name
 from vae_tf.runlock import check_unlocked, run_lock
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,8 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     checkpoint; with `config.runtime.deterministic` the result is bit-identical to an uninterrupted run.
     The model is built under `precision.policy_name(config.runtime.mixed_precision, ...)`:
     by default bfloat16 compute for conv networks on a CPU with bfloat16 instructions.
+    model.keras keeps that policy; the test metrics, plots and the returned model are in
+    float32 (`precision.float32_copy`), as `Run.model` and every later command are.
 
     Args:
         config: RunConfig.
@@ -205,7 +207,8 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
         run_dir = run.start(config, resume)
         _fit(model, data, config, run_dir, logged, verbose, callbacks)
         with run.writing(run_dir / "model.keras"):
-            model.save(run_dir / "model.keras")
+            model.save(run_dir / "model.keras")  # as trained: its layers record the policy
+        model = float32_copy(model)  # after training, everything runs in float32 (Run.model)
         metrics = evaluate_model(model, data, config.training.iw_samples)
         run.write_json(run_dir / "metrics.json", metrics)
         draw_plots(model, images, labels, run.read_history(run_dir), run_dir / "plots", data.class_names)
