@@ -179,7 +179,7 @@ class RuntimeConfig:
         None, "compute in bfloat16 (CPUs with bfloat16 instructions) or float16 (GPUs), weights, "
               "code, KL and likelihood in float32: faster conv models, numbers differ slightly "
               "from float32; default: on for --arch conv on a CPU with bfloat16 instructions "
-              "and no GPU, off otherwise (vae_tf.precision.default_policy_name)")
+              "and no GPU, off otherwise (vae_tf.precision.policy_name)")
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig, "runtime": RuntimeConfig}

@@ -58,9 +58,10 @@ def policy_name(mixed_precision, convolutional, num_gpus=None, has_bfloat16=None
     or by default the faster one where it was measured.
 
     The default is `mixed_bfloat16` for convolutional networks on a CPU with bfloat16
-    instructions and no GPU: there the conv VAE trained 1.4-2.5x faster than in float32
-    with a test -ELBO within 0.5% (README, Performance). Everything else defaults to
-    float32: dense layers gain little, and GPUs were not measured.
+    instructions and no GPU: there the conv VAE trained up to 1.5-2.5x faster than in
+    float32 (level with it in a slow process of a noisy machine) with a test -ELBO within
+    0.5% (README, Performance). Everything else defaults to float32: dense layers gain
+    little, and GPUs were not measured.
 
     Args:
         mixed_precision: bool or None. True: `mixed_policy_name()`; False: "float32";
