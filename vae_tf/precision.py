@@ -115,8 +115,10 @@ def float32_copy(model):
     """`model` itself if it computes in float32, else the same model rebuilt in float32
     with its weights (mixed precision keeps them in float32, so nothing is rounded).
 
-    Exports serve in float32: a serving CPU may lack bfloat16 instructions (where
-    bfloat16 convolutions are emulated, slowly) and TFLite has no bfloat16 kernels.
+    Everything after training uses it (`Run.model`, a run's metrics and plots, exports):
+    a serving CPU may lack bfloat16 instructions (where bfloat16 convolutions are
+    emulated, slowly), TFLite has no bfloat16 kernels, and a calibrated threshold must
+    see the scores the SavedModel computes.
     """
     if model.dtype_policy.name == "float32":
         return model
