@@ -55,3 +55,40 @@ def test_vae_with_real_sampling_noise_trains_under_mirrored(real_batch, mirrored
     history = model.fit(x, y, batch_size=128, epochs=2, verbose=0).history
     assert np.all(np.isfinite(history["loss"]))
     assert history["loss"][1] < history["loss"][0]
+
+
+def test_endless_repeats_a_finite_dataset_and_leaves_the_rest_alone():
+    def shuffled():
+        return tf.data.Dataset.range(10).shuffle(10, seed=1, reshuffle_each_iteration=True).batch(4)
+
+    repeated, length = vae_tf.distribute.endless(shuffled())
+    assert length == 3
+    fresh = shuffled()
+    epochs = [[b.numpy().tolist() for b in fresh] for _ in range(2)]
+    assert epochs[0] != epochs[1]
+    passes = [b.numpy().tolist() for b in repeated.take(6)]
+    assert passes == epochs[0] + epochs[1]  # each pass is the epoch a new iterator would give
+    for other in (tf.data.Dataset.range(3).repeat(), tf.data.Dataset.range(3).filter(lambda i: i > 0),
+                  np.zeros((4, 2)), None):
+        assert vae_tf.distribute.endless(other) == (other, None)
+
+
+def test_fit_under_a_strategy_reads_one_iterator_for_all_epochs(real_batch, monkeypatch, mirrored_strategy):
+    x, y = real_batch
+    model = build("vae", "mlp", mirrored_strategy)
+    with mirrored_strategy.scope():
+        model.compile()
+    train = tf.data.Dataset.from_tensor_slices((x[:40], y[:40])).batch(8)  # 5 batches
+    validation = tf.data.Dataset.from_tensor_slices((x[40:56], y[40:56])).batch(8)
+    distributed = type(mirrored_strategy.experimental_distribute_dataset(train))
+    made = []
+    real_iter = distributed.__iter__
+    monkeypatch.setattr(distributed, "__iter__", lambda self: made.append(self) or real_iter(self))
+
+    history = model.fit(train, validation_data=validation, epochs=3, verbose=0).history
+
+    # Of a finite dataset Keras makes two per epoch (the next epoch's at the end of each):
+    # here one for training and one per validation pass.
+    assert len(made) == 1 + 3 and len({id(dataset) for dataset in made}) == 2
+    assert model.optimizer.iterations.numpy() == 3 * 5
+    assert len(history["val_loss"]) == 3 and np.all(np.isfinite(history["val_loss"]))

@@ -144,3 +144,21 @@ def shard_by_data(dataset):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
+
+
+def endless(dataset):
+    """(`dataset.repeat()`, batches per pass) for a `tf.data.Dataset` of known finite
+    length; anything else comes back as (it, None).
+
+    Given a finite dataset, Keras makes a new iterator every epoch. Under a strategy
+    that is a distributed iterator, whose first step across workers waited up to 4 s
+    here, more than the 64 steps of an epoch took (README, Performance). A repeated
+    dataset with `steps_per_epoch` equal to its length is read through one iterator
+    for the whole `fit`: each pass is one epoch, reshuffled as a new iterator would be.
+    """
+    if not isinstance(dataset, tf.data.Dataset):
+        return dataset, None
+    length = int(dataset.cardinality())
+    if length <= 0:  # unknown, infinite or empty: as given
+        return dataset, None
+    return dataset.repeat(), length

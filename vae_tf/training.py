@@ -8,6 +8,7 @@ leaves nothing behind. The finished run is moved to `OUT/NAME/` atomically.
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import logging
 import pathlib
@@ -23,7 +24,7 @@ from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
 from vae_tf.checkpoints import VerifiedBackup, completed_epochs
 from vae_tf.config import is_conditional_kind, resolved_likelihood
 from vae_tf.data import load_data
-from vae_tf.distribute import get_strategy, is_chief, shard_by_data
+from vae_tf.distribute import get_strategy, is_chief, is_distributed, shard_by_data
 from vae_tf.distribute import resolve as resolve_strategy
 from vae_tf.factory import make_model
 from vae_tf.models import registry
@@ -253,14 +254,20 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
     log.info("training %s on %s: %d parameters, dtype policy %s", config.run_name, data.source,
              model.count_params(), model.dtype_policy.name)
     validation = None if data.validation is None else shard_by_data(data.validation)
-    # One `fit` per epoch on `data.epoch(e)`, whose batches depend on (seed, e) alone:
-    # a resumed run trains on exactly the batches of an uninterrupted one.
-    for epoch in range(first_epoch, config.training.epochs):
+    # `data.epoch(e)`'s batches depend on (seed, e) alone: a resumed run trains on
+    # exactly the batches of an uninterrupted one. One `fit` per epoch on one device;
+    # under a strategy one `fit` on the epochs in turn, through one distributed iterator
+    # (`distribute.endless`): each `fit` would make a new one.
+    epochs = range(first_epoch, config.training.epochs)
+    steps = int(data.epoch(0).cardinality())
+    together = is_distributed(model.distribute_strategy) and steps > 0
+    for group in [epochs] if together and epochs else [[epoch] for epoch in epochs]:
         model.fit(
-            shard_by_data(data.epoch(epoch)),
+            shard_by_data(functools.reduce(tf.data.Dataset.concatenate, map(data.epoch, group))),
+            steps_per_epoch=steps if together else None,
             validation_data=validation,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
+            initial_epoch=group[0],
+            epochs=group[-1] + 1,
             callbacks=callbacks,
             verbose=verbose,
             shuffle=False,  # the pipeline shuffles

@@ -17,7 +17,7 @@ from keras import ops
 
 from vae_tf import compat, likelihoods
 from vae_tf.cpu import cpu_has_avx512
-from vae_tf.distribute import is_distributed, spans_workers
+from vae_tf.distribute import endless, is_distributed, spans_workers
 from vae_tf.models import checks, compiled_loop
 from vae_tf.optimizers import FusedAdam
 
@@ -183,7 +183,19 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
             self._batches_checked_outside = False
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        """Keras's `fit`, after the input checks.
+
+        Under a distribution strategy with one step per execution, finite datasets given
+        as `x` and `validation_data=` are repeated, with their lengths as the steps per
+        epoch (`distribute.endless`): training reads one distributed iterator for the
+        whole call, not two per epoch, and validation one per epoch (Keras's `evaluate`
+        starts each pass on a new one), not two."""
         self._check_at_door(x if y is None else (x, y), self._split_data)
+        if is_distributed(self.distribute_strategy) and int(self.steps_per_execution) == 1 and not args:
+            if y is None and kwargs.get("steps_per_epoch") is None:
+                x, kwargs["steps_per_epoch"] = endless(x)
+            if kwargs.get("validation_steps") is None:
+                kwargs["validation_data"], kwargs["validation_steps"] = endless(kwargs.get("validation_data"))
         with checks.first_line_from_graph():
             return super().fit(x, y, *args, **kwargs)
 
