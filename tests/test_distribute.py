@@ -92,3 +92,30 @@ def test_fit_under_a_strategy_reads_one_iterator_for_all_epochs(real_batch, monk
     assert len(made) == 1 + 3 and len({id(dataset) for dataset in made}) == 2
     assert model.optimizer.iterations.numpy() == 3 * 5
     assert len(history["val_loss"]) == 3 and np.all(np.isfinite(history["val_loss"]))
+
+
+def test_worker_loop_gives_the_logs_that_keras_gives(real_batch, monkeypatch, mirrored_strategy):
+    monkeypatch.setattr(vae_tf.layers, "draw_normal", lambda shape, seed: tf.zeros(shape))  # test steps' noise
+    x, y = real_batch
+    model = build("vae", "mlp", mirrored_strategy)  # loss, reconstruction and kl: three values
+    with mirrored_strategy.scope():
+        model.compile()
+    batches = mirrored_strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices((x[:64], y[:64])).batch(32))
+
+    def logs_of(function):
+        for metric in model.metrics:
+            metric.reset_state()
+        iterator = iter(batches)
+        logs = [function(iterator), function(iterator)]  # the second averages two batches
+        return [{name: np.asarray(value) for name, value in step.items()} for step in logs]
+
+    keras.Model.make_test_function(model, force=True)  # Keras's own, not the model's override
+    expected = logs_of(model.test_function)
+    got = logs_of(vae_tf.models.worker_loop.make_function(model, model.test_step))
+    for want, have in zip(expected, got, strict=True):
+        assert list(have) == list(want)
+        for name in want:
+            assert have[name].shape == want[name].shape == ()
+            np.testing.assert_allclose(have[name], want[name], rtol=1e-6)
+    assert got[0]["loss"] != got[1]["loss"]

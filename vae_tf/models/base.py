@@ -18,7 +18,7 @@ from keras import ops
 from vae_tf import compat, likelihoods
 from vae_tf.cpu import cpu_has_avx512
 from vae_tf.distribute import endless, is_distributed, spans_workers
-from vae_tf.models import checks, compiled_loop
+from vae_tf.models import checks, compiled_loop, worker_loop
 from vae_tf.optimizers import FusedAdam
 
 
@@ -267,11 +267,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
     def _record(self, terms):
         for metric in self.term_metrics:
             metric.update_state(terms[metric.name])
-        results = {metric.name: metric.result() for metric in self.term_metrics}
-        if spans_workers(tf.distribute.get_strategy()):
-            # Keras averages step results across workers along axis 0, which a scalar lacks.
-            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
-        return results
+        return {metric.name: metric.result() for metric in self.term_metrics}
 
     def compile(self, optimizer=None, steps_per_execution=None, jit_compile="auto", **kwargs):
         """Configures training: `FusedAdam` (Adam in one kernel per weight) with learning
@@ -305,11 +301,22 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self._jit_compile_asked = jit_compile
 
     def make_train_function(self, force=False):
-        if not self.compiles_training_loop or self.run_eagerly:
-            return super().make_train_function(force)
-        if self.train_function is None or force:
+        if self.train_function is not None and not force:
+            return self.train_function
+        if spans_workers(self.distribute_strategy):
+            self.train_function = worker_loop.make_function(self, self.train_step)
+        elif self.compiles_training_loop and not self.run_eagerly:
             self.train_function = compiled_loop.make_train_function(self)
+        else:
+            return super().make_train_function(force)
         return self.train_function
+
+    def make_test_function(self, force=False):
+        if not spans_workers(self.distribute_strategy):
+            return super().make_test_function(force)
+        if self.test_function is None or force:
+            self.test_function = worker_loop.make_function(self, self.test_step)
+        return self.test_function
 
     def get_compile_config(self):
         # Keras saves the jit_compile it was given (always False, above); a reloaded
