@@ -87,9 +87,8 @@ def test_fit_under_a_strategy_reads_one_iterator_for_all_epochs(real_batch, monk
 
     history = model.fit(train, validation_data=validation, epochs=3, verbose=0).history
 
-    # Of a finite dataset Keras makes two per epoch (the next epoch's at the end of each):
-    # here one for training and one per validation pass.
-    assert len(made) == 1 + 3 and len({id(dataset) for dataset in made}) == 2
+    # Of a finite dataset Keras makes two per epoch (the next epoch's at the end of each).
+    assert len(made) == 2 and len({id(dataset) for dataset in made}) == 2
     assert model.optimizer.iterations.numpy() == 3 * 5
     assert len(history["val_loss"]) == 3 and np.all(np.isfinite(history["val_loss"]))
 
@@ -119,3 +118,16 @@ def test_worker_loop_gives_the_logs_that_keras_gives(real_batch, monkeypatch, mi
             assert have[name].shape == want[name].shape == ()
             np.testing.assert_allclose(have[name], want[name], rtol=1e-6)
     assert got[0]["loss"] != got[1]["loss"]
+
+
+def test_validation_under_a_strategy_sees_the_whole_validation_set_each_epoch(real_batch, mirrored_strategy):
+    x, y = real_batch
+    model = build("ae", "mlp", mirrored_strategy)  # deterministic: val_loss is evaluate's loss
+    with mirrored_strategy.scope():
+        model.compile()
+    train = tf.data.Dataset.from_tensor_slices((x[:32], y[:32])).batch(8)
+    validation = tf.data.Dataset.from_tensor_slices((x[32:52], y[32:52])).batch(8)  # 8, 8 and 4
+    for epoch in range(2):
+        history = model.fit(train, validation_data=validation, initial_epoch=epoch, epochs=epoch + 3,
+                            verbose=0).history
+        np.testing.assert_allclose(history["val_loss"][-1], model.evaluate(validation, verbose=0)[0], rtol=1e-5)

@@ -1,6 +1,6 @@
 """Every use of a private Keras API, in one place.
 
-vae_tf relies on four Keras internals; each is wrapped here so a Keras upgrade that
+vae_tf relies on five Keras internals; each is wrapped here so a Keras upgrade that
 changes one breaks this module (and `tests/test_compat.py`, which checks each
 assumption directly) rather than training in some distant place:
 
@@ -13,11 +13,15 @@ assumption directly) rather than training in some distant place:
 - `saving_lib.H5IOStore` and `saving_lib._save_state`: a model's `.weights.h5` bytes
   built in memory, so that vae_tf's own file I/O writes them to disk (h5py writing to
   a full disk leaves finalizers that crash the process).
+- `fit`'s cached validation iterator `_eval_epoch_iterator` and its distributed dataset
+  `_distributed_dataset` (TensorFlow backend): validation passes continue one iterator.
 """
 
+import inspect
 import io
 
 import keras
+import keras.src.backend.tensorflow.trainer
 from keras.src.saving import saving_lib
 
 # Checked by tests/test_compat.py against the installed Keras.
@@ -91,6 +95,35 @@ def weights_bytes(model):
     return buffer.getvalue()
 
 
+class _OneIterator:
+    """Stands for a distributed dataset: every `iter` continues the same iterator."""
+
+    def __init__(self, dataset):
+        self.dataset, self.iterator = dataset, None
+
+    def __iter__(self):
+        if self.iterator is None:
+            self.iterator = iter(self.dataset)
+        return self.iterator
+
+
+def continue_validation_iterator(model):
+    """Makes every validation pass of the running `fit` continue one iterator.
+
+    Keras's `evaluate` resets `fit`'s cached validation epoch iterator before each pass,
+    and the reset starts a new iterator on its `_distributed_dataset`. For an endless
+    validation dataset with its length as `validation_steps` (`distribute.endless`),
+    each pass continues where the last ended: the next pass of the repeated dataset,
+    the batches a new iterator would give.
+
+    Args:
+        model: a `keras.Model` inside `fit`, when `fit` calls `evaluate`.
+    """
+    epoch_iterator = model._eval_epoch_iterator
+    if not isinstance(epoch_iterator._distributed_dataset, _OneIterator):
+        epoch_iterator._distributed_dataset = _OneIterator(epoch_iterator._distributed_dataset)
+
+
 def check():
     """Raises RuntimeError naming the Keras internal that is missing from this Keras.
 
@@ -115,6 +148,14 @@ def check():
         ) from error
     if momentum.shape != variable.shape or velocity.shape != variable.shape:
         raise RuntimeError(f"keras {keras.__version__}: Adam slots no longer match their variable")
+    fit_source = inspect.getsource(keras.src.backend.tensorflow.trainer.TensorFlowTrainer.fit)
+    iterator_source = inspect.getsource(keras.src.backend.tensorflow.trainer.TFEpochIterator)
+    if "self._eval_epoch_iterator = TFEpochIterator(" not in fit_source \
+            or "self._distributed_dataset = dataset" not in iterator_source:
+        raise RuntimeError(
+            f"keras {keras.__version__}: fit's cached validation iterator changed; "
+            "vae_tf.compat.continue_validation_iterator must change"
+        )
     try:
         weights_bytes(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
     except (AttributeError, TypeError, ValueError) as error:

@@ -95,6 +95,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self.compiles_training_loop = False
         self._jit_compile_asked = "auto"
         self._batches_checked_outside = False
+        self._endless_validation = False  # within `fit`: validation is `distribute.endless`
         # Encoder and decoder arrive built, so every weight exists already.
         self.built = True
 
@@ -187,20 +188,25 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
 
         Under a distribution strategy with one step per execution, finite datasets given
         as `x` and `validation_data=` are repeated, with their lengths as the steps per
-        epoch (`distribute.endless`): training reads one distributed iterator for the
-        whole call, not two per epoch, and validation one per epoch (Keras's `evaluate`
-        starts each pass on a new one), not two."""
+        epoch (`distribute.endless`), and each is read through one distributed iterator
+        for the whole call: Keras would make two per epoch."""
         self._check_at_door(x if y is None else (x, y), self._split_data)
         if is_distributed(self.distribute_strategy) and int(self.steps_per_execution) == 1 and not args:
             if y is None and kwargs.get("steps_per_epoch") is None:
                 x, kwargs["steps_per_epoch"] = endless(x)
             if kwargs.get("validation_steps") is None:
                 kwargs["validation_data"], kwargs["validation_steps"] = endless(kwargs.get("validation_data"))
-        with checks.first_line_from_graph():
-            return super().fit(x, y, *args, **kwargs)
+                self._endless_validation = kwargs["validation_steps"] is not None
+        try:
+            with checks.first_line_from_graph():
+                return super().fit(x, y, *args, **kwargs)
+        finally:
+            self._endless_validation = False
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_at_door(x if y is None else (x, y), self._split_data)
+        if kwargs.get("_use_cached_eval_dataset") and self._endless_validation:  # `fit`'s validation
+            compat.continue_validation_iterator(self)
         with checks.first_line_from_graph():
             return super().evaluate(x, y, *args, **kwargs)
 
