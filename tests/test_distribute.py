@@ -131,3 +131,19 @@ def test_validation_under_a_strategy_sees_the_whole_validation_set_each_epoch(re
         history = model.fit(train, validation_data=validation, initial_epoch=epoch, epochs=epoch + 3,
                             verbose=0).history
         np.testing.assert_allclose(history["val_loss"][-1], model.evaluate(validation, verbose=0)[0], rtol=1e-5)
+
+
+def test_one_iterator_only_with_one_step_per_execution(real_batch, mirrored_strategy):
+    """Several steps per execution would run past an epoch's end on a repeated dataset."""
+    x, y = real_batch
+    one_device = tf.distribute.OneDeviceStrategy("/cpu:0")  # a strategy: 32 steps per execution
+    model = build("ae", "mlp", one_device)
+    with one_device.scope():
+        model.compile()
+    assert not model.reads_one_iterator
+    model.fit(tf.data.Dataset.from_tensor_slices((x[:40], y[:40])).batch(8), epochs=2, verbose=0)
+    assert int(model.optimizer.iterations) == 2 * 5
+    mirrored = build("ae", "mlp", mirrored_strategy)
+    with mirrored_strategy.scope():
+        mirrored.compile()
+    assert mirrored.reads_one_iterator

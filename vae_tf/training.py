@@ -24,7 +24,7 @@ from vae_tf.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
 from vae_tf.checkpoints import VerifiedBackup, completed_epochs
 from vae_tf.config import is_conditional_kind, resolved_likelihood
 from vae_tf.data import load_data
-from vae_tf.distribute import get_strategy, is_chief, is_distributed, shard_by_data
+from vae_tf.distribute import get_strategy, is_chief, shard_by_data
 from vae_tf.distribute import resolve as resolve_strategy
 from vae_tf.factory import make_model
 from vae_tf.models import registry
@@ -255,12 +255,12 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
              model.count_params(), model.dtype_policy.name)
     validation = None if data.validation is None else shard_by_data(data.validation)
     # `data.epoch(e)`'s batches depend on (seed, e) alone: a resumed run trains on
-    # exactly the batches of an uninterrupted one. One `fit` per epoch on one device;
-    # under a strategy one `fit` on the epochs in turn, through one distributed iterator
-    # (`distribute.endless`): each `fit` would make a new one.
+    # exactly the batches of an uninterrupted one. One `fit` per epoch, or, where the
+    # model reads one iterator for a whole `fit` (under a strategy: each `fit` would make a
+    # new distributed iterator), one `fit` on the epochs in turn.
     epochs = range(first_epoch, config.training.epochs)
     steps = int(data.epoch(0).cardinality())
-    together = is_distributed(model.distribute_strategy) and steps > 0
+    together = model.reads_one_iterator and steps > 0
     for group in [epochs] if together and epochs else [[epoch] for epoch in epochs]:
         model.fit(
             shard_by_data(functools.reduce(tf.data.Dataset.concatenate, map(data.epoch, group))),

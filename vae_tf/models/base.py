@@ -183,6 +183,12 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         finally:
             self._batches_checked_outside = False
 
+    @property
+    def reads_one_iterator(self):
+        """Whether `fit` reads a finite dataset through one iterator for all its epochs:
+        under a distribution strategy with one step per execution (see `fit`)."""
+        return is_distributed(self.distribute_strategy) and int(self.steps_per_execution) == 1
+
     def fit(self, x=None, y=None, *args, **kwargs):
         """Keras's `fit`, after the input checks.
 
@@ -191,7 +197,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         epoch (`distribute.endless`), and each is read through one distributed iterator
         for the whole call: Keras would make two per epoch."""
         self._check_at_door(x if y is None else (x, y), self._split_data)
-        if is_distributed(self.distribute_strategy) and int(self.steps_per_execution) == 1 and not args:
+        if self.reads_one_iterator and not args:
             if y is None and kwargs.get("steps_per_epoch") is None:
                 x, kwargs["steps_per_epoch"] = endless(x)
             if kwargs.get("validation_steps") is None:
