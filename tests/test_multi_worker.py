@@ -1,7 +1,9 @@
 """Multi-worker training: two `vae-tf train --strategy multi_worker` processes on
 127.0.0.1 driven by TF_CONFIG, on real digits."""
 
+import csv
 import json
+import math
 import os
 import re
 import socket
@@ -31,10 +33,10 @@ def free_ports(count):
     return ports
 
 
-def run_cluster(tmp_path, model):
+def run_cluster(tmp_path, model, network=("--hidden-units", "32")):
     """Runs both workers to the end (or the timeout); returns their (returncode, stderr)."""
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    arguments = ["--model", model, "--hidden-units", "32", "--latent-dim", "2", "--iw-samples", "2",
+    arguments = ["--model", model, *network, "--latent-dim", "2", "--iw-samples", "2",
                  "--batch-size", "256", "--epochs", "2", "--seed", "5"]
     processes = []
     try:
@@ -86,3 +88,17 @@ def test_two_local_workers_train_one_model(tmp_path, model):
         expected = reference.model.get_weights()
         for got, want in zip(chief_model.get_weights(), expected, strict=True):
             np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_vqvae_logs_its_own_terms_across_workers(tmp_path):
+    """The VQ-VAE's logs (codebook terms, perplexity) go through the same one-collective step."""
+    (chief_code, chief_log), (worker_code, worker_log) = run_cluster(
+        tmp_path, "vqvae", network=("--arch", "conv", "--filters", "4", "8"))
+    assert chief_code == 0, chief_log[-3000:]
+    assert worker_code == 0, worker_log[-3000:]
+    assert logged_digest(chief_log) == logged_digest(worker_log)
+    with open(tmp_path / "runs" / "vqvae" / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and "perplexity" in rows[0]
+    assert all(math.isfinite(float(value)) for row in rows for value in row.values())
