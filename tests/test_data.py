@@ -54,7 +54,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vae_tf.data import DEBIAN_FASHION_MNIST, load_data  # noqa: E402
+from vae_tf.data import DEBIAN_FASHION_MNIST, load_data, training_pipelines  # noqa: E402
 
 from conftest import SMALL_DIR  # noqa: E402
 
@@ -165,6 +165,43 @@ def test_epoch_k_depends_only_on_the_seed_and_k():
         np.testing.assert_array_equal(y, y_again)
     assert not np.array_equal(epoch_2[0][1], batches(data.epoch(3))[0][1])  # reshuffled
     assert not np.array_equal(epoch_2[0][1], batches(load(seed=4).epoch(2))[0][1])
+
+
+@pytest.mark.parametrize("binarize", ["none", "static", "dynamic"])
+def test_in_memory_training_batches_are_those_of_the_shuffled_elements(binarize):
+    """`training_pipelines(in_memory=True)` gathers batches by shuffled index: the same
+    batches as shuffling the elements themselves, for `train` (two passes, reshuffled),
+    `epoch(k)` and `indexed_epoch(k)`, whose examples are the prepared ones."""
+    images = np.random.default_rng(0).random((300, 4, 4, 1), dtype=np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(300, dtype="int32")))
+    build = dict(batch_size=64, binarize=binarize, seed=7, cache=True)
+    train, epoch, indexed_epoch = training_pipelines(dataset, in_memory=True, **build)
+    want_train, want_epoch, none = training_pipelines(dataset, in_memory=False, **build)
+    assert none is None and (indexed_epoch is None) == (binarize == "dynamic")
+
+    def batches(dataset):
+        return [(x.numpy(), y.numpy()) for x, y in dataset]
+
+    pairs = [(train, want_train), (train, want_train), (epoch(0), want_epoch(0)), (epoch(3), want_epoch(3))]
+    if indexed_epoch is not None:
+        pairs.append((indexed_epoch(3).dataset(), want_epoch(3)))
+    for got, want in pairs:
+        got, want = batches(got), batches(want)
+        assert [len(y) for _, y in got] == [64, 64, 64, 64, 44]
+        for (x, y), (x_want, y_want) in zip(got, want, strict=True):
+            np.testing.assert_array_equal(x, x_want)
+            np.testing.assert_array_equal(y, y_want)
+    assert not np.array_equal(batches(epoch(0))[0][1], batches(epoch(3))[0][1])  # reshuffled
+
+
+def test_load_data_offers_indexed_epochs_for_sources_in_memory(tmp_path):
+    idx = load_data("idx", data_dir=SMALL_DIR, batch_size=500, seed=3)
+    indexed = idx.indexed_epoch(2)
+    assert [t.shape[0] for t in indexed.examples] == [7200, 7200]
+    assert int(indexed.indices.cardinality()) == int(idx.epoch(2).cardinality()) == 15
+    assert load_data("idx", data_dir=SMALL_DIR, binarize="dynamic").indexed_epoch is None
+    make_folder(tmp_path / "folder")
+    assert load_data("folder", data_dir=tmp_path / "folder", image_size=(8, 8), cache=1).indexed_epoch is None
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def measure(config, examples, epochs, batch_size, cpu, steps_per_execution=None,
     strategy = get_strategy("auto")  # multi_worker under a TF_CONFIG cluster, else one device
     images, _ = benchmark_images(examples)
     dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(len(images), "int32")))
-    train, _ = training_pipelines(dataset, batch_size, binarize="none", seed=0, cache=True)
+    train, _, _ = training_pipelines(dataset, batch_size, binarize="none", seed=0, cache=True)
     with strategy.scope():
         model = make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS[config])
         model.compile(steps_per_execution=steps_per_execution)

@@ -82,6 +82,26 @@ _Raw = collections.namedtuple(
 
 
 @dataclasses.dataclass(frozen=True)
+class IndexedBatches:
+    """Batches of examples held in memory, each given as the indices of its examples.
+
+    `examples` is a tuple of tensors with the examples on axis 0 (images, labels);
+    `indices` a dataset of int64 index vectors, one per batch. `dataset()` is the
+    batches themselves, gathered by tf.data. `Autoencoder.fit` takes either: a model
+    whose training loop is compiled (`vae_tf.models.compiled_loop`) keeps the examples
+    in memory and gathers each batch inside its XLA program, with no input pipeline
+    between the steps; any other model fits `dataset()`. The batches are the same.
+    """
+
+    examples: tuple
+    indices: tf.data.Dataset
+
+    def dataset(self):
+        gather = lambda indices: tuple(tf.gather(t, indices) for t in self.examples)  # noqa: E731
+        return self.indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclasses.dataclass(frozen=True)
 class DataSplits:
     """Batched datasets and what a model needs to know about them.
 
@@ -102,6 +122,9 @@ class DataSplits:
     None for other sources.
     `cached` names the splits kept in memory after their first pass (see `load_data`'s
     `cache`).
+    `indexed_epoch(index)`, where the training split is in memory (IDX files,
+    tensorflow-datasets and tables, unless `binarize="dynamic"`), is `epoch(index)` as
+    `IndexedBatches`: the same batches, for a model that gathers them itself; else None.
     """
 
     train: tf.data.Dataset
@@ -117,6 +140,7 @@ class DataSplits:
     feature_statistics: tuple | None = None
     paths: dict | None = None
     cached: tuple = ()
+    indexed_epoch: Callable[[int], IndexedBatches] | None = None
 
 
 # --- sources: each returns raw splits before batching ------------------------------
@@ -448,8 +472,8 @@ def _pipeline(dataset, batch_size, binarize, seed, cache, decode=None):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None):
-    """(train, epoch): a fresh shuffle (and Bernoulli draw) per epoch, after the cache.
+def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None, in_memory=False):
+    """(train, epoch, indexed_epoch): a fresh shuffle (and Bernoulli draw) per epoch, after the cache.
 
     `train` reshuffles on every new iteration; `epoch(index)` is one epoch whose order
     and draws depend on (seed, index) alone. With `decode` (a function from an element,
@@ -458,6 +482,12 @@ def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None):
     shuffle, so that an uncached epoch holds one shuffle buffer of paths, not images.
     Both give the same images in the same order (the shuffle's order depends on the
     seed and the element count alone).
+
+    With `in_memory` (a dataset of known size whose elements are in memory already, so
+    nothing is to be decoded), the prepared examples are held as tensors and the
+    batches are gathered from them by shuffled indices: the same order again.
+    `indexed_epoch(index)` is then `epoch(index)` as `IndexedBatches`, unless
+    `binarize="dynamic"` (its draws are made after batching); else None.
     """
     def prepare(elements):
         if decode is not None:
@@ -466,25 +496,41 @@ def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None):
             elements = elements.map(lambda x, y: (tf.cast(x >= 0.5, tf.float32), y))
         return elements
 
-    if cache:
+    count = int(dataset.cardinality())
+    examples = None
+    if in_memory and decode is None and count > 0:
+        examples = tuple(prepare(dataset).batch(count).get_single_element())
+    elif cache:
         dataset = prepare(dataset).cache()
 
+    def indices(shuffle_seed, reshuffle):
+        order = tf.data.Dataset.range(count).shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
+        return order.batch(batch_size)
+
     def batches(shuffle_seed, reshuffle):
-        batched = dataset.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
-        if not cache:
-            batched = prepare(batched)
-        batched = batched.batch(batch_size)
+        if examples is not None:
+            batched = IndexedBatches(examples, indices(shuffle_seed, reshuffle)).dataset()
+        else:
+            batched = dataset.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
+            if not cache:
+                batched = prepare(batched)
+            batched = batched.batch(batch_size)
         if binarize == "dynamic":
             keys = tf.data.Dataset.random(seed=shuffle_seed + 1, rerandomize_each_iteration=reshuffle)
             batched = _binarize_per_batch(batched, keys)
         return batched.prefetch(tf.data.AUTOTUNE)
 
+    def epoch_seed(index):
+        return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
     def epoch(index):
-        epoch_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-        return batches(epoch_seed, reshuffle=False)
+        return batches(epoch_seed(index), reshuffle=False)
+
+    def indexed_epoch(index):
+        return IndexedBatches(examples, indices(epoch_seed(index), reshuffle=False))
 
     train = batches(seed, reshuffle=True)
-    return train, epoch
+    return train, epoch, indexed_epoch if examples is not None and binarize != "dynamic" else None
 
 
 def cache_plan(split_bytes, budget_mib):
@@ -637,7 +683,9 @@ def load_data(
     else:
         cached = tuple(splits)
     build = dict(batch_size=batch_size, binarize=binarize, seed=seed, decode=raw.decode)
-    train, epoch = training_pipelines(raw.train, cache="train" in cached, **build)
+    # Held as tensors: sources read into memory whole, whose size is known.
+    in_memory = dataset not in ("folder", "dsprites") and raw.decode is None
+    train, epoch, indexed_epoch = training_pipelines(raw.train, cache="train" in cached, in_memory=in_memory, **build)
     return DataSplits(
         train=train,
         validation=None if raw.validation is None else _pipeline(
@@ -653,4 +701,5 @@ def load_data(
         feature_statistics=raw.feature_statistics,
         paths=raw.paths,
         cached=cached,
+        indexed_epoch=indexed_epoch,
     )

@@ -262,7 +262,11 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
     steps = int(data.epoch(0).cardinality())
     together = model.reads_one_iterator and steps > 0
     for group in [epochs] if together and epochs else [[epoch] for epoch in epochs]:
+        # A compiled training loop (never under a strategy: one epoch per `fit`) gathers
+        # the epoch's batches from the examples in memory, where the data offers them.
+        gathered = model.compiles_training_loop and data.indexed_epoch is not None
         model.fit(
+            data.indexed_epoch(group[0]) if gathered else
             shard_by_data(functools.reduce(tf.data.Dataset.concatenate, map(data.epoch, group))),
             steps_per_epoch=steps if together else None,
             validation_data=validation,

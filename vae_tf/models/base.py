@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import ops
 
 from vae_tf import compat, likelihoods
+from vae_tf.data import IndexedBatches
 from vae_tf.cpu import cpu_has_avx512
 from vae_tf.distribute import endless, is_distributed, spans_workers
 from vae_tf.models import checks, compiled_loop, worker_loop
@@ -96,6 +97,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self._jit_compile_asked = "auto"
         self._batches_checked_outside = False
         self._endless_validation = False  # within `fit`: validation is `distribute.endless`
+        self.gathered_examples = None  # within `fit` of IndexedBatches: what the loop gathers from
         # Encoder and decoder arrive built, so every weight exists already.
         self.built = True
 
@@ -195,19 +197,44 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         Under a distribution strategy with one step per execution, finite datasets given
         as `x` and `validation_data=` are repeated, with their lengths as the steps per
         epoch (`distribute.endless`), and each is read through one distributed iterator
-        for the whole call: Keras would make two per epoch."""
-        self._check_at_door(x if y is None else (x, y), self._split_data)
-        if self.reads_one_iterator and not args:
-            if y is None and kwargs.get("steps_per_epoch") is None:
-                x, kwargs["steps_per_epoch"] = endless(x)
-            if kwargs.get("validation_steps") is None:
-                kwargs["validation_data"], kwargs["validation_steps"] = endless(kwargs.get("validation_data"))
-                self._endless_validation = kwargs["validation_steps"] is not None
+        for the whole call: Keras would make two per epoch.
+
+        `x` may be `vae_tf.data.IndexedBatches`: where the training loop is compiled
+        (`compiles_training_loop`), the examples stay in memory and each step's batch
+        is gathered inside the loop's XLA program (`compiled_loop`), after one check of
+        all the examples here; elsewhere, or with `steps_per_epoch`, `fit` reads
+        `x.dataset()`. Every epoch reads the batches of `x.indices` once more."""
         try:
+            if isinstance(x, IndexedBatches):
+                x, kwargs = self._gathering_input(x, y, args, kwargs)
+            else:
+                self._check_at_door(x if y is None else (x, y), self._split_data)
+            if self.reads_one_iterator and not args:
+                if y is None and kwargs.get("steps_per_epoch") is None:
+                    x, kwargs["steps_per_epoch"] = endless(x)
+                if kwargs.get("validation_steps") is None:
+                    kwargs["validation_data"], kwargs["validation_steps"] = endless(kwargs.get("validation_data"))
+                    self._endless_validation = kwargs["validation_steps"] is not None
             with checks.first_line_from_graph():
                 return super().fit(x, y, *args, **kwargs)
         finally:
             self._endless_validation = False
+            self.gathered_examples = None
+
+    def _gathering_input(self, batches, y, args, kwargs):
+        """(x, kwargs) for Keras's `fit` of `IndexedBatches`: each element of x is one
+        execution's index vectors (the last of an epoch padded with -1), repeated for
+        every epoch, with the batches per epoch as `steps_per_epoch`; or, where the
+        loop does not gather, `batches.dataset()` with `kwargs` unchanged."""
+        steps = int(batches.indices.cardinality())
+        self._check_at_door(batches.dataset(), self._split_data)
+        if not self.compiles_training_loop or y is not None or args or steps < 1 \
+                or kwargs.get("steps_per_epoch") is not None:
+            return batches.dataset(), kwargs
+        self._check_at_door(tuple(t.numpy() for t in batches.examples), self._split_data)
+        self.gathered_examples = tuple(part for part in self._split_data(batches.examples) if part is not None)
+        stacks = batches.indices.padded_batch(self.steps_per_execution, padding_values=tf.constant(-1, tf.int64))
+        return stacks.repeat(), dict(kwargs, steps_per_epoch=steps)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_at_door(x if y is None else (x, y), self._split_data)

@@ -9,12 +9,18 @@ execution's batches are taken from the iterator first, stacked and checked once
 the framework runs between the steps. Same steps, same order, same batches: the same
 updates as Keras's loop (tests/test_compiled_loop.py and tests/test_benchmark.py).
 
+Given `IndexedBatches` (examples held in memory, batches named by index; see
+`Autoencoder.fit`), the loop reads each execution's index vectors instead, and the XLA
+program gathers every step's batch from the examples itself: no input pipeline and no
+stacking between executions. The examples are checked once, when `fit` starts.
+
 Convolutional models keep Keras's loop: XLA's CPU convolutions are far slower than
 oneDNN's (README, Performance).
 """
 
 import itertools
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -42,11 +48,24 @@ def _check(check, stack, batches):
         raise
 
 
+def _index_runs(stack):
+    """The runs of one execution's index vectors (`stack`, one row per batch, the
+    shortest padded with -1): the full rows, then the short one, trimmed."""
+    sizes = np.sum(stack.numpy() >= 0, axis=1)
+    full = int(np.sum(sizes == stack.shape[1]))
+    runs = [stack[:full]] if full else []
+    if full < len(sizes):  # an epoch's last batch, when smaller
+        runs.append(stack[full:full + 1, :int(sizes[full])])
+    return runs
+
+
 def make_train_function(model):
     """Returns Keras's `train_function(iterator)` for `model`, one XLA program per execution.
 
     Args:
-        model: a compiled `vae_tf.models.base.Autoencoder`.
+        model: a compiled `vae_tf.models.base.Autoencoder`. While it fits
+            `IndexedBatches`, `model.gathered_examples` holds their examples and the
+            iterator yields one execution's index vectors at a time.
 
     Returns:
         A function taking the epoch's iterator and returning the last step's logs; it
@@ -55,9 +74,11 @@ def make_train_function(model):
     steps = model.steps_per_execution
 
     @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
-    def run_steps(stack, count):
+    def run_steps(stack, count, examples=None):
         def step(i):
-            return model.train_step(tf.nest.map_structure(lambda t: t[i], stack))
+            if examples is None:
+                return model.train_step(tf.nest.map_structure(lambda t: t[i], stack))
+            return model.train_step(tuple(tf.gather(t, stack[i]) for t in examples))
 
         # The loop's first value: what every family's train_step returns (`_record`).
         logs = {metric.name: metric.result() for metric in model.metrics}
@@ -68,7 +89,19 @@ def make_train_function(model):
 
     check = tf.function(model._checked_batch, reduce_retracing=True)  # as in Keras's loop
 
+    def train_gathered(iterator):
+        try:
+            runs = _index_runs(iterator.get_next())
+        except tf.errors.OutOfRangeError:
+            raise StopIteration
+        logs = None
+        for run in runs:
+            logs = run_steps(_padded(run, steps), tf.constant(len(run)), model.gathered_examples)
+        return logs
+
     def train_function(iterator):
+        if model.gathered_examples is not None:
+            return train_gathered(iterator)
         batches = []
         try:
             while len(batches) < steps:
