@@ -234,7 +234,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self._check_at_door(tuple(t.numpy() for t in batches.examples), self._split_data)
         self.gathered_examples = tuple(part for part in self._split_data(batches.examples) if part is not None)
         stacks = batches.indices.padded_batch(self.steps_per_execution, padding_values=tf.constant(-1, tf.int64))
-        return stacks.repeat(), dict(kwargs, steps_per_epoch=steps)
+        return stacks.repeat().prefetch(tf.data.AUTOTUNE), dict(kwargs, steps_per_epoch=steps)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_at_door(x if y is None else (x, y), self._split_data)
