@@ -4,6 +4,8 @@ and tables of numeric records.
 `load_data` returns batched train / validation / test datasets of `(image, label)`
 pairs (images float32 in [0, 1], shape (H, W, C); a table's records float32 (F,) in raw
 units; labels int32, -1 when the source has none), built as map -> cache -> shuffle -> batch -> prefetch with the global batch size.
+A training split read into memory whole (IDX files, tensorflow-datasets, tables) is held
+as tensors instead, and its batches are gathered by shuffled index (`IndexedBatches`).
 """
 
 import collections
