@@ -165,10 +165,8 @@ def test_gathering_batches_in_the_loop_trains_as_reading_them_does(kind, real_ba
             np.testing.assert_allclose(a, b, rtol=METRICS_RTOL, atol=WEIGHTS_ATOL)
 
 
-def test_every_epoch_gathers_every_example_once_in_a_new_order(real_batch):
-    images = real_batch[0][:100]
-    model = mlp()
-    model.compile(steps_per_execution=2, jit_compile=True)
+def _recording_indices(model):
+    """The example indices of every execution `model`'s compiled loop gathers from."""
     model.make_train_function()
     seen, run = [], model.train_function
 
@@ -178,16 +176,41 @@ def test_every_epoch_gathers_every_example_once_in_a_new_order(real_batch):
 
         def get_next(self):
             stack = self.iterator.get_next()
-            seen.extend(int(i) for i in stack.numpy().ravel() if i >= 0)
+            if model.gathered_examples is not None:  # else a batch of images
+                seen.extend(int(i) for i in stack.numpy().ravel() if i >= 0)
             return stack
 
     model.train_function = lambda iterator: run(Recording(iterator))
-    model.fit(_indexed(images, np.zeros(100, "int32"), 32, seed=3, reshuffle=True), epochs=3, verbose=0)
+    return seen
+
+
+@pytest.mark.parametrize("given_as", ["IndexedBatches", "arrays"])
+def test_every_epoch_gathers_every_example_once_in_a_new_order(given_as, real_batch):
+    images = real_batch[0][:100]
+    model = mlp()
+    model.compile(steps_per_execution=2, jit_compile=True)
+    seen = _recording_indices(model)
+    if given_as == "arrays":  # shuffled by default, as Keras shuffles arrays
+        model.fit(images, epochs=3, batch_size=32, verbose=0)
+    else:
+        model.fit(_indexed(images, np.zeros(100, "int32"), 32, seed=3, reshuffle=True), epochs=3, verbose=0)
     assert model.gathered_examples is None  # only while fitting
     assert int(model.optimizer.iterations) == 3 * 4
     epochs = np.array(seen).reshape(3, 100)
     assert all(sorted(epoch) == list(range(100)) for epoch in epochs)
     assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+
+
+def test_arrays_are_gathered_only_when_nothing_else_shapes_the_batches(real_batch):
+    images = real_batch[0][:64]
+    model = mlp()
+    model.compile(steps_per_execution=2, jit_compile=True)
+    seen = _recording_indices(model)
+    model.fit(images, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    assert seen == list(range(64))  # in order, as Keras batches unshuffled arrays
+    model.fit(images, epochs=1, batch_size=16, validation_split=0.25, verbose=0)  # Keras's batches
+    model.fit(images, epochs=1, batch_size=16, sample_weight=np.ones(64), verbose=0)
+    assert len(seen) == 64 and int(model.optimizer.iterations) == 4 + 3 + 4
 
 
 def test_gathered_examples_are_checked_before_any_step(real_batch):

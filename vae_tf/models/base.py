@@ -12,12 +12,13 @@ import contextlib
 import copy
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from vae_tf import compat, likelihoods
-from vae_tf.data import IndexedBatches
 from vae_tf.cpu import cpu_has_avx512
+from vae_tf.data import IndexedBatches
 from vae_tf.distribute import endless, is_distributed, spans_workers
 from vae_tf.models import checks, compiled_loop, worker_loop
 from vae_tf.optimizers import FusedAdam
@@ -203,8 +204,14 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         (`compiles_training_loop`), the examples stay in memory and each step's batch
         is gathered inside the loop's XLA program (`compiled_loop`), after one check of
         all the examples here; elsewhere, or with `steps_per_epoch`, `fit` reads
-        `x.dataset()`. Every epoch reads the batches of `x.indices` once more."""
+        `x.dataset()`. Every epoch reads the batches of `x.indices` once more.
+        NumPy arrays are fitted that way too, where the loop is compiled and nothing
+        but `batch_size`, `shuffle` and keywords of no concern to batching (epochs,
+        callbacks, validation_data, ...) is asked for: batches of `batch_size` (32 by
+        default), reshuffled every epoch unless `shuffle=False`, as Keras batches them."""
         try:
+            if self._gathers_arrays(x, y, args, kwargs):
+                x, y = self._indexed_arrays(x, y, kwargs), None
             if isinstance(x, IndexedBatches):
                 x, kwargs = self._gathering_input(x, y, args, kwargs)
             else:
@@ -220,6 +227,24 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         finally:
             self._endless_validation = False
             self.gathered_examples = None
+
+    def _gathers_arrays(self, x, y, args, kwargs):
+        """Whether `fit(x, y, *args, **kwargs)` fits NumPy arrays as IndexedBatches."""
+        batching = ("sample_weight", "class_weight", "steps_per_epoch")
+        return self.compiles_training_loop and isinstance(x, np.ndarray) and len(x) > 0 \
+            and (y is None or isinstance(y, np.ndarray)) and not args \
+            and all(kwargs.get(name) is None for name in batching) and not kwargs.get("validation_split") \
+            and kwargs.get("shuffle", True) in (True, False)
+
+    def _indexed_arrays(self, x, y, kwargs):
+        """IndexedBatches of `x` (and `y`), taking `batch_size` and `shuffle` out of
+        `kwargs`; floating-point arrays become float32, as Keras converts them."""
+        order = tf.data.Dataset.range(len(x))
+        if kwargs.pop("shuffle", True):
+            order = order.shuffle(len(x), reshuffle_each_iteration=True)
+        arrays = (x,) if y is None else (x, y)
+        examples = tuple(tf.constant(a, tf.float32 if a.dtype.kind == "f" else None) for a in arrays)
+        return IndexedBatches(examples, order.batch(kwargs.pop("batch_size", None) or 32))
 
     def _gathering_input(self, batches, y, args, kwargs):
         """(x, kwargs) for Keras's `fit` of `IndexedBatches`: each element of x is one
