@@ -8,8 +8,9 @@ runs in its own process, one warm-up epoch (compilation included) and then `--ep
 timed epochs, median; the rounds interleave the implementations so that a machine whose
 speed jumps between processes (README, fifth speed round) moves them all alike.
 
-- vae_tf: the project's defaults, `vae_tf.benchmark.measure("mlp")` (its input pipeline,
-  `model.fit`, the compiled loop where the machine gets it);
+- vae_tf: the project's defaults, timed as `vae-tf benchmark` times them
+  (`vae_tf.benchmark.training_throughput`: `vae-tf train`'s input, one `model.fit`
+  per epoch, the compiled loop where the machine gets it);
 - torch: a PyTorch loop over in-memory tensors, fused Adam;
 - jax-step: Flax and optax, one `jax.jit` step per batch, as the Flax examples write it;
 - jax-scan: Flax and optax, a whole epoch as one jitted `lax.scan` over device-resident

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from vae_tf.data import IndexedBatches
 from vae_tf.factory import make_model
-from vae_tf.models import base
+from vae_tf.models import base, checks
 
 from helpers import METRICS_RTOL, WEIGHTS_ATOL
 
@@ -230,3 +230,63 @@ def test_indexed_batches_fall_back_to_their_dataset_where_the_loop_does_not_gath
     model.compile(jit_compile=False)
     model.fit(_indexed(images, np.zeros(100, "int32"), 32, seed=0), epochs=2, verbose=0)
     assert int(model.optimizer.iterations) == 2 * 4
+
+
+def test_a_short_batch_inside_an_execution_is_gathered_as_it_is(real_batch):
+    """Batches of 4, 4, 2, 4, 4, 2 with 4 steps per execution: the short batch sits
+    inside the first execution; gathered training equals reading the batches."""
+    images = real_batch[0][:10]
+    indices = tf.data.Dataset.range(10).batch(4).repeat(2)
+    weights = []
+    for gather in (True, False):
+        keras.utils.set_random_seed(0)
+        model = mlp()
+        model.compile(optimizer=keras.optimizers.SGD(1e-3), steps_per_execution=4, jit_compile=True)
+        batches = IndexedBatches((tf.constant(images),), indices)
+        model.fit(batches if gather else batches.dataset(), epochs=2, verbose=0)
+        assert int(model.optimizer.iterations) == 2 * 6
+        weights.append(model.get_weights())
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=METRICS_RTOL, atol=WEIGHTS_ATOL)
+
+
+def test_bad_indexed_batches_are_refused_by_name(real_batch):
+    images = tf.constant(real_batch[0][:10])
+    model = mlp()
+    model.compile(steps_per_execution=2, jit_compile=True)
+    outside = tf.data.Dataset.from_tensor_slices(tf.constant([[0, 1], [2, 12]], tf.int64))
+    with pytest.raises(ValueError, match="IndexedBatches: index 12 is outside the 10 examples"):
+        model.fit(IndexedBatches((images,), outside), verbose=0)
+    uneven = IndexedBatches((images, tf.zeros(9, tf.int32)), tf.data.Dataset.range(10).batch(5))
+    with pytest.raises(ValueError, match=r"IndexedBatches examples differ in length: \[10, 9\]"):
+        model.fit(uneven, verbose=0)
+    assert model.gathered_examples is None
+
+
+def test_examples_are_checked_once_for_every_epoch_of_them(real_batch, monkeypatch):
+    calls = []
+    real_check = checks.check_images
+    monkeypatch.setattr(checks, "check_images", lambda model, images: calls.append(1) or real_check(model, images))
+    model = mlp()
+    model.compile(jit_compile=True)
+    examples = (tf.constant(real_batch[0][:64]),)
+    for epoch in range(3):  # as `vae-tf train` fits: one epoch per call, the same examples
+        model.fit(IndexedBatches(examples, tf.data.Dataset.range(64).batch(16)), initial_epoch=epoch,
+                  epochs=epoch + 1, verbose=0)
+    assert len(calls) == 1
+    model.fit(IndexedBatches((tf.constant(real_batch[0][:64]),), tf.data.Dataset.range(64).batch(16)), verbose=0)
+    assert len(calls) == 2  # new examples
+
+
+def test_arrays_keep_keras_batch_size_for_validation_and_its_errors(real_batch):
+    images = real_batch[0][:128]
+    model = mlp()
+    model.compile(steps_per_execution=2, jit_compile=True)
+    executions = []
+    counter = keras.callbacks.LambdaCallback(on_test_batch_end=lambda batch, logs: executions.append(batch))
+    model.fit(images, batch_size=64, validation_data=(images,), callbacks=[counter], verbose=0)
+    assert len(executions) == 1  # two validation batches of 64 (Keras's default 32 makes four)
+    cvae = mlp("cvae")
+    cvae.compile(jit_compile=True)
+    with pytest.raises(ValueError, match="cardinality"):  # Keras's own error for uneven arrays
+        cvae.fit(images, real_batch[1][:100].astype("int32"), verbose=0)

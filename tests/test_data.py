@@ -168,30 +168,29 @@ def test_epoch_k_depends_only_on_the_seed_and_k():
 
 
 @pytest.mark.parametrize("binarize", ["none", "static", "dynamic"])
-def test_in_memory_training_batches_are_those_of_the_shuffled_elements(binarize):
-    """`training_pipelines(in_memory=True)` gathers batches by shuffled index: the same
-    batches as shuffling the elements themselves, for `train` (two passes, reshuffled),
-    `epoch(k)` and `indexed_epoch(k)`, whose examples are the prepared ones."""
-    images = np.random.default_rng(0).random((300, 4, 4, 1), dtype=np.float32)
-    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(300, dtype="int32")))
-    build = dict(batch_size=64, binarize=binarize, seed=7, cache=True)
-    train, epoch, indexed_epoch = training_pipelines(dataset, in_memory=True, **build)
-    want_train, want_epoch, none = training_pipelines(dataset, in_memory=False, **build)
-    assert none is None and (indexed_epoch is None) == (binarize == "dynamic")
+def test_indexed_epochs_give_the_batches_of_the_shuffled_elements(binarize):
+    """`indexed_epoch(k)` names by shuffled index the batches that `epoch(k)` shuffles
+    the elements into: the same batches, with more elements than the 10,000-element
+    shuffle buffer; its examples are the prepared (binarized) ones. None for dynamic
+    binarization, whose draws are made per batch."""
+    images = np.random.default_rng(0).random((10_500, 2, 2, 1), dtype=np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(10_500, dtype="int32")))
+    _, epoch, indexed_epoch = training_pipelines(dataset, 1000, binarize, seed=7, cache=True, in_memory=True)
+    if binarize == "dynamic":
+        assert indexed_epoch is None
+        return
 
     def batches(dataset):
         return [(x.numpy(), y.numpy()) for x, y in dataset]
 
-    pairs = [(train, want_train), (train, want_train), (epoch(0), want_epoch(0)), (epoch(3), want_epoch(3))]
-    if indexed_epoch is not None:
-        pairs.append((indexed_epoch(3).dataset(), want_epoch(3)))
-    for got, want in pairs:
-        got, want = batches(got), batches(want)
-        assert [len(y) for _, y in got] == [64, 64, 64, 64, 44]
+    for index in (0, 3):
+        got, want = batches(indexed_epoch(index).dataset()), batches(epoch(index))
+        assert [len(y) for _, y in got] == [1000] * 10 + [500]
         for (x, y), (x_want, y_want) in zip(got, want, strict=True):
             np.testing.assert_array_equal(x, x_want)
             np.testing.assert_array_equal(y, y_want)
     assert not np.array_equal(batches(epoch(0))[0][1], batches(epoch(3))[0][1])  # reshuffled
+    assert indexed_epoch(0).examples is indexed_epoch(3).examples  # gathered into tensors once
 
 
 def test_load_data_offers_indexed_epochs_for_sources_in_memory(tmp_path):

@@ -4,12 +4,13 @@ and tables of numeric records.
 `load_data` returns batched train / validation / test datasets of `(image, label)`
 pairs (images float32 in [0, 1], shape (H, W, C); a table's records float32 (F,) in raw
 units; labels int32, -1 when the source has none), built as map -> cache -> shuffle -> batch -> prefetch with the global batch size.
-A training split read into memory whole (IDX files, tensorflow-datasets, tables) is held
-as tensors instead, and its batches are gathered by shuffled index (`IndexedBatches`).
+A training split read into memory whole (IDX files, tensorflow-datasets, tables) is also
+offered as tensors with batches of shuffled indices (`IndexedBatches`): the same batches.
 """
 
 import collections
 import dataclasses
+import functools
 import gzip
 import logging
 import pathlib
@@ -485,11 +486,11 @@ def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None, 
     Both give the same images in the same order (the shuffle's order depends on the
     seed and the element count alone).
 
-    With `in_memory` (a dataset of known size whose elements are in memory already, so
-    nothing is to be decoded), the prepared examples are held as tensors and the
-    batches are gathered from them by shuffled indices: the same order again.
-    `indexed_epoch(index)` is then `epoch(index)` as `IndexedBatches`, unless
-    `binarize="dynamic"` (its draws are made after batching); else None.
+    With `in_memory` (a dataset of known size whose elements are in memory already,
+    nothing to decode) and no `binarize="dynamic"` (whose draws are made per batch),
+    `indexed_epoch(index)` is `epoch(index)` as `IndexedBatches`: the same batches, by
+    that same property, as shuffled indices into the prepared examples, which are
+    gathered into tensors on its first call. Else it is None.
     """
     def prepare(elements):
         if decode is not None:
@@ -499,24 +500,18 @@ def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None, 
         return elements
 
     count = int(dataset.cardinality())
-    examples = None
-    if in_memory and decode is None and count > 0:
-        examples = tuple(prepare(dataset).batch(count).get_single_element())
-    elif cache:
-        dataset = prepare(dataset).cache()
+    prepared = prepare(dataset)
+    if cache:
+        dataset = prepared.cache()
 
-    def indices(shuffle_seed, reshuffle):
-        order = tf.data.Dataset.range(count).shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
-        return order.batch(batch_size)
+    def shuffled(elements, shuffle_seed, reshuffle):
+        return elements.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
 
     def batches(shuffle_seed, reshuffle):
-        if examples is not None:
-            batched = IndexedBatches(examples, indices(shuffle_seed, reshuffle)).dataset()
-        else:
-            batched = dataset.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=reshuffle)
-            if not cache:
-                batched = prepare(batched)
-            batched = batched.batch(batch_size)
+        batched = shuffled(dataset, shuffle_seed, reshuffle)
+        if not cache:
+            batched = prepare(batched)
+        batched = batched.batch(batch_size)
         if binarize == "dynamic":
             keys = tf.data.Dataset.random(seed=shuffle_seed + 1, rerandomize_each_iteration=reshuffle)
             batched = _binarize_per_batch(batched, keys)
@@ -528,11 +523,17 @@ def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None, 
     def epoch(index):
         return batches(epoch_seed(index), reshuffle=False)
 
+    @functools.cache
+    def examples():
+        return tuple(prepared.batch(count).get_single_element())
+
     def indexed_epoch(index):
-        return IndexedBatches(examples, indices(epoch_seed(index), reshuffle=False))
+        order = shuffled(tf.data.Dataset.range(count), epoch_seed(index), reshuffle=False)
+        return IndexedBatches(examples(), order.batch(batch_size))
 
     train = batches(seed, reshuffle=True)
-    return train, epoch, indexed_epoch if examples is not None and binarize != "dynamic" else None
+    gatherable = in_memory and decode is None and count > 0 and binarize != "dynamic"
+    return train, epoch, indexed_epoch if gatherable else None
 
 
 def cache_plan(split_bytes, budget_mib):

@@ -10,6 +10,7 @@ number of replicas, because tf.distribute sums gradients across replicas.
 
 import contextlib
 import copy
+import weakref
 
 import keras
 import numpy as np
@@ -99,6 +100,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self._batches_checked_outside = False
         self._endless_validation = False  # within `fit`: validation is `distribute.endless`
         self.gathered_examples = None  # within `fit` of IndexedBatches: what the loop gathers from
+        self._examples_checked = []  # weak references to the last examples checked, once for every epoch
         # Encoder and decoder arrive built, so every weight exists already.
         self.built = True
 
@@ -232,19 +234,24 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         """Whether `fit(x, y, *args, **kwargs)` fits NumPy arrays as IndexedBatches."""
         batching = ("sample_weight", "class_weight", "steps_per_epoch")
         return self.compiles_training_loop and isinstance(x, np.ndarray) and len(x) > 0 \
-            and (y is None or isinstance(y, np.ndarray)) and not args \
+            and (y is None or isinstance(y, np.ndarray) and len(y) == len(x)) and not args \
             and all(kwargs.get(name) is None for name in batching) and not kwargs.get("validation_split") \
             and kwargs.get("shuffle", True) in (True, False)
 
     def _indexed_arrays(self, x, y, kwargs):
-        """IndexedBatches of `x` (and `y`), taking `batch_size` and `shuffle` out of
-        `kwargs`; floating-point arrays become float32, as Keras converts them."""
+        """IndexedBatches of what the model reads of `x` and `y`, checked here, taking
+        `batch_size` and `shuffle` out of `kwargs` (validation keeps `batch_size`, as in
+        Keras); floating-point arrays become float32, as Keras converts them."""
+        self._check_at_door((x, y), self._split_data)
+        batch_size = kwargs.pop("batch_size", None)
+        kwargs.setdefault("validation_batch_size", batch_size)
         order = tf.data.Dataset.range(len(x))
         if kwargs.pop("shuffle", True):
             order = order.shuffle(len(x), reshuffle_each_iteration=True)
-        arrays = (x,) if y is None else (x, y)
+        arrays = tuple(a for a in self._split_data((x, y)) if a is not None)
         examples = tuple(tf.constant(a, tf.float32 if a.dtype.kind == "f" else None) for a in arrays)
-        return IndexedBatches(examples, order.batch(kwargs.pop("batch_size", None) or 32))
+        self._examples_checked = [weakref.ref(t) for t in examples]
+        return IndexedBatches(examples, order.batch(batch_size or 32))
 
     def _gathering_input(self, batches, y, args, kwargs):
         """(x, kwargs) for Keras's `fit` of `IndexedBatches`: each element of x is one
@@ -253,12 +260,19 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         loop does not gather, `batches.dataset()` with `kwargs` unchanged."""
         steps = int(batches.indices.cardinality())
         self._check_at_door(batches.dataset(), self._split_data)
+        lengths = {int(t.shape[0]) for t in batches.examples}
+        if len(lengths) != 1:
+            raise ValueError(f"IndexedBatches examples differ in length: {[int(t.shape[0]) for t in batches.examples]}")
         if not self.compiles_training_loop or y is not None or args or steps < 1 \
                 or kwargs.get("steps_per_epoch") is not None:
             return batches.dataset(), kwargs
-        self._check_at_door(tuple(t.numpy() for t in batches.examples), self._split_data)
+        checked = self._examples_checked
+        if len(checked) != len(batches.examples) or any(ref() is not t for ref, t in zip(checked, batches.examples)):
+            self._check_at_door(tuple(t.numpy() for t in batches.examples), self._split_data)
+            self._examples_checked = [weakref.ref(t) for t in batches.examples]
         self.gathered_examples = tuple(part for part in self._split_data(batches.examples) if part is not None)
-        stacks = batches.indices.padded_batch(self.steps_per_execution, padding_values=tf.constant(-1, tf.int64))
+        padding = tf.constant(-1, batches.indices.element_spec.dtype)
+        stacks = batches.indices.padded_batch(self.steps_per_execution, padding_values=padding)
         return stacks.repeat().prefetch(tf.data.AUTOTUNE), dict(kwargs, steps_per_epoch=steps)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):

@@ -48,14 +48,25 @@ def _check(check, stack, batches):
         raise
 
 
-def _index_runs(stack):
-    """The runs of one execution's index vectors (`stack`, one row per batch, the
-    shortest padded with -1): the full rows, then the short one, trimmed."""
-    sizes = np.sum(stack.numpy() >= 0, axis=1)
-    full = int(np.sum(sizes == stack.shape[1]))
-    runs = [stack[:full]] if full else []
-    if full < len(sizes):  # an epoch's last batch, when smaller
-        runs.append(stack[full:full + 1, :int(sizes[full])])
+def _index_runs(stack, count):
+    """The runs of one execution's index vectors (`stack`, one row per batch, short rows
+    padded with -1) into `count` examples: consecutive rows of one length, trimmed.
+
+    Raises:
+        ValueError: an index is outside [0, count), where XLA's gather would clamp it.
+    """
+    indices = stack.numpy()
+    sizes = np.sum(indices >= 0, axis=1)
+    padding = np.arange(indices.shape[1]) >= sizes[:, None]
+    valid, pad = indices[~padding], indices[padding]
+    bad = np.concatenate([valid[(valid < 0) | (valid >= count)], pad[pad != -1]])
+    if bad.size:
+        raise ValueError(f"IndexedBatches: index {bad[0]} is outside the {count} examples")
+    runs, start = [], 0
+    for size, rows in itertools.groupby(sizes):
+        rows = len(list(rows))
+        runs.append(stack[start:start + rows, :int(size)])
+        start += rows
     return runs
 
 
@@ -91,9 +102,10 @@ def make_train_function(model):
 
     def train_gathered(iterator):
         try:
-            runs = _index_runs(iterator.get_next())
+            stack = iterator.get_next()
         except tf.errors.OutOfRangeError:
             raise StopIteration
+        runs = _index_runs(stack, int(model.gathered_examples[0].shape[0]))
         logs = None
         for run in runs:
             logs = run_steps(_padded(run, steps), tf.constant(len(run)), model.gathered_examples)
