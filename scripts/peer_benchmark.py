@@ -44,8 +44,15 @@ LEARNING_RATE = 1e-3
 PEERS = ("torch", "jax-step", "jax-scan")
 
 
-def _median_rate(epoch_seconds, images_per_epoch):
-    return images_per_epoch / statistics.median(epoch_seconds)
+def _timed_epochs(epochs, train_epoch, images_per_epoch):
+    """(images/s, last loss): the median of `epochs` timed calls of `train_epoch()`
+    (one epoch, returning its mean loss as a float) after a warm-up call."""
+    seconds, losses = [], []
+    for _ in range(1 + epochs):
+        start = time.perf_counter()
+        losses.append(train_epoch())
+        seconds.append(time.perf_counter() - start)
+    return images_per_epoch / statistics.median(seconds[1:]), losses[-1]
 
 
 def run_torch(images, epochs):
@@ -73,10 +80,9 @@ def run_torch(images, epochs):
     model = VAE()
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, fused=True)
     data = torch.from_numpy(images)
-    seconds, losses = [], []
-    for _ in range(1 + epochs):
-        start, total = time.perf_counter(), 0.0
-        order = torch.randperm(len(data))
+
+    def train_epoch():
+        total, order = 0.0, torch.randperm(len(data))
         for i in range(0, len(data), BATCH_SIZE):
             batch = data[order[i:i + BATCH_SIZE]]
             loss = model(batch)
@@ -84,9 +90,10 @@ def run_torch(images, epochs):
             loss.backward()
             optimizer.step()
             total += loss.item() * len(batch)
-        seconds.append(time.perf_counter() - start)
-        losses.append(total / len(data))
-    return {"images_per_s": _median_rate(seconds[1:], len(data)), "last_epoch_loss": losses[-1],
+        return total / len(data)
+
+    rate, loss = _timed_epochs(epochs, train_epoch, len(data))
+    return {"images_per_s": rate, "last_epoch_loss": loss,
             "version": f"torch {torch.__version__}, {torch.get_num_threads()} threads"}
 
 
@@ -134,19 +141,21 @@ def run_jax_step(images, epochs):
 
     step, params, opt_state = _jax_training(images)
     step = jax.jit(step)
-    rng, key = np.random.default_rng(0), jax.random.PRNGKey(1)
-    seconds, losses = [], []
-    for _ in range(1 + epochs):
-        start, total = time.perf_counter(), 0.0
-        order = rng.permutation(len(images))
+    rng, state = np.random.default_rng(0), [params, opt_state, jax.random.PRNGKey(1)]
+
+    def train_epoch():
+        total, order = 0.0, rng.permutation(len(images))
         for i in range(0, len(images), BATCH_SIZE):
             batch = images[order[i:i + BATCH_SIZE]]
+            params, opt_state, key = state
             key, noise = jax.random.split(key)
             params, opt_state, loss = step(params, opt_state, batch, noise)
+            state[:] = params, opt_state, key
             total += float(loss) * len(batch)
-        seconds.append(time.perf_counter() - start)
-        losses.append(total / len(images))
-    return {"images_per_s": _median_rate(seconds[1:], len(images)), "last_epoch_loss": losses[-1],
+        return total / len(images)
+
+    rate, loss = _timed_epochs(epochs, train_epoch, len(images))
+    return {"images_per_s": rate, "last_epoch_loss": loss,
             "version": f"jax {jax.__version__}, {jax.devices()[0].platform}"}
 
 
@@ -172,15 +181,17 @@ def run_jax_scan(images, epochs):
             body, (params, opt_state), (order, jax.random.split(noise_key, steps)))
         return params, opt_state, batch_losses.mean()
 
-    key = jax.random.PRNGKey(1)
-    seconds, losses = [], []
-    for _ in range(1 + epochs):
+    state = [params, opt_state, jax.random.PRNGKey(1)]
+
+    def train_epoch():
+        params, opt_state, key = state
         key, epoch_key = jax.random.split(key)
-        start = time.perf_counter()
         params, opt_state, loss = epoch(params, opt_state, epoch_key)
-        losses.append(float(loss))  # waits for the epoch
-        seconds.append(time.perf_counter() - start)
-    return {"images_per_s": _median_rate(seconds[1:], steps * BATCH_SIZE), "last_epoch_loss": losses[-1],
+        state[:] = params, opt_state, key
+        return float(loss)  # waits for the epoch
+
+    rate, loss = _timed_epochs(epochs, train_epoch, steps * BATCH_SIZE)
+    return {"images_per_s": rate, "last_epoch_loss": loss,
             "version": f"jax {jax.__version__}, {jax.devices()[0].platform}"}
 
 
