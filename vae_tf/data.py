@@ -89,7 +89,7 @@ class IndexedBatches:
     """Batches of examples held in memory, each given as the indices of its examples.
 
     `examples` is a tuple of tensors with the examples on axis 0 (images, labels);
-    `indices` a dataset of int64 index vectors, one per batch. `dataset()` is the
+    `indices` a dataset of integer index vectors, one per batch. `dataset()` is the
     batches themselves, gathered by tf.data. `Autoencoder.fit` takes either: a model
     whose training loop is compiled (`vae_tf.models.compiled_loop`) keeps the examples
     in memory and gathers each batch inside its XLA program, with no input pipeline

@@ -260,9 +260,9 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         loop does not gather, `batches.dataset()` with `kwargs` unchanged."""
         steps = int(batches.indices.cardinality())
         self._check_at_door(batches.dataset(), self._split_data)
-        lengths = {int(t.shape[0]) for t in batches.examples}
-        if len(lengths) != 1:
-            raise ValueError(f"IndexedBatches examples differ in length: {[int(t.shape[0]) for t in batches.examples]}")
+        lengths = [int(t.shape[0]) for t in batches.examples]
+        if len(set(lengths)) != 1:
+            raise ValueError(f"IndexedBatches examples differ in length: {lengths}")
         if not self.compiles_training_loop or y is not None or args or steps < 1 \
                 or kwargs.get("steps_per_epoch") is not None:
             return batches.dataset(), kwargs

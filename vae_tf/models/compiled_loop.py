@@ -12,7 +12,7 @@ updates as Keras's loop (tests/test_compiled_loop.py and tests/test_benchmark.py
 Given `IndexedBatches` (examples held in memory, batches named by index; see
 `Autoencoder.fit`), the loop reads each execution's index vectors instead, and the XLA
 program gathers every step's batch from the examples itself: no input pipeline and no
-stacking between executions. The examples are checked once, when `fit` starts.
+stacking between executions. `fit` checks the examples when it first sees them.
 
 Convolutional models keep Keras's loop: XLA's CPU convolutions are far slower than
 oneDNN's (README, Performance).
