@@ -278,6 +278,19 @@ def test_examples_are_checked_once_for_every_epoch_of_them(real_batch, monkeypat
     assert len(calls) == 2  # new examples
 
 
+def test_the_gathering_loop_reads_its_index_stacks_without_tf_data_autotuning(real_batch, monkeypatch):
+    """Autotuning's thread made deleting fit's iterator wait 0.2-2 s (README, Performance)."""
+    given = []
+    monkeypatch.setattr(keras.Model, "fit", lambda self, x, *args, **kwargs: given.append((x, kwargs)))
+    model = mlp()
+    model.compile(steps_per_execution=4, jit_compile=True)
+    model.fit(IndexedBatches((tf.constant(real_batch[0][:64]),), tf.data.Dataset.range(64).batch(8)), verbose=0)
+    (stacks, kwargs), = given
+    assert kwargs["steps_per_epoch"] == 8
+    assert stacks.element_spec.shape.as_list() == [None, None]  # one execution's index vectors
+    assert stacks.options().autotune.enabled is False
+
+
 def test_arrays_keep_keras_batch_size_for_validation_and_its_errors(real_batch):
     images = real_batch[0][:128]
     model = mlp()

@@ -203,6 +203,15 @@ def test_load_data_offers_indexed_epochs_for_sources_in_memory(tmp_path):
     assert load_data("folder", data_dir=tmp_path / "folder", image_size=(8, 8), cache=1).indexed_epoch is None
 
 
+def test_pipelines_read_ahead_without_tf_data_autotuning():
+    """Autotuning's thread made deleting an iterator, at the end of every `fit`, wait up
+    to seconds (README, Performance): every pipeline that `load_data` builds is without it."""
+    data = load_data("idx", data_dir=SMALL_DIR, batch_size=500, seed=3, validation_fraction=0.1)
+    pipelines = {"train": data.train, "validation": data.validation, "test": data.test,
+                 "epoch": data.epoch(1), "indexed": data.indexed_epoch(1).dataset()}
+    assert {name: d.options().autotune.enabled for name, d in pipelines.items()} == dict.fromkeys(pipelines, False)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -19,7 +19,7 @@ from keras import ops
 
 from vae_tf import compat, likelihoods
 from vae_tf.cpu import cpu_has_avx512
-from vae_tf.data import IndexedBatches
+from vae_tf.data import IndexedBatches, read_ahead
 from vae_tf.distribute import endless, is_distributed, spans_workers
 from vae_tf.models import checks, compiled_loop, worker_loop
 from vae_tf.optimizers import FusedAdam
@@ -273,7 +273,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         self.gathered_examples = tuple(part for part in self._split_data(batches.examples) if part is not None)
         padding = tf.constant(-1, batches.indices.element_spec.dtype)
         stacks = batches.indices.padded_batch(self.steps_per_execution, padding_values=padding)
-        return stacks.repeat().prefetch(tf.data.AUTOTUNE), dict(kwargs, steps_per_epoch=steps)
+        return read_ahead(stacks.repeat()), dict(kwargs, steps_per_epoch=steps)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_at_door(x if y is None else (x, y), self._split_data)
