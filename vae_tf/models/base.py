@@ -259,13 +259,14 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         every epoch, with the batches per epoch as `steps_per_epoch`; or, where the
         loop does not gather, `batches.dataset()` with `kwargs` unchanged."""
         steps = int(batches.indices.cardinality())
-        self._check_at_door(batches.dataset(), self._split_data)
+        dataset = batches.dataset()
+        self._check_at_door(dataset, self._split_data)
         lengths = [int(t.shape[0]) for t in batches.examples]
         if len(set(lengths)) != 1:
             raise ValueError(f"IndexedBatches examples differ in length: {lengths}")
         if not self.compiles_training_loop or y is not None or args or steps < 1 \
                 or kwargs.get("steps_per_epoch") is not None:
-            return batches.dataset(), kwargs
+            return dataset, kwargs
         checked = self._examples_checked
         if len(checked) != len(batches.examples) or any(ref() is not t for ref, t in zip(checked, batches.examples)):
             self._check_at_door(tuple(t.numpy() for t in batches.examples), self._split_data)
