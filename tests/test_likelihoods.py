@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from vae_tf import likelihoods
 
@@ -36,6 +37,19 @@ def test_gaussian_nll_includes_constants():
     expected = 2 * (0.5 * (0.5 / sigma) ** 2 + math.log(sigma) + 0.5 * math.log(2 * math.pi))
     got = float(likelihoods.Gaussian(sigma=sigma).negative_log_likelihood(x, mean)[0])
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_gaussian_nll_of_colour_images_from_bfloat16_means():
+    # Images and a mixed precision decoder's output: summed over every pixel and channel.
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(2, 3, 5, 3)).astype("float32")
+    mean = tf.cast(rng.uniform(size=(2, 3, 5, 3)), "bfloat16")
+    sigma = 0.2
+    diff = x - np.asarray(tf.cast(mean, "float32"))
+    expected = (0.5 * (diff / sigma) ** 2 + math.log(sigma) + 0.5 * math.log(2 * math.pi)).reshape(2, -1).sum(1)
+    got = np.asarray(likelihoods.Gaussian(sigma=sigma).negative_log_likelihood(x, mean))
+    assert got.shape == (2,)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
 def test_gaussian_sigma_is_fixed_or_learned():
