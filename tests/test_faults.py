@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -96,7 +97,13 @@ def test_two_concurrent_trains_on_one_name(tmp_path):
     deadline = time.time() + 120
     while not (tmp_path / ".same.lock").exists() and first.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    # The first run is held still while the second starts: a tiny training can otherwise
+    # end before the second has imported TensorFlow.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     assert second.returncode == 2
