@@ -9,7 +9,7 @@ timed epochs, median; the rounds interleave the implementations so that a machin
 speed jumps between processes (README, fifth speed round) moves them all alike.
 
 - vae_tf: the project's defaults, timed as `vae-tf benchmark` times them
-  (`vae_tf.benchmark.training_throughput`: `vae-tf train`'s input, one `model.fit`
+  (`vae_tf.benchmarks.throughput.training_throughput`: `vae-tf train`'s input, one `model.fit`
   per epoch, the compiled loop where the machine gets it);
 - torch: a PyTorch loop over in-memory tensors, fused Adam;
 - jax-step: Flax and optax, one `jax.jit` step per batch, as the Flax examples write it;
@@ -196,8 +196,8 @@ def run_jax_scan(images, epochs):
 
 
 def run_vae_tf(images, epochs):
-    from vae_tf.benchmark import CONFIGS, IMAGE_SHAPE, matmul_gflops, training_throughput
-    from vae_tf.factory import make_model
+    from vae_tf.benchmarks.throughput import CONFIGS, IMAGE_SHAPE, matmul_gflops, training_throughput
+    from vae_tf.models.factory import make_model
     import tensorflow as tf
 
     model = make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS["mlp"])
@@ -251,8 +251,8 @@ def main(argv=None):
         parser.error(f"--peer-python {args.peer_python}: not an executable file")
 
     import numpy as np
-    from vae_tf.benchmark import CONFIGS, IMAGE_SHAPE, benchmark_images, training_flops_per_image
-    from vae_tf.factory import make_model
+    from vae_tf.benchmarks.throughput import CONFIGS, IMAGE_SHAPE, benchmark_images, training_flops_per_image
+    from vae_tf.models.factory import make_model
 
     images, source = benchmark_images(args.examples)
     flops = training_flops_per_image(make_model(input_shape=IMAGE_SHAPE, seed=0, **CONFIGS["mlp"]))

@@ -54,7 +54,7 @@ def run_model_saving_test(model, outputs_of, tmp_path):
     return restored
 
 
-# The compiled training loop (vae_tf.models.compiled_loop) against Keras's loop: XLA fuses
+# The compiled training loop (vae_tf.models.loops.compiled_loop) against Keras's loop: XLA fuses
 # and reorders float32 sums, so the numbers differ by rounding, measured up to 1.2e-5 in
 # the weights of tests/test_benchmark.py's VAE (Adam) and 5.5e-5 relative in an IWAE's
 # metrics after 3 epochs, against ~1e-3 in the weights for a step more or less.

@@ -12,7 +12,7 @@ from vae_tf.config import (
     TrainingConfig, flag, option_fields, read_config,
 )
 from vae_tf.data import load_data
-from vae_tf.factory import make_model
+from vae_tf.models.factory import make_model
 from vae_tf.models import registry
 
 # config.json exactly as TrainConfig.to_dict() wrote it before format 2 (no format_version).

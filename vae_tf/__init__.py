@@ -5,15 +5,16 @@ from vae_tf import _startup
 if _startup.is_command():  # before anything imports TensorFlow
     _startup.import_tensorflow_quietly()
 
-from vae_tf import likelihoods, priors, samplers  # noqa: E402
-from vae_tf.distribute import get_strategy
-from vae_tf.export import export_saved_model
-from vae_tf.factory import make_model
-from vae_tf.layers import OneHot, Sampling
+from vae_tf.analysis import samplers
+from vae_tf.core import likelihoods, priors  # noqa: E402
+from vae_tf.runtime.distribute import get_strategy
+from vae_tf.serving.export import export_saved_model
+from vae_tf.models.factory import make_model
+from vae_tf.core.layers import OneHot, Sampling
 from vae_tf.models import AE, CVAE, IWAE, TCVAE, VAE, VQVAE
-from vae_tf.optimizers import FusedAdam
-from vae_tf.quantizer import VectorQuantizer
-from vae_tf.networks import (
+from vae_tf.core.optimizers import FusedAdam
+from vae_tf.models.vqvae.quantizer import VectorQuantizer
+from vae_tf.core.networks import (
     build_conv_decoder,
     build_conv_encoder,
     build_mlp_decoder,

@@ -19,11 +19,11 @@ import types
 import typing
 
 from vae_tf.data import BINARIZE
-from vae_tf.distribute import STRATEGIES
-from vae_tf.factory import ARCHS
-from vae_tf.likelihoods import LIKELIHOODS
+from vae_tf.runtime.distribute import STRATEGIES
+from vae_tf.models.factory import ARCHS
+from vae_tf.core.likelihoods import LIKELIHOODS
 from vae_tf.models import registry
-from vae_tf.names import check_name
+from vae_tf.runtime.names import check_name
 
 FORMAT_VERSION = 2  # config.json's format; its presence marks a directory as a vae_tf run
 COLOR_MODES = ("rgb", "grayscale")  # load_data's color_mode values
@@ -179,7 +179,7 @@ class RuntimeConfig:
         None, "compute in bfloat16 (CPUs with bfloat16 instructions) or float16 (GPUs), weights, "
               "code, KL and likelihood in float32: faster conv models, numbers differ slightly "
               "from float32; default: on for --arch conv on a CPU with bfloat16 instructions "
-              "and no GPU, off otherwise (vae_tf.precision.policy_name)")
+              "and no GPU, off otherwise (vae_tf.runtime.precision.policy_name)")
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig, "runtime": RuntimeConfig}
@@ -391,7 +391,7 @@ def _check_tabular(config):
         if value:
             raise ConfigError(f"{option} applies to images, not --dataset tabular")
     if data.columns is not None:
-        from vae_tf.tabular import parse_columns
+        from vae_tf.data.tabular import parse_columns
 
         try:
             parse_columns(data.columns)

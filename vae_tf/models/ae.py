@@ -11,14 +11,14 @@ class AE(Autoencoder):
     """Deterministic autoencoder; its loss is the reconstruction NLL.
 
     It has no prior: `sample` needs a `latent_sampler`, e.g. a
-    `vae_tf.samplers.GaussianMixtureSampler` fitted to its training codes.
+    `vae_tf.analysis.samplers.GaussianMixtureSampler` fitted to its training codes.
 
     Args:
         encoder: keras.Model. Maps images to `z` (e.g. `build_mlp_encoder(...,
             variational=False)`).
         decoder: keras.Model. Maps `z` to logits (Bernoulli) or means (Gaussian).
         likelihood: str or likelihood layer. "bernoulli", "gaussian" or an instance
-            from `vae_tf.likelihoods`. Defaults to "bernoulli".
+            from `vae_tf.core.likelihoods`. Defaults to "bernoulli".
         seed: int or None. Seed for `sample` when it is given no seed. Defaults to None.
 
     Example:

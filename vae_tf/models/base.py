@@ -17,12 +17,13 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from vae_tf import compat, likelihoods
-from vae_tf.cpu import cpu_has_avx512
+from vae_tf.core import likelihoods
+from vae_tf.runtime import compat
+from vae_tf.runtime.cpu import cpu_has_avx512
 from vae_tf.data import IndexedBatches, read_ahead
-from vae_tf.distribute import endless, is_distributed, spans_workers
-from vae_tf.models import checks, compiled_loop, worker_loop
-from vae_tf.optimizers import FusedAdam
+from vae_tf.runtime.distribute import endless, is_distributed, spans_workers
+from vae_tf.models.loops import checks, compiled_loop, worker_loop
+from vae_tf.core.optimizers import FusedAdam
 
 
 def as_float(x):
@@ -161,7 +162,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
 
     def _check_at_door(self, data, split):
         """Host-side checks of NumPy inputs, and of a dataset's element_spec
-        (`vae_tf.models.checks`), before any graph runs."""
+        (`vae_tf.models.loops.checks`), before any graph runs."""
         if data is None:
             return
         if isinstance(data, tf.data.Dataset):
@@ -315,7 +316,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
             x: tensor. A batch of images.
             labels: tensor or None. Class ids (conditional models only).
             seed: None to use the model's own noise (the encoder's Sampling layer), or
-                a seed as `vae_tf.layers.draw_normal` takes it (int, SeedGenerator or
+                a seed as `vae_tf.core.layers.draw_normal` takes it (int, SeedGenerator or
                 a stateless pair) for a separate, reproducible draw of z.
             training: bool. Passed to the networks. Defaults to False.
 
@@ -359,12 +360,12 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
         distributed iterators (Keras 3.15).
 
         `jit_compile`: True compiles each execution's training steps as one XLA program
-        (`vae_tf.models.compiled_loop`) when the networks have no convolutions, there
+        (`vae_tf.models.loops.compiled_loop`) when the networks have no convolutions, there
         are several steps per execution, no distribution strategy and no `run_eagerly`;
         "auto" (the default) does so where XLA was measured faster (no GPU, a CPU with
         AVX-512); False never.
         Keras's own per-step XLA is never used: it cannot compile the in-graph input
-        checks (`vae_tf.models.checks`).
+        checks (`vae_tf.models.loops.checks`).
         """
         if optimizer is None:
             optimizer = FusedAdam(learning_rate=1e-3)
@@ -460,7 +461,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
             labels: conditional models only; see `CVAE.sample`.
             seed: int or None. Fixes the draws; None uses the model's SeedGenerator.
             latent_sampler: object with `sample(num_samples, seed)` returning latent
-                codes, e.g. a fitted `vae_tf.samplers.GaussianMixtureSampler` (which
+                codes, e.g. a fitted `vae_tf.analysis.samplers.GaussianMixtureSampler` (which
                 makes an AE generative); None uses `self.prior`. Defaults to None.
 
         Returns:
@@ -472,7 +473,7 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
             if not self.can_sample:
                 raise ValueError(
                     f"{type(self).__name__} has no prior to sample from: pass latent_sampler, "
-                    "e.g. a GaussianMixtureSampler fitted to its codes (vae_tf.samplers)"
+                    "e.g. a GaussianMixtureSampler fitted to its codes (vae_tf.analysis.samplers)"
                 )
             latent_sampler = self.prior
         z = latent_sampler.sample(num_samples, seed=self.seed_generator if seed is None else seed)
@@ -480,8 +481,8 @@ class Autoencoder(compat.BuiltAtConstruction, keras.Model):
 
     def export_signatures(self, latent_sampler=None):
         """Returns {name: (function, input TensorSpecs)}, the SavedModel signatures
-        `vae_tf.export.export_saved_model` writes (see vae_tf.export for the standard set)."""
-        from vae_tf.export import standard_signatures  # export builds on the models
+        `vae_tf.serving.export.export_saved_model` writes (see vae_tf.serving.export for the standard set)."""
+        from vae_tf.serving.export import standard_signatures  # export builds on the models
 
         return standard_signatures(self, latent_sampler)
 

@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from vae_tf.models import checks, registry
+from vae_tf.models import registry
+from vae_tf.models.loops import checks
 from vae_tf.models.vae import VAE
 
 

@@ -5,8 +5,8 @@ import math
 import keras
 from keras import ops
 
-from vae_tf import priors
-from vae_tf.layers import reparameterize
+from vae_tf.core import priors
+from vae_tf.core.layers import reparameterize
 from vae_tf.models import registry
 from vae_tf.models.vae import VAE
 

@@ -67,7 +67,7 @@ class Family:
             num_classes, input_shape, **options)` -> model.
         options: tuple of Option. Family-specific constructor options.
         networks: callable or None. `networks(arch, input_shape, filters, **options)` ->
-            (encoder, decoder), for a family whose networks differ from `vae_tf.networks`'
+            (encoder, decoder), for a family whose networks differ from `vae_tf.core.networks`'
             (VQ-VAE: a grid of vectors); None builds those. Defaults to None.
     """
 

@@ -5,8 +5,8 @@ import math
 import keras
 from keras import ops
 
-from vae_tf import priors
-from vae_tf.layers import clamp_log_var
+from vae_tf.core import priors
+from vae_tf.core.layers import clamp_log_var
 from vae_tf.models import registry
 from vae_tf.models.vae import VAE
 
@@ -50,7 +50,7 @@ def decompose_kl(z, z_mean, z_log_var, prior, dataset_size, estimator="mss"):
     Args:
         z: tensor (batch, latent_dim). One draw per example from q(z|x).
         z_mean, z_log_var: tensors (batch, latent_dim). The posteriors.
-        prior: `vae_tf.priors.Prior`. The prior p(z).
+        prior: `vae_tf.core.priors.Prior`. The prior p(z).
         dataset_size: int. N, the number of training examples.
         estimator: str. "mss" or "mws". Defaults to "mss".
 

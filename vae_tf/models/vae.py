@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from vae_tf import priors
-from vae_tf.layers import Sampling, reparameterize
+from vae_tf.core import priors
+from vae_tf.core.layers import Sampling, reparameterize
 from vae_tf.models import registry
 from vae_tf.models.base import Autoencoder, as_float
 
@@ -35,7 +35,7 @@ class VAE(Autoencoder):
         beta: float. KL weight, >= 0; stored in `self.beta`, a variable a callback may
             `assign`. Defaults to 1.0.
         seed: int or None. Seed for `sample` when it is given no seed. Defaults to None.
-        prior: `vae_tf.priors.Prior` or None. None is `StandardNormal(latent_dim)`.
+        prior: `vae_tf.core.priors.Prior` or None. None is `StandardNormal(latent_dim)`.
 
     Example:
 
@@ -138,7 +138,7 @@ class VAE(Autoencoder):
             codes: dict. `encode(x, labels)`, computed once for many calls.
             labels: tensor or None. Class ids (conditional models only).
             num_samples: int. K, >= 1. Defaults to 1.
-            seed: seed as `vae_tf.layers.draw_normal` takes it. Defaults to None.
+            seed: seed as `vae_tf.core.layers.draw_normal` takes it. Defaults to None.
 
         Returns:
             A (K, batch) tensor; logsumexp over K minus log K estimates log p(x).

@@ -1,0 +1,216 @@
+"""`vae-tf score`, `calibrate` and `ood` end to end on a tiny Fashion-MNIST run (conftest.SMALL_DIR)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from conftest import SMALL_DIR
+from vae_tf.analysis import anomaly
+from vae_tf.cli import main
+
+DATA = ["--dataset", "idx", "--data-dir", str(SMALL_DIR)]
+TINY = [*DATA, "--epochs", "1", "--hidden-units", "32", "--latent-dim", "2", "--iw-samples", "2",
+        "--batch-size", "256", "--no-export"]
+FAST = ["--iw-samples", "2"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("anomaly_cli")
+    assert main(["train", *TINY, "--out", str(root), "--name", "vae"]) == 0
+    return root / "vae"
+
+
+@pytest.fixture(scope="module")
+def calibrated(run):
+    # reconstruction: cheap, and exact to recompute by hand below
+    assert main(["calibrate", str(run), "--score", "reconstruction", "--fpr", "0.05"]) == 0
+    return json.loads((run / anomaly.CALIBRATION_FILE).read_text())
+
+
+def one_error_line(capsys, message):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vae-tf: error:") and message in err[0], err
+
+
+def read_rows(path):
+    return list(csv.DictReader(open(path)))
+
+
+def test_score_images_array_writes_one_row_per_image(run, real_images, tmp_path):
+    images = (real_images[0][:50, ..., 0] * 255).astype("uint8")  # (n, H, W) uint8
+    np.save(tmp_path / "x.npy", images)
+    out = tmp_path / "s.csv"
+    assert main(["score", str(run), "--images", str(tmp_path / "x.npy"), "--score", "neg_elbo",
+                 "complexity", *FAST, "--out", str(out)]) == 0
+    rows = read_rows(out)
+    assert list(rows[0]) == ["index", "neg_elbo", "complexity"]  # no labels, no calibration yet
+    assert [int(r["index"]) for r in rows] == list(range(50))
+    # The same scores as the library on the same images.
+    from vae_tf.runs.run import Run
+
+    expected = anomaly.score(Run(run).model, images, ["complexity"], iw_samples=2)["complexity"]
+    np.testing.assert_allclose([float(r["complexity"]) for r in rows], expected, atol=1e-3)
+
+
+def test_score_a_dataset_keeps_its_labels(run, tmp_path):
+    out = tmp_path / "s.csv"
+    assert main(["score", str(run), *DATA, "--score", "reconstruction", "--out", str(out)]) == 0
+    rows = read_rows(out)
+    assert len(rows) == 2000  # the test split the loader carves from a t10k-only directory
+    assert list(rows[0]) == ["index", "label", "reconstruction"] or "anomaly" in rows[0]
+    labels = np.array([int(r["label"]) for r in rows])
+    assert set(labels) == set(range(10))
+
+
+def test_score_an_image_folder_names_the_file_of_each_row(run, real_images, tmp_path):
+    from PIL import Image
+
+    from vae_tf.runs.run import Run
+
+    images, labels = real_images
+    folder = tmp_path / "folder"
+    for i in range(40):  # two classes by sub-folder: shirts (6) and bags (8)
+        label = (6, 8)[i % 2]
+        index = int(np.flatnonzero(labels == label)[i])
+        (folder / f"class{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray((images[index, ..., 0] * 255).astype("uint8")).save(
+            folder / f"class{label}" / f"{i:02d}.png")
+    out = tmp_path / "s.csv"
+    assert main(["score", str(run), "--dataset", "folder", "--data-dir", str(folder),
+                 "--score", "reconstruction", "--out", str(out)]) == 0
+    rows = read_rows(out)
+    assert list(rows[0]) == ["index", "path", "label", "reconstruction"]
+    assert len(rows) == 8  # the loader's test carve: 20% of 40
+    files = [r["path"] for r in rows]
+    assert len(set(files)) == 8 and all(str(folder) in f for f in files)
+    # Each row is the file it names: its sub-folder is its label, and the library scores
+    # the file's pixels to the row's value.
+    assert [int(r["label"]) for r in rows] == [0 if "class6" in f else 1 for f in files]
+    pixels = np.stack([np.asarray(Image.open(f)) for f in files])
+    expected = anomaly.score(Run(run).model, pixels, "reconstruction")["reconstruction"]
+    np.testing.assert_allclose([float(r["reconstruction"]) for r in rows], expected, atol=1e-3)
+
+
+def test_calibration_flags_the_requested_fraction(run, calibrated, tmp_path):
+    assert calibrated["score"] == "reconstruction" and calibrated["fpr"] == 0.05
+    assert calibrated["num_examples"] == 800  # 10% of the 8,000 training images
+    out = tmp_path / "v.csv"
+    assert main(["score", str(run), "--split", "validation", "--score", "reconstruction",
+                 "--anomaly", "--out", str(out)]) == 0
+    rows = read_rows(out)
+    assert list(rows[0]) == ["index", "label", "reconstruction", "anomaly"]
+    flags = np.array([int(r["anomaly"]) for r in rows])
+    assert flags.sum() == 40  # 5% of 800
+    scores = np.array([float(r["reconstruction"]) for r in rows])
+    assert np.all(scores[flags == 1] >= calibrated["threshold"] - 1e-4)
+
+
+def test_score_asks_for_anomaly_on_an_uncalibrated_run(tmp_path, capsys):
+    assert main(["train", *TINY, "--out", str(tmp_path), "--name", "u", "--model", "ae"]) == 0
+    out = tmp_path / "s.csv"
+    assert main(["score", str(tmp_path / "u"), "--anomaly", "--out", str(out)]) == 2
+    one_error_line(capsys, "never calibrated")
+    assert not out.exists()
+
+
+def test_ood_report_and_figures(run, real_images, tmp_path):
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(size=(64, 28, 28, 1)).astype("float32")  # far out of distribution
+    np.save(tmp_path / "noise.npy", noise)
+    out = tmp_path / "report" / "ood.json"
+    out.parent.mkdir()
+    assert main(["ood", str(run), "--images", str(tmp_path / "noise.npy"), "--score", "neg_elbo",
+                 "reconstruction", *FAST, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["scores"]) == {"neg_elbo", "reconstruction"}
+    for row in report["scores"].values():
+        assert set(row) == {"auroc", "auprc", "fpr_at_95_tpr"}
+        assert row["auroc"] > 0.95  # uniform noise is nothing like clothing
+    assert (out.parent / "roc.png").stat().st_size > 0 and (out.parent / "histograms.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.zeros((0, 28, 28), "uint8"), "empty"),
+        (np.full((3, 28, 28, 1), np.nan, "float32"), "NaN"),
+        (np.zeros((3, 32, 32, 3), "float32"), "(32, 32, 3) per example, but the model expects (28, 28, 1)"),
+        (np.full((3, 28, 28), 7.0, "float32"), "floats in [0, 1] or uint8"),
+    ],
+)
+@pytest.mark.parametrize("command", ["score", "ood"])
+def test_bad_images_fail_with_one_line_and_write_nothing(run, array, message, command, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", array)
+    out = tmp_path / ("r.json" if command == "ood" else "s.csv")
+    assert main([command, str(run), "--images", str(tmp_path / "x.npy"), "--out", str(out)]) == 2
+    one_error_line(capsys, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
+
+
+def test_bad_options_fail_with_one_line(run, tmp_path, capsys):
+    assert main(["calibrate", str(run), "--fpr", "1.5"]) == 2
+    one_error_line(capsys, "--fpr must be in (0, 1)")
+    assert main(["calibrate", str(run), "--score", "likelihood"]) == 2
+    one_error_line(capsys, "unknown score method 'likelihood'")
+    assert main(["ood", str(run), "--out", str(tmp_path / "r.json")]) == 2
+    one_error_line(capsys, "give the out-of-distribution data")
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("method", ["regret", "reconstruction"])
+def test_anomaly_signature_agrees_with_the_python_scores(run, real_images, method, tmp_path):
+    import tensorflow as tf
+
+    from vae_tf.serving.export import export_saved_model
+    from vae_tf.runs.run import Run
+
+    model = Run(run).model
+    images = real_images[0][:40]
+    options = {"seed": 0, "regret_steps": 5, "regret_draws": 3, "regret_learning_rate": 0.1}
+    python = anomaly.score(model, images, [method], **options)[method]
+    record = anomaly.calibrate(python, fpr=0.25, name=method, options=options)
+    served = tf.saved_model.load(str(export_saved_model(model, tmp_path, "m", anomaly=record)))
+    out = served.signatures["anomaly"](images=tf.constant(images))
+    np.testing.assert_allclose(out["score"].numpy(), python, rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(out["is_anomaly"].numpy(), anomaly.is_anomaly(python, record))
+    assert out["is_anomaly"].numpy().sum() == 10
+
+
+def test_export_of_a_calibrated_run_has_the_anomaly_signature(run, calibrated, tmp_path):
+    import tensorflow as tf
+
+    assert main(["export", str(run), "--saved-models", str(tmp_path)]) == 0
+    served = tf.saved_model.load(str(tmp_path / "vae" / "1"))
+    assert "anomaly" in served.signatures
+
+
+def test_a_score_a_graph_cannot_compute_is_not_exported(run, tmp_path):
+    from vae_tf.serving.export import export_saved_model
+    from vae_tf.runs.run import Run
+
+    with pytest.raises(ValueError, match="'iw_nll' cannot be exported"):
+        export_saved_model(Run(run).model, tmp_path, "m", anomaly={"score": "iw_nll", "threshold": 1.0})
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_calibrated_threshold_is_applied_with_the_calibrations_iw_samples():
+    """A threshold set on iw_nll with K draws holds only for iw_nll with K draws."""
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from vae_tf.cli import _iw_samples
+
+    vae, ae = SimpleNamespace(is_variational=True), SimpleNamespace(is_variational=False)
+    record = {"score": "iw_nll", "options": {"iw_samples": 7}}
+    assert _iw_samples(Namespace(iw_samples=None), record, vae) == 7
+    assert _iw_samples(Namespace(iw_samples=None), None, vae) == 100
+    assert _iw_samples(Namespace(iw_samples=7), record, vae) == 7
+    with pytest.raises(ValueError, match=r"^--iw-samples 5: the run was calibrated on iw_nll with 7"):
+        _iw_samples(Namespace(iw_samples=5), record, vae)
+    regret = {"score": "regret", "options": {"iw_samples": 7}}
+    assert _iw_samples(Namespace(iw_samples=5), regret, vae) == 5  # regret draws no iw samples
+    complexity = {"score": "complexity", "options": {"iw_samples": 7}}
+    assert _iw_samples(Namespace(iw_samples=5), complexity, ae) == 5  # an AE's complexity neither

@@ -1,0 +1,1 @@
+"""Throughput, large-image and scaling benchmarks."""

@@ -1,0 +1,3 @@
+from vae_tf.cli import console_main
+
+console_main()

@@ -1,0 +1,1 @@
+"""Building blocks: layers, likelihoods, priors, networks and optimizers."""

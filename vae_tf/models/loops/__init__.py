@@ -1,0 +1,1 @@
+"""Training loops: input checks, the compiled loop and the worker loop."""

@@ -1,0 +1,148 @@
+"""Training callbacks: the KL weight schedule, TensorBoard image summaries, the NaN
+stop and a progress bar for training that calls `fit` once per epoch."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vae_tf.analysis.evaluation import model_labels
+
+
+class BetaSchedule(keras.callbacks.Callback):
+    """Sets the KL weight each epoch (linear warm-up from 0) and logs it as `beta`.
+
+    With `warmup_epochs=N`, epoch e (from 0) trains with beta * min(1, e / N), so the
+    full weight is reached at epoch N; with 0 the weight stays at `beta`.
+
+    Args:
+        beta: float. Final KL weight, >= 0.
+        warmup_epochs: int. Length of the linear warm-up, >= 0. Defaults to 0.
+
+    Example:
+
+    >>> model.fit(data, epochs=20, callbacks=[BetaSchedule(1.0, warmup_epochs=5)])
+    """
+
+    def __init__(self, beta, warmup_epochs=0):
+        super().__init__()
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        if not isinstance(warmup_epochs, int) or warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs}")
+        self.beta = float(beta)
+        self.warmup_epochs = warmup_epochs
+
+    def value(self, epoch):
+        if self.warmup_epochs == 0:
+            return self.beta
+        return self.beta * min(1.0, epoch / self.warmup_epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.beta.assign(self.value(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["beta"] = float(self.model.beta.numpy())
+
+
+class ImageLogger(keras.callbacks.Callback):
+    """Writes reconstructions (and, for a VAE, prior samples) to TensorBoard each epoch.
+
+    Args:
+        log_dir: str. TensorBoard directory; images go to `log_dir/images`.
+        images: array. A few held-out images to reconstruct.
+        labels: array or None. Their labels (needed by a CVAE).
+        num_samples: int. Prior samples per epoch for VAE/CVAE. Defaults to 16.
+    """
+
+    def __init__(self, log_dir, images, labels=None, num_samples=16):
+        super().__init__()
+        self.log_dir = str(log_dir)
+        self.images = np.asarray(images, "float32")
+        self.labels = labels
+        self.num_samples = num_samples
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        if self.writer is None:  # one writer across `fit` calls
+            self.writer = tf.summary.create_file_writer(f"{self.log_dir}/images")
+
+    def on_epoch_end(self, epoch, logs=None):
+        labels = model_labels(self.model, self.labels)
+        reconstructions = np.asarray(self.model.reconstruct(self.images, labels))
+        with self.writer.as_default():
+            pairs = np.concatenate([self.images, reconstructions], axis=2)
+            tf.summary.image("reconstructions", pairs, step=epoch, max_outputs=len(pairs))
+            if self.model.can_sample:
+                samples = np.asarray(self.model.sample(self.num_samples, seed=epoch))
+                tf.summary.image("samples", samples, step=epoch, max_outputs=self.num_samples)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.flush()
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss stopped being finite."""
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training with `TrainingDiverged` at the end of an epoch whose loss is not finite.
+
+    It raises instead of setting `stop_training`, so no later callback runs for that
+    epoch: list it before `CSVLogger` and `BackupAndRestore`, and the history and the
+    last good checkpoint stay as they were.
+
+    Args:
+        checkpoint_dir: str or None. Where the last good checkpoint is, for the message.
+    """
+
+    def __init__(self, checkpoint_dir=None):
+        super().__init__()
+        self.checkpoint_dir = checkpoint_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        kept = (f"the checkpoint after epoch {epoch} is kept in {self.checkpoint_dir}"
+                if epoch and self.checkpoint_dir else "no epoch had completed")
+        raise TrainingDiverged(
+            f"training stopped: the loss became {float(loss)} in epoch {epoch + 1}; {kept} "
+            "(try a lower --lr)"
+        )
+
+
+class RunProgbar(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, numbering epochs out of the whole run ("Epoch 3/10") when
+    training calls `fit` once per epoch (each such `fit` alone would say "Epoch 3/3"),
+    and never counting past the epoch's steps.
+
+    With `steps_per_execution=k`, Keras reports the end of each execution as the step
+    `begin + k - 1`, also for the epoch's last execution when it runs fewer than k
+    steps: 422 steps with k = 32 would show "448/422" and a negative time left.
+
+    Args:
+        epochs: int. Epochs of the whole run.
+
+    Example:
+
+    >>> progbar = RunProgbar(10)
+    >>> for epoch in range(10):
+    ...     model.fit(data, initial_epoch=epoch, epochs=epoch + 1, callbacks=[progbar])
+    """
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.run_epochs = epochs
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = self.run_epochs
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.target is not None:  # None: a dataset of unknown length
+            batch = min(batch, self.target - 1)
+        super().on_train_batch_end(batch, logs)

@@ -1,0 +1,1 @@
+"""Runtime plumbing: devices, precision, distribution, files and the private Keras uses."""

@@ -1,0 +1,1 @@
+"""Fault injection the tests use to kill a process at named points."""
