@@ -3,7 +3,6 @@ import pytest
 import tensorflow as tf
 
 import vae_tf
-from vae_tf.serving.export import standard_signatures
 from vae_tf.analysis.samplers import GaussianMixtureSampler
 
 WEIGHTS = np.array([0.3, 0.7])
@@ -83,12 +82,12 @@ def test_a_fitted_mixture_makes_an_autoencoder_generative(real_batch):
     assert not ae.can_sample
     with pytest.raises(ValueError, match="latent_sampler"):
         ae.sample(2)
-    assert "sample" not in standard_signatures(ae)
+    assert "sample" not in ae.export_signatures()
     sampler = GaussianMixtureSampler.fit_model(ae, x, num_components=3)
     assert sampler.latent_dim == 4
     images = np.asarray(ae.sample(6, seed=1, latent_sampler=sampler))
     assert images.shape == (6, 28, 28, 1)
     np.testing.assert_array_equal(images, ae.sample(6, seed=1, latent_sampler=sampler))
-    sample, _ = standard_signatures(ae, latent_sampler=sampler)["sample"]
+    sample, _ = ae.export_signatures(latent_sampler=sampler)["sample"]
     exported = sample(tf.constant(6), tf.constant(1))["images"].numpy()
     np.testing.assert_allclose(exported, images, atol=1e-6)  # seed s in the graph = (s, 0) eagerly

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from vae_tf.data import IndexedBatches
 from vae_tf.models.factory import make_model
-from vae_tf.models import base
+from vae_tf.models import fitting
 from vae_tf.models.loops import checks
 
 from helpers import METRICS_RTOL, WEIGHTS_ATOL
@@ -28,7 +28,7 @@ def _saved(model, directory):
 
 @pytest.mark.parametrize("avx512", [True, False])
 def test_auto_compiles_the_loop_of_dense_models_on_avx512_cpus(avx512, monkeypatch):
-    monkeypatch.setattr(base, "cpu_has_avx512", lambda: avx512)
+    monkeypatch.setattr(fitting, "cpu_has_avx512", lambda: avx512)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     model = mlp()
     model.compile()

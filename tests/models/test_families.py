@@ -8,7 +8,8 @@ import tensorflow as tf
 
 import vae_tf
 from vae_tf.analysis import evaluation
-from vae_tf.serving.export import SCORE_SEED, standard_signatures, export_saved_model
+from vae_tf.models.signatures import SCORE_SEED
+from vae_tf.serving.export import export_saved_model
 from vae_tf.core.layers import reparameterize
 from vae_tf.models import registry
 
@@ -120,7 +121,7 @@ def test_export_score_is_the_models_own_per_example_score():
     for kind in ("ae", "vae"):
         model = tiny(kind)
         x = binary_data(4)
-        score, _ = standard_signatures(model)["score"]
+        score, _ = model.export_signatures()["score"]
         expected = model.per_example_terms(x, seed=SCORE_SEED)[model.score_term]
         np.testing.assert_allclose(score(tf.constant(x))["neg_elbo"], expected, rtol=1e-6)
 
@@ -278,6 +279,6 @@ def test_tcvae_trains_reports_the_terms_and_weighs_tc_by_a_variable(tmp_path):
     restored = keras.saving.load_model(path, safe_mode=True)
     assert float(restored.tc_weight) == 0.0 and restored.estimator == "mss"
     np.testing.assert_array_equal(np.asarray(restored(x[:4])), np.asarray(model(x[:4])))
-    assert "sample" in standard_signatures(restored)
+    assert "sample" in restored.export_signatures()
     with pytest.raises(ValueError, match="tc_estimator must be one of"):
         tiny("tcvae", tc_estimator="naive")

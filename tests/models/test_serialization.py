@@ -13,7 +13,8 @@ from vae_tf.core.layers import OneHot, Sampling
 from vae_tf.models import registry
 from vae_tf.models.vqvae.pixelcnn import CausalConv2D, PixelCNNPrior
 from vae_tf.models.vqvae.quantizer import VectorQuantizer
-from vae_tf.models.vqvae.model import make_prior, make_vqvae
+from vae_tf.models.vqvae.model import make_vqvae
+from vae_tf.models.vqvae.prior import make_prior
 
 SHAPE = (28, 28, 1)
 IMAGES = np.random.default_rng(0).uniform(size=(4, *SHAPE)).astype("float32")

@@ -5,14 +5,9 @@ import tensorflow as tf
 
 from vae_tf.serving.export import export_saved_model
 from vae_tf.models.vqvae.pixelcnn import PixelCNNPrior
-from vae_tf.models.vqvae.model import (
-    VQVAE,
-    build_vq_decoder,
-    build_vq_encoder,
-    encode_dataset,
-    make_prior,
-    make_vqvae,
-)
+from vae_tf.models.vqvae.networks import build_vq_decoder, build_vq_encoder
+from vae_tf.models.vqvae.prior import encode_dataset, make_prior
+from vae_tf.models.vqvae.model import VQVAE, make_vqvae
 
 SHAPE = (28, 28, 1)
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae_tf.models.vqvae.model import make_prior, make_vqvae
+from vae_tf.models.vqvae.model import make_vqvae
+from vae_tf.models.vqvae.prior import make_prior
 
 K = 16
 

@@ -94,3 +94,73 @@ def test_check_names_a_missing_weights_store_internal(monkeypatch):
     monkeypatch.delattr(saving_lib, "_save_state")
     with pytest.raises(RuntimeError, match="compat.weights_bytes must change"):
         compat.check()
+
+
+def test_start_fit_at_makes_fit_start_at_that_epoch():
+    """What a restoring callback relies on: `fit` begins at the epoch it sets."""
+    class Restore(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            compat.start_fit_at(self.model, 2)
+
+    seen = []
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((2, 1)), np.ones((2, 1)), epochs=4, verbose=0,
+              callbacks=[Restore(), keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e))])
+    assert seen == [2, 3]
+
+
+def test_fit_validation_is_told_apart_from_a_users_evaluate():
+    calls = []
+
+    class Recording(keras.Sequential):
+        def evaluate(self, *args, **kwargs):
+            calls.append(compat.is_fit_validation(kwargs))
+            return super().evaluate(*args, **kwargs)
+
+    model = Recording([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    data = (np.ones((2, 1)), np.ones((2, 1)))
+    model.fit(*data, validation_data=data, epochs=1, verbose=0)
+    model.evaluate(*data, verbose=0)
+    assert calls == [True, False]
+
+
+def test_backup_writer_writes_where_keras_saves_with_the_position(tmp_path):
+    written = []
+
+    class Recording(compat.BackupWriter):
+        def write_backup(self, epoch, batch):
+            written.append((epoch, batch))
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((4, 1)), np.ones((4, 1)), batch_size=2, epochs=2, verbose=0,
+              callbacks=[Recording(str(tmp_path))])
+    assert written == [(1, 0), (2, 0)]  # epochs completed, no batch into the next
+    per_batch = []
+
+    class EveryBatch(compat.BackupWriter):
+        def write_backup(self, epoch, batch):
+            per_batch.append((epoch, batch))
+
+    model.fit(np.ones((4, 1)), np.ones((4, 1)), batch_size=2, epochs=1, verbose=0,
+              callbacks=[EveryBatch(str(tmp_path / "b"), save_freq=1)])
+    assert per_batch[:2] == [(0, 0), (0, 1)]
+
+
+@pytest.mark.parametrize("owner, name, fix", [
+    (lambda: keras.callbacks.BackupAndRestore, compat.BACKUP_SAVE_METHOD, "BackupWriter"),
+    (lambda: __import__("keras.src.backend.tensorflow.trainer", fromlist=["x"]).TensorFlowTrainer,
+     "fit", "start_fit_at"),
+])
+def test_check_names_a_missing_backup_or_fit_internal(owner, name, fix, monkeypatch):
+    cls = owner()
+    if name == "fit":
+        source = inspect.getsource(cls.fit).replace(f"self.{compat.INITIAL_EPOCH}", "self.elsewhere")
+        monkeypatch.setattr(inspect, "getsource",
+                            lambda obj, _real=inspect.getsource: source if obj is cls.fit else _real(obj))
+    else:
+        monkeypatch.delattr(cls, name)
+    with pytest.raises(RuntimeError, match=fix):
+        compat.check()

@@ -4,7 +4,8 @@
 """
 
 from vae_tf.models.ae import AE
-from vae_tf.models.base import STEPS_PER_EXECUTION, Autoencoder
+from vae_tf.models.base import Autoencoder
+from vae_tf.models.fitting import STEPS_PER_EXECUTION
 from vae_tf.models.cvae import CVAE
 from vae_tf.models.iwae import IWAE
 from vae_tf.models.tcvae import TCVAE

@@ -16,7 +16,6 @@ import os
 import pathlib
 import warnings
 
-import keras
 
 from vae_tf.runtime import compat
 from vae_tf.testing.faults import kill_point
@@ -109,7 +108,7 @@ def _write_weights(path, contents):
         os.fsync(f.fileno())
 
 
-class VerifiedBackup(keras.callbacks.BackupAndRestore):
+class VerifiedBackup(compat.BackupWriter):
     """`keras.callbacks.BackupAndRestore` (per epoch, two checkpoints kept) whose
     checkpoints are verified before loading and whose optimizer state is never skipped.
 
@@ -142,9 +141,9 @@ class VerifiedBackup(keras.callbacks.BackupAndRestore):
         if skipped:
             raise CheckpointError(f"{weights}: the checkpoint does not match this model "
                                   f"({skipped[0].splitlines()[0]}); pass --overwrite to start afresh")
-        self.model._initial_epoch = epoch
+        compat.start_fit_at(self.model, epoch)
 
-    def _save_model(self):
+    def write_backup(self, epoch, batch):
         backup = self._backup
         backup.mkdir(parents=True, exist_ok=True)
         new_weights = backup / f".new.{WEIGHTS}"
@@ -154,7 +153,7 @@ class VerifiedBackup(keras.callbacks.BackupAndRestore):
             with writing(backup / WEIGHTS):
                 _write_weights(new_weights, contents)
             with writing(backup / METADATA):
-                new_metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+                new_metadata.write_text(json.dumps({"epoch": epoch, "batch": batch}))
                 fsync_file(new_metadata)
         except BaseException:
             # A full disk: free what was half written, so the checkpoints before stay whole
@@ -162,7 +161,7 @@ class VerifiedBackup(keras.callbacks.BackupAndRestore):
             new_weights.unlink(missing_ok=True)
             new_metadata.unlink(missing_ok=True)
             raise
-        entry = {"epoch": self._current_epoch, "files": {
+        entry = {"epoch": epoch, "files": {
             WEIGHTS: _describe(backup, [new_weights.name])[new_weights.name],
             METADATA: _describe(backup, [new_metadata.name])[new_metadata.name],
         }}

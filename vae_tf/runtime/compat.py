@@ -1,6 +1,6 @@
 """Every use of a private Keras API, in one place.
 
-vae_tf relies on five Keras internals; each is wrapped here so a Keras upgrade that
+vae_tf relies on these Keras internals; each is wrapped here so a Keras upgrade that
 changes one breaks this module (and `tests/test_compat.py`, which checks each
 assumption directly) rather than training in some distant place:
 
@@ -14,7 +14,11 @@ assumption directly) rather than training in some distant place:
   built in memory, so that vae_tf's own file I/O writes them to disk (h5py writing to
   a full disk leaves finalizers that crash the process).
 - `fit`'s cached validation iterator `_eval_epoch_iterator` and its distributed dataset
-  `_distributed_dataset` (TensorFlow backend): validation passes continue one iterator.
+  `_distributed_dataset` (TensorFlow backend): validation passes continue one iterator;
+  `evaluate`'s keyword `_use_cached_eval_dataset` tells `fit`'s validation passes apart.
+- `Trainer._initial_epoch`: set by a restoring callback, `fit` starts at that epoch.
+- `BackupAndRestore._save_model`, `_current_epoch` and `_last_batch_seen`: the hook
+  that writes a backup and the position it records (`BackupWriter`).
 """
 
 import inspect
@@ -26,6 +30,9 @@ from keras.src.saving import saving_lib
 
 # Checked by tests/test_compat.py against the installed Keras.
 SYMBOLIC_BUILD_METHOD = "_maybe_symbolic_build"
+FIT_VALIDATION_KEYWORD = "_use_cached_eval_dataset"  # what `fit` passes to `evaluate`
+INITIAL_EPOCH = "_initial_epoch"  # the epoch `fit` starts at, set by a restoring callback
+BACKUP_SAVE_METHOD = "_save_model"  # BackupAndRestore's hook writing one backup
 
 
 class BuiltAtConstruction:
@@ -124,6 +131,43 @@ def continue_validation_iterator(model):
         epoch_iterator._distributed_dataset = _OneIterator(epoch_iterator._distributed_dataset)
 
 
+def is_fit_validation(evaluate_kwargs):
+    """Whether `evaluate(**evaluate_kwargs)` is a validation pass of a running `fit`."""
+    return bool(evaluate_kwargs.get(FIT_VALIDATION_KEYWORD))
+
+
+def start_fit_at(model, epoch):
+    """Makes the next `fit` of `model` start at `epoch` (0-based), whatever its
+    `initial_epoch`, as a callback restoring a backup in `on_train_begin` does."""
+    setattr(model, INITIAL_EPOCH, epoch)
+
+
+class BackupWriter(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose backups are written by `write_backup`.
+
+    Subclasses implement `write_backup(epoch, batch)`, called where Keras would save
+    its own backup, with the epochs completed and the last batch seen in the epoch.
+    """
+
+    def write_backup(self, epoch, batch):
+        raise NotImplementedError
+
+
+def _save_model(self):
+    self.write_backup(self._current_epoch, self._last_batch_seen)
+
+
+setattr(BackupWriter, BACKUP_SAVE_METHOD, _save_model)
+
+
+def _check_source(owner, method, *needles, fix):
+    source = inspect.getsource(getattr(owner, method))
+    missing = [needle for needle in needles if needle not in source]
+    if missing:
+        raise RuntimeError(f"keras {keras.__version__}: {owner.__name__}.{method} no longer has "
+                           f"{missing}; vae_tf.runtime.compat.{fix} must change")
+
+
 def check():
     """Raises RuntimeError naming the Keras internal that is missing from this Keras.
 
@@ -156,6 +200,18 @@ def check():
             f"keras {keras.__version__}: fit's cached validation iterator changed; "
             "vae_tf.runtime.compat.continue_validation_iterator must change"
         )
+    trainer = keras.src.backend.tensorflow.trainer.TensorFlowTrainer
+    _check_source(trainer, "fit", f"{FIT_VALIDATION_KEYWORD}=True", f"self.{INITIAL_EPOCH} or initial_epoch",
+                  fix="is_fit_validation / start_fit_at")
+    _check_source(trainer, "evaluate", f'kwargs.pop("{FIT_VALIDATION_KEYWORD}"', fix="is_fit_validation")
+    backup = keras.callbacks.BackupAndRestore
+    if not callable(getattr(backup, BACKUP_SAVE_METHOD, None)):
+        raise RuntimeError(f"keras {keras.__version__}: BackupAndRestore.{BACKUP_SAVE_METHOD} is gone; "
+                           "vae_tf.runtime.compat.BackupWriter must change")
+    _check_source(backup, "on_epoch_end", "self._current_epoch = epoch + 1", "self._last_batch_seen = 0",
+                  f"self.{BACKUP_SAVE_METHOD}()", fix="BackupWriter")
+    _check_source(backup, "on_train_batch_end", f"self.{BACKUP_SAVE_METHOD}()", fix="BackupWriter")
+    _check_source(backup, "_should_save_on_batch", "self._last_batch_seen = batch", fix="BackupWriter")
     try:
         weights_bytes(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
     except (AttributeError, TypeError, ValueError) as error:

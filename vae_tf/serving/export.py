@@ -2,8 +2,9 @@
 
 `export_saved_model` writes `export_root/NAME/VERSION/`, a SavedModel that loads with
 plain `tf.saved_model.load` (no vae_tf, no Keras objects) and serves the signatures the
-model gives (`model.export_signatures`), each taking named inputs and returning a dict
-of named outputs. Every family but the VQ-VAE serves `standard_signatures`:
+model gives (`model.export_signatures`, e.g. `vae_tf.models.signatures`), each taking
+named inputs and returning a dict of named outputs, and bounds `sample`'s `num_samples`
+by `MAX_SAMPLES`. Every family but the VQ-VAE serves:
 
     serving_default, reconstruct   images [, labels] -> reconstructions, z_mean, z_log_var (AE: z)
     encode                         images [, labels] -> z_mean, z_log_var (AE: z)
@@ -27,6 +28,7 @@ import shutil
 import keras
 import tensorflow as tf
 
+from vae_tf.models.signatures import SCORE_SEED  # noqa: F401  (the `score` signature's seed, named here for servers)
 from vae_tf.testing.faults import kill_point
 from vae_tf.runtime.files import temporary_directory
 from vae_tf.runtime.names import check_name
@@ -35,7 +37,6 @@ from vae_tf.runtime.precision import float32_copy
 log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 10_000  # largest num_samples the `sample` signature accepts
-SCORE_SEED = (1234, 0)  # the `score` signature's fixed noise seed, so scores repeat
 
 
 def _next_version(model_dir):
@@ -43,82 +44,25 @@ def _next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def sample_checks(num_samples, labels=None, conditional=False):
-    """The assertions every `sample` signature makes on its request, as a list of ops:
-    1 <= num_samples <= MAX_SAMPLES and, when conditional, one label per sample."""
-    checks = [
-        tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1"),
-        tf.debugging.assert_less_equal(
-            num_samples, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}"
-        ),
-    ]
-    if conditional:
-        checks.append(tf.debugging.assert_equal(
-            tf.shape(labels)[0], num_samples, message="labels must have num_samples entries"
-        ))
-    return checks
+def bounded_sample(function, specs):
+    """The model's `sample` signature function, refusing num_samples outside
+    [1, MAX_SAMPLES] before it draws anything."""
 
+    def bounded(num_samples):
+        with tf.control_dependencies([
+            tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1"),
+            tf.debugging.assert_less_equal(num_samples, MAX_SAMPLES,
+                                           message=f"num_samples must be <= {MAX_SAMPLES}"),
+        ]):
+            return tf.identity(num_samples)
 
-def standard_signatures(model, latent_sampler=None):
-    """Returns {name: (function, input specs)} for every signature of `model`.
-
-    Everything is asked of the model: `is_conditional`, `encode` (its named outputs),
-    `code_name`, `per_example_terms` and `score_term`, and `can_sample` / `prior`
-    (or `latent_sampler`, e.g. a fitted GaussianMixtureSampler, which gives any model
-    a `sample` signature).
-    """
-    conditional = model.is_conditional
-    image_shape, latent_dim = model.image_shape, model.latent_dim
-    what = model.input_name  # "images", or "features" (float32 (None, F)) for a table's records
-    images_spec = tf.TensorSpec((None, *image_shape), tf.float32, name=what)
-    labels_spec = tf.TensorSpec((None,), tf.int32, name="labels")
-    z_spec = tf.TensorSpec((None, latent_dim), tf.float32, name="z")
-    if latent_sampler is None and model.can_sample:
-        latent_sampler = model.prior
-
-    def checked(images, labels):
-        images = tf.ensure_shape(images, (None, *image_shape), name="images")
-        if conditional:
-            tf.debugging.assert_equal(
-                tf.shape(labels)[0], tf.shape(images)[0],
-                message="labels must have one entry per image",
-            )
-        return images, labels
-
-    def encode(images, labels=None):
-        images, labels = checked(images, labels)
-        return model.encode(images, labels)
-
-    def reconstruct(images, labels=None):
-        codes = encode(images, labels)
-        return {"reconstructions": model.decode(codes[model.code_name], labels), **codes}
-
-    def decode(z, labels=None):
-        z = tf.ensure_shape(z, (None, latent_dim), name="z")
-        return {what: model.decode(z, labels)}
-
-    def sample(num_samples, seed, labels=None):
-        with tf.control_dependencies(sample_checks(num_samples, labels, conditional)):
-            z = latent_sampler.sample(num_samples, seed=tf.stack([seed, 0]))
-        return {what: model.decode(z, labels)}
-
-    def score(images, labels=None):
-        images, labels = checked(images, labels)
-        terms = model.per_example_terms(images, labels, seed=SCORE_SEED)
-        return {"neg_elbo": terms[model.score_term]}
-
-    extra = [labels_spec] if conditional else []
-    scalar = lambda name: tf.TensorSpec((), tf.int32, name=name)  # noqa: E731
-    signatures = {
-        "serving_default": (reconstruct, [images_spec, *extra]),
-        "reconstruct": (reconstruct, [images_spec, *extra]),
-        "encode": (encode, [images_spec, *extra]),
-        "decode": (decode, [z_spec, *extra]),
-        "score": (score, [images_spec, *extra]),
-    }
-    if latent_sampler is not None:
-        signatures["sample"] = (sample, [scalar("num_samples"), scalar("seed"), *extra])
-    return signatures
+    if len(specs) == 3:  # conditional: num_samples, seed, labels
+        def sample(num_samples, seed, labels):
+            return function(bounded(num_samples), seed, labels)
+    else:
+        def sample(num_samples, seed):
+            return function(bounded(num_samples), seed)
+    return sample
 
 
 def anomaly_signature(model, record):
@@ -199,6 +143,9 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
         raise FileExistsError(f"{target} already exists: SavedModel versions are never overwritten")
     model = float32_copy(model)
     signatures = model.export_signatures(latent_sampler)  # refuses bad requests before writing
+    if "sample" in signatures:
+        function, specs = signatures["sample"]
+        signatures["sample"] = (bounded_sample(function, specs), specs)
     if anomaly is not None:
         signatures["anomaly"] = anomaly_signature(model, anomaly)
     model_dir.mkdir(parents=True, exist_ok=True)

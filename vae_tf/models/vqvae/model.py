@@ -6,110 +6,25 @@ Learning" (arXiv:1711.00937). The encoder maps an image to a grid of vectors z_e
 quantized grid back to the image. Training minimizes (eq. 3) the reconstruction NLL
 (nats per example, from `vae_tf.core.likelihoods`) plus the codebook and commitment terms.
 New images come from a second stage: an autoregressive prior over code grids
-(`vae_tf.pixelcnn.PixelCNNPrior`) fitted to `encode_dataset(model, train)`, attached
-with `attach_prior`, sampled and decoded by `sample`.
+(`vae_tf.models.vqvae.pixelcnn.PixelCNNPrior`) fitted by `vae_tf.models.vqvae.prior`,
+attached with `attach_prior`, sampled and decoded by `sample`. Its networks are in
+`vae_tf.models.vqvae.networks`, its signatures in `vae_tf.models.vqvae.signatures`.
 """
-
-import math
 
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers, ops
+from keras import ops
 
 from vae_tf.core import likelihoods
 from vae_tf.models import registry
 from vae_tf.models.base import Autoencoder
-from vae_tf.serving.export import sample_checks
-from vae_tf.models.vqvae.pixelcnn import PixelCNNPrior
+from vae_tf.models.vqvae.networks import build_vq_decoder, build_vq_encoder, registry_networks
+from vae_tf.models.vqvae.prior import fit_prior, prior_data  # noqa: F401  (fit_prior: named here by the CLI)
 from vae_tf.models.vqvae.quantizer import VectorQuantizer, codebook_statistics
+from vae_tf.models.vqvae.signatures import grid_code_signatures
 
 
-def _check_builder_args(shape, embedding_dim, filters):
-    shape = tuple(shape)
-    if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
-        raise ValueError(f"image shape must be three positive integers (H, W, C), got {shape}")
-    if not isinstance(embedding_dim, int) or embedding_dim < 1:
-        raise ValueError(f"embedding_dim must be an integer >= 1, got {embedding_dim!r}")
-    filters = tuple(filters)
-    if not filters or not all(isinstance(f, int) and f >= 1 for f in filters):
-        raise ValueError(f"filters must be a non-empty tuple of positive integers, got {filters}")
-    return shape, filters
-
-
-def code_grid_shape(input_shape, num_downsamplings):
-    """Returns (H', W') = (ceil(H / 2^n), ceil(W / 2^n)), the code grid of an image."""
-    scale = 2**num_downsamplings
-    return math.ceil(input_shape[0] / scale), math.ceil(input_shape[1] / scale)
-
-
-def build_vq_encoder(input_shape, embedding_dim, filters=(32, 64)):
-    """Builds a convolutional encoder from images to a grid of `embedding_dim` vectors.
-
-    Each stride-2 3x3 ReLU convolution halves H and W (rounding up); a 3x3 ReLU
-    convolution and a linear 1x1 convolution to `embedding_dim` channels follow.
-
-    Args:
-        input_shape: tuple. (H, W, C).
-        embedding_dim: int. Channels of z_e, the codebook vector size.
-        filters: tuple of int. Filters of each stride-2 convolution. Defaults to (32, 64).
-
-    Returns:
-        A functional `keras.Model` "vq_encoder": (H, W, C) -> (H', W', embedding_dim).
-
-    Example:
-
-    >>> build_vq_encoder((28, 28, 1), 16).output_shape  # (None, 7, 7, 16)
-    """
-    input_shape, filters = _check_builder_args(input_shape, embedding_dim, filters)
-    images = keras.Input(shape=input_shape, name="images")
-    x = images
-    for i, f in enumerate(filters):
-        x = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(x)
-    x = layers.Conv2D(filters[-1], 3, padding="same", activation="relu", name="conv_mix")(x)
-    z_e = layers.Conv2D(embedding_dim, 1, name="z_e", dtype="float32")(x)
-    return keras.Model(images, z_e, name="vq_encoder")
-
-
-def build_vq_decoder(output_shape, embedding_dim, filters=(64, 32)):
-    """Builds the decoder mirroring `build_vq_encoder`: quantized grid -> logits or means.
-
-    A 3x3 ReLU convolution, one stride-2 transposed convolution per filter, a last
-    transposed convolution to C channels, and a crop of any excess rows or columns.
-
-    Args:
-        output_shape: tuple. (H, W, C).
-        embedding_dim: int. Channels of the quantized grid.
-        filters: tuple of int. Filters of each stride-2 transposed convolution.
-            Defaults to (64, 32).
-
-    Returns:
-        A functional `keras.Model` "vq_decoder": (H', W', embedding_dim) -> (H, W, C).
-
-    Example:
-
-    >>> build_vq_decoder((28, 28, 1), 16).input_shape  # (None, 7, 7, 16)
-    """
-    output_shape, filters = _check_builder_args(output_shape, embedding_dim, filters)
-    height, width, channels = output_shape
-    grid_h, grid_w = code_grid_shape(output_shape, len(filters))
-    quantized = keras.Input(shape=(grid_h, grid_w, embedding_dim), name="quantized")
-    x = layers.Conv2D(filters[0], 3, padding="same", activation="relu", name="conv_in")(quantized)
-    for i, f in enumerate(filters):
-        x = layers.Conv2DTranspose(
-            f, 3, strides=2, padding="same", activation="relu", name=f"deconv_{i}"
-        )(x)
-    x = layers.Conv2DTranspose(channels, 3, padding="same", name="deconv_out")(x)
-    scale = 2 ** len(filters)
-    extra_h, extra_w = grid_h * scale - height, grid_w * scale - width
-    if extra_h or extra_w:
-        crop = ((extra_h // 2, extra_h - extra_h // 2), (extra_w // 2, extra_w - extra_w // 2))
-        x = layers.Cropping2D(crop, name="crop")(x)
-    outputs = layers.Identity(name="decoded")(x)
-    return keras.Model(quantized, outputs, name="vq_decoder")
-
-
-@keras.saving.register_keras_serializable(package="vae_tf")
 class VQVAE(Autoencoder):
     """Vector-quantized autoencoder; its loss is reconstruction NLL + VQ loss, per example.
 
@@ -210,7 +125,7 @@ class VQVAE(Autoencoder):
             {"prior_nll": nats per image, "prior_bits_per_dim": bits per code position}.
         """
         prior = self.prior if prior is None else prior
-        results = prior.evaluate(_prior_data(self, prior, dataset), verbose=0, return_dict=True)
+        results = prior.evaluate(prior_data(self, prior, dataset), verbose=0, return_dict=True)
         return {"prior_nll": float(results["nll"]),
                 "prior_bits_per_dim": float(results["bits_per_dim"])}
 
@@ -362,59 +277,9 @@ class VQVAE(Autoencoder):
         return self.decode(codes)
 
     def export_signatures(self, latent_sampler=None):
-        """Returns {name: (function, input TensorSpecs)} for `keras.export.ExportArchive`
-        (`vae_tf.serving.export.export_saved_model` asks the model for these).
-
-        encode: images -> codes (int32), z_e;  decode: codes -> images;
-        serving_default, reconstruct: images -> reconstructions, codes;
-        score: images -> neg_elbo (the reconstruction NLL in nats);  and, with a prior,
-        sample: num_samples, seed [, labels] -> images, codes (the same seed gives the
-        same images). Codes outside [0, num_embeddings) fail an assertion; shapes other
-        than the specs are refused when the signature is called.
-        """
-        if latent_sampler is not None:
-            raise ValueError("a VQ-VAE exports its attached prior's sampler, not a latent_sampler")
-        images_spec = tf.TensorSpec((None, *self.image_shape), tf.float32, name="images")
-        codes_spec = tf.TensorSpec((None, *self.grid_shape), tf.int32, name="codes")
-
-        def encode(images):
-            return self.encode(images)
-
-        def decode(codes):
-            return {"images": self.decode(codes)}
-
-        def reconstruct(images):
-            codes = self.encode(images)["codes"]
-            return {"reconstructions": self.decode(codes), "codes": codes}
-
-        def score(images):
-            return {"neg_elbo": self.per_example_terms(images)[self.score_term]}
-
-        signatures = {
-            "serving_default": (reconstruct, [images_spec]),
-            "encode": (encode, [images_spec]),
-            "decode": (decode, [codes_spec]),
-            "reconstruct": (reconstruct, [images_spec]),
-            "score": (score, [images_spec]),
-        }
-        if self.prior is not None:
-            signatures["sample"] = self._sample_signature()
-        return signatures
-
-    def _sample_signature(self):
-        conditional = self.prior.is_conditional
-        scalar = lambda name: tf.TensorSpec((), tf.int32, name=name)  # noqa: E731
-        specs = [scalar("num_samples"), scalar("seed")]
-        if conditional:
-            specs.append(tf.TensorSpec((None,), tf.int32, name="labels"))
-
-        def sample(num_samples, seed, labels=None):
-            with tf.control_dependencies(sample_checks(num_samples, labels, conditional)):
-                num_samples = tf.identity(num_samples)
-            codes = self.prior.sample_codes_graph(num_samples, seed, 1.0, labels)
-            return {"images": self.decode(codes), "codes": codes}
-
-        return sample, specs
+        """Returns {name: (function, input TensorSpecs)}, the SavedModel signatures this
+        model serves (`vae_tf.models.vqvae.signatures`)."""
+        return grid_code_signatures(self, latent_sampler)
 
     # --- serialization ------------------------------------------------------------------
 
@@ -478,83 +343,6 @@ def make_vqvae(
     )
 
 
-def make_prior(model, num_classes=None, **kwargs):
-    """Builds a `PixelCNNPrior` matching a VQ-VAE's codebook size and code grid.
-
-    Args:
-        model: VQVAE.
-        num_classes: int or None. Condition on class labels. Defaults to None.
-        **kwargs: `filters`, `num_layers`, `first_kernel_size`, `kernel_size`.
-
-    Returns:
-        An uncompiled `PixelCNNPrior`.
-    """
-    return PixelCNNPrior(model.num_embeddings, model.grid_shape, num_classes=num_classes, **kwargs)
-
-
-def encode_dataset(model, dataset):
-    """Maps a batched tf.data dataset of images (or (images, labels)) to code grids.
-
-    Args:
-        model: VQVAE.
-        dataset: tf.data.Dataset. Batches of images or (images, labels) pairs.
-
-    Returns:
-        A `tf.data.Dataset` of int32 code grids, or (codes, labels) pairs, cached in memory.
-    """
-    def to_codes(*batch):
-        codes = model.encode(batch[0])["codes"]
-        return codes if len(batch) == 1 else (codes, tf.cast(batch[1], tf.int32))
-
-    return dataset.map(to_codes).cache()
-
-
-
-
-def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=1e-3, verbose="auto",
-              **kwargs):
-    """Trains a `PixelCNNPrior` on the code grids of `train` and measures it on `test`.
-
-    Args:
-        model: VQVAE. Its encoder is fixed; the prior is not attached (`attach_prior`).
-        train: tf.data.Dataset. Batches of (images, labels).
-        test: tf.data.Dataset. Batches of (images, labels).
-        epochs: int. Training epochs, >= 1.
-        num_classes: int or None. Condition the prior on the labels. Defaults to None.
-        learning_rate: float. Adam learning rate. Defaults to 1e-3.
-        verbose: Keras `fit` verbosity. Defaults to "auto".
-        **kwargs: `make_prior`'s network options.
-
-    Returns:
-        (prior, {"prior_nll": nats per image, "prior_bits_per_dim": bits per code}) on `test`.
-
-    Example:
-
-    >>> prior, metrics = fit_prior(model, data.train, data.test, epochs=10)
-    >>> model.attach_prior(prior)
-    """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-
-    prior = make_prior(model, num_classes=num_classes, **kwargs)
-    prior.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    prior.fit(_prior_data(model, prior, train), epochs=epochs, verbose=verbose)
-    return prior, model.evaluate_prior(test, prior)
-
-
-def _prior_data(model, prior, dataset):
-    """Code grids of (images, labels) batches, with the labels if `prior` is conditional."""
-    pairs = encode_dataset(model, dataset)
-    return pairs if prior.is_conditional else pairs.map(lambda codes, _: codes)
-
-
-def _networks(arch, input_shape, filters, *, embedding_dim, **options):
-    if arch != "conv":
-        raise ValueError(f"model 'vqvae' needs arch 'conv' (a grid of codes), got {arch!r}")
-    return (build_vq_encoder(input_shape, embedding_dim, filters),
-            build_vq_decoder(input_shape, embedding_dim, tuple(reversed(filters))))
-
-
 def _build(encoder, decoder, *, likelihood, beta, seed, num_classes, input_shape,
            num_embeddings, embedding_dim, codebook_ema, commitment):
     quantizer = VectorQuantizer(num_embeddings, embedding_dim, beta=commitment, ema=codebook_ema,
@@ -566,7 +354,7 @@ registry.register(registry.Family(
     name="vqvae",
     summary="vector-quantized autoencoder: discrete code grids, sharp reconstructions; "
             "samples after vae-tf train-prior",
-    model_class=VQVAE, variational=False, conditional=False, build=_build, networks=_networks,
+    model_class=VQVAE, variational=False, conditional=False, build=_build, networks=registry_networks,
     options=(
         registry.Option("num_embeddings", int, 128, "codebook size K", minimum=2),
         registry.Option("embedding_dim", int, 16, "size of each code vector", minimum=1),
