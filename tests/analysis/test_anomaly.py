@@ -248,7 +248,7 @@ def test_regret_uses_the_models_prior_density(fashion):
                               prior="vamp", prior_components=5)
     x = tf.constant(fashion[:4, ..., None] / 255, "float32")
     eps = anomaly.regret_noise(model, 2, seed=1)
-    before, after = anomaly._regret_terms(model, x, None, eps, steps=3, learning_rate=0.1)
+    before, after = anomaly.regret_terms(model, x, None, eps, steps=3, learning_rate=0.1)
     codes = model.encode(x)
     mean, log_var = codes["z_mean"].numpy(), codes["z_log_var"].numpy()
     z = mean[None] + np.exp(0.5 * log_var)[None] * eps.numpy()  # (2, 4, 3)
@@ -355,9 +355,16 @@ def test_complexity_detects_mnist_digits_where_the_likelihood_fails(mnist):
 
 def test_docstring_examples_run():
     import doctest
+    import importlib
+    import pkgutil
 
-    failures, attempted = doctest.testmod(anomaly, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert attempted >= 5 and failures == 0
+    attempted = 0
+    for module in pkgutil.iter_modules(anomaly.__path__):
+        result = doctest.testmod(importlib.import_module(f"{anomaly.__name__}.{module.name}"),
+                                 optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.name
+        attempted += result.attempted
+    assert attempted >= 5
 
 
 def test_png_length_runs_in_a_reloaded_saved_model(fashion, tmp_path):

@@ -124,14 +124,15 @@ def test_factor_vae_score_is_one_for_the_factors_and_chance_for_noise():
 
 
 def test_factor_vae_score_takes_a_model_and_ignores_collapsed_dimensions():
-    class Model:
-        def encode(self, images):
-            codes = _identity_encoder(images)
-            return codes, np.zeros_like(codes)  # (z_mean, z_log_var) like a VAE
+    class Model:  # what the metrics ask of a model: its latent means
+        is_conditional = False
 
-    class Collapsed:
-        def encode(self, images):
-            return {"z_mean": np.zeros((len(images), 3))}
+        def mean_code(self, images, labels=None):
+            return _identity_encoder(np.asarray(images))
+
+    class Collapsed(Model):
+        def mean_code(self, images, labels=None):
+            return np.zeros((len(images), 3))
 
     kwargs = dict(num_train=100, num_eval=50, batch_size=16, num_variance_estimate=200)
     assert dis.factor_vae_score(Model(), ToySampler(), **kwargs)["eval_accuracy"] == 1.0

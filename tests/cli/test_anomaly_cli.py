@@ -8,6 +8,7 @@ import pytest
 
 from conftest import SMALL_DIR
 from vae_tf.analysis import anomaly
+from vae_tf.runs.calibration import CALIBRATION_FILE
 from vae_tf.cli import main
 
 DATA = ["--dataset", "idx", "--data-dir", str(SMALL_DIR)]
@@ -27,7 +28,7 @@ def run(tmp_path_factory):
 def calibrated(run):
     # reconstruction: cheap, and exact to recompute by hand below
     assert main(["calibrate", str(run), "--score", "reconstruction", "--fpr", "0.05"]) == 0
-    return json.loads((run / anomaly.CALIBRATION_FILE).read_text())
+    return json.loads((run / CALIBRATION_FILE).read_text())
 
 
 def one_error_line(capsys, message):

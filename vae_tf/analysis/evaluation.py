@@ -201,14 +201,14 @@ def importance_weighted_log_likelihood(model, data, num_samples=100, seed=0):
 def anomaly_scores(model, data, num_samples=100, seed=0):
     """Per-example anomaly scores: higher means less likely under the model.
 
-    Variational models: the importance-weighted estimate of -log p(x). Others: their
-    `score_term` from `per_example_terms` (an AE's reconstruction negative
-    log-likelihood -log p(x | decoder(encoder(x)))).
+    The model's `likelihood_score`: the importance-weighted estimate of -log p(x)
+    (`iw_nll`, variational models), or its `score_term` from `per_example_terms` (an
+    AE's reconstruction negative log-likelihood -log p(x | decoder(encoder(x)))).
 
     Returns:
         A numpy array of scores in nats, one per example.
     """
-    if model.is_variational:
+    if model.likelihood_score == "iw_nll":
         return -log_likelihoods(model, data, num_samples, seed)
     scores = tf.function(lambda x, labels: model.per_example_terms(x, labels)[model.score_term])
     return np.concatenate(
@@ -216,17 +216,65 @@ def anomaly_scores(model, data, num_samples=100, seed=0):
     )
 
 
-def latent_features(model, data):
-    """Latent features for downstream models: each model's `code_name` output of `encode`
-    (z of an AE, the posterior means of a VAE).
+def held_out_metrics(model, data, iw_samples=100):
+    """Held-out metrics in nats per example, those the model's kind asks for
+    (`model.held_out_metrics`): the -ELBO terms and the IWAE estimate of a variational
+    model, the reconstruction NLL of others, and an attached prior's code likelihood.
+
+    Args:
+        model: a vae_tf model.
+        data: dataset of (images, labels) or images, or an array of images.
+        iw_samples: int. Importance samples of the IWAE estimate. Defaults to 100.
 
     Returns:
-        (features, labels): numpy arrays; labels is None when `data` has none.
+        A JSON-ready dict of floats and counts.
     """
-    features, all_labels = [], []
-    for x, labels in iterate_batches(data):
-        codes = model.encode(x, model_labels(model, labels))
-        features.append(np.asarray(codes[model.code_name]))
+    wanted, metrics = model.held_out_metrics, {}
+    if "elbo" in wanted:
+        metrics.update(elbo(model, data))
+    if "iw_log_likelihood" in wanted:
+        log_p = log_likelihoods(model, data, num_samples=iw_samples)
+        metrics.update(iw_log_likelihood=float(log_p.mean()), iw_samples=iw_samples, examples=int(len(log_p)))
+    if "reconstruction" in wanted:
+        scores = anomaly_scores(model, data)
+        metrics.update(reconstruction=float(scores.mean()), examples=int(len(scores)))
+    if "prior" in wanted:
+        metrics.update(model.evaluate_prior(data))
+    return metrics
+
+
+def latent_features(model, data, max_examples=None, batch_size=256, return_inputs=False):
+    """The latent mean of each example (`model.mean_code`: z of an AE, the posterior
+    mean of a VAE, a VQ-VAE's z_e averaged over its grid): features for downstream
+    models, the projector, the disentanglement metrics and the latent plots.
+
+    Args:
+        model: a vae_tf model; a conditional one is given the batches' labels.
+        data: dataset of (images, labels) or images, or an array of images.
+        max_examples: int or None. Encode only the first ones. Defaults to None (all).
+        batch_size: int. Examples per call of an array `data`. Defaults to 256.
+        return_inputs: bool. Also return the inputs encoded. Defaults to False.
+
+    Returns:
+        (features float32 (N, D), labels or None when `data` has none), and the
+        inputs (N, ...) with `return_inputs`.
+    """
+    features, all_labels, inputs = [], [], []
+    count = 0
+    for x, labels in iterate_batches(data, batch_size):
+        if max_examples is not None:
+            x = x[:max_examples - count]
+            labels = None if labels is None else labels[:max_examples - count]
+        features.append(np.asarray(model.mean_code(x, model_labels(model, labels)), "float32"))
         if labels is not None:
             all_labels.append(np.asarray(labels))
-    return np.concatenate(features), np.concatenate(all_labels) if all_labels else None
+        if return_inputs:
+            inputs.append(np.asarray(x))
+        count += len(features[-1])
+        if max_examples is not None and count >= max_examples:
+            break
+    if not features:
+        raise ValueError("data is empty: nothing to encode")
+    labels = np.concatenate(all_labels) if all_labels and len(all_labels) == len(features) else None
+    features = np.concatenate(features)
+    return (features, labels, np.concatenate(inputs)) if return_inputs else (features, labels)

@@ -14,6 +14,8 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins import projector
 
+from vae_tf.analysis.evaluation import latent_features
+
 log = logging.getLogger(__name__)
 
 # TensorBoard's projector refuses sprite images larger than this, in pixels per side.
@@ -186,15 +188,13 @@ def _write(log_dir, embeddings, rows, sprite):
 
 
 def latent_means(model, dataset, max_examples=2000):
-    """Encodes the first `max_examples` examples of a batched dataset to latent means.
-
-    The mean of q(z|x) for a VAE or CVAE (`z_mean`), the code `z` for an AE, the
-    pre-quantization vectors `z_e` for a VQ-VAE; a code grid (B, h, w, D) is averaged over
-    the grid to one vector per example. A conditional model is given the batch's labels.
+    """Encodes the first `max_examples` examples of a batched dataset to latent means
+    (`vae_tf.analysis.evaluation.latent_features`, the model's `mean_code`). A
+    conditional model is given the batch's labels.
 
     Args:
-        model: a vae_tf model (`encode(x, labels)` returns a dict of named codes).
-        dataset: iterable of batches `(images, labels)` or `images`, e.g. `splits.test`.
+        model: a vae_tf model.
+        dataset: tf.data.Dataset of batches `(images, labels)` or `images`, e.g. `splits.test`.
         max_examples: int >= 1. Most examples to encode. Defaults to 2000.
 
     Returns:
@@ -207,29 +207,10 @@ def latent_means(model, dataset, max_examples=2000):
     """
     if _check_max_examples(max_examples) == 0:
         raise ValueError("max_examples must be >= 1 to encode anything, got 0")
-    conditional = model.is_conditional
-    means, labels, inputs = [], [], []
-    count = 0
-    for batch in dataset:
-        x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
-        x = x[:max_examples - count]
-        y = None if y is None else y[:max_examples - count]
-        if conditional and y is None:
-            raise ValueError("a conditional model needs (images, labels) batches to encode")
-        encoded = model.encode(x, y) if conditional else model.encode(x)
-        means.append(np.asarray(_mean_code(encoded), "float32"))
-        inputs.append(np.asarray(x))
-        if y is not None:
-            labels.append(np.asarray(y))
-        count += len(inputs[-1])
-        if count >= max_examples:
-            break
-    if not means:
-        raise ValueError("dataset is empty: nothing to encode")
-    labels = np.concatenate(labels) if len(labels) == len(means) else None
+    means, labels, inputs = latent_features(model, dataset, max_examples, return_inputs=True)
     if labels is not None and np.all(labels < 0):
         labels = None  # vae_tf.data marks unlabelled sources with -1
-    return np.concatenate(means), labels, np.concatenate(inputs)
+    return means, labels, inputs
 
 
 def write_latent_projector(log_dir, model, dataset, class_names=None, max_examples=2000):
@@ -262,13 +243,3 @@ def write_latent_projector(log_dir, model, dataset, class_names=None, max_exampl
         class_names = None  # unlabelled data: nothing to name
     images = inputs if inputs.ndim in (3, 4) else None
     return write_projector(log_dir, means, labels, class_names, images, max_examples)
-
-
-def _mean_code(encoded):
-    """The latent mean from what `encode` returns, one vector per example: `z_mean`, an
-    AE's `z`, or a VQ-VAE's pre-quantization vectors `z_e` averaged over its code grid."""
-    key = next((k for k in ("z_mean", "z", "z_e") if k in encoded), None)
-    if key is None:
-        raise ValueError(f"encode returned {sorted(encoded)}; the projector needs z_mean, z or z_e")
-    code = np.asarray(encoded[key])
-    return code.reshape(len(code), -1, code.shape[-1]).mean(axis=1) if code.ndim > 2 else code

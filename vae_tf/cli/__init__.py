@@ -264,7 +264,7 @@ def _train(args):
 
 
 def _export_model(model, name, saved_models, tflite, run_dir, latent_sampler=None):
-    from vae_tf.analysis.anomaly import load_calibration
+    from vae_tf.runs.calibration import load_calibration
     from vae_tf.serving.export import export_saved_model
 
     record = load_calibration(run_dir)  # a calibrated run also gets the `anomaly` signature
@@ -611,7 +611,8 @@ def _iw_samples(args, record, model):
 def _score(args):
     import numpy as np
 
-    from vae_tf.analysis.anomaly import Scorer, is_anomaly, load_calibration
+    from vae_tf.analysis.anomaly import Scorer, is_anomaly
+    from vae_tf.runs.calibration import load_calibration
     from vae_tf.runs.run import Run, write_csv
 
     finished = Run(args.run_dir)
@@ -639,6 +640,7 @@ def _score(args):
 
 def _calibrate(args):
     from vae_tf.analysis import anomaly
+    from vae_tf.runs.calibration import save_calibration
     from vae_tf.runs.run import Run
     from vae_tf.runs.runlock import run_lock
 
@@ -653,7 +655,7 @@ def _calibrate(args):
         scores, _ = _stream_scores(anomaly.Scorer(model, [method], args.iw_samples), batches, count)
         options = {"iw_samples": args.iw_samples, "seed": 0, **anomaly.REGRET_OPTIONS}
         record = anomaly.calibrate(scores[method], args.fpr, method, options)
-        path = anomaly.save_calibration(finished.path, record)
+        path = save_calibration(finished.path, record)
     print(f"threshold {record['threshold']:.4f} on {method} flags {args.fpr:g} of "
           f"{record['num_examples']} validation {'records' if model.input_name == 'features' else 'images'}; "
           f"wrote {path}")
@@ -663,6 +665,7 @@ def _ood(args):
     import pathlib
 
     from vae_tf.analysis import anomaly, plots
+    from vae_tf.runs.calibration import load_calibration
     from vae_tf.runs.run import Run, atomic_write, write_json
 
     finished = Run(args.run_dir)
@@ -673,7 +676,7 @@ def _ood(args):
     out = pathlib.Path(args.out)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out.parent}: output directory does not exist")
-    record = anomaly.load_calibration(finished.path)  # a calibrated run also reports its threshold
+    record = load_calibration(finished.path)  # a calibrated run also reports its threshold
     methods = _methods(model, args.scores, record and record["score"])
     out_name, out_batches, out_count, _ = given
     scorer = anomaly.Scorer(model, methods, _iw_samples(args, record, model))

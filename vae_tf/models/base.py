@@ -48,6 +48,13 @@ class Autoencoder(KerasLoops):
     - `sample_classes`: the number of classes `sample` takes labels of, or None.
     - `sample_options`: extra keyword arguments its `sample` takes (e.g. "temperature").
     - `export_signatures(latent_sampler)`: the SavedModel signatures it serves.
+    - `mean_code(x, labels)`: one code vector per example, its latent mean (features,
+      projector, disentanglement, plots).
+    - `anomaly_scores`, `exportable_scores`, `default_anomaly_score`, `likelihood_score`
+      and `reconstruction_nll(x, labels)`: which anomaly scores
+      (`vae_tf.analysis.anomaly`) apply and what they are built from.
+    - `held_out_metrics`: the test-set evaluations that apply (`vae_tf.analysis.evaluation.held_out_metrics`).
+    - `training_callbacks(beta, kl_warmup_epochs)`: the Keras callbacks its training needs.
     """
 
     is_variational = False
@@ -59,6 +66,14 @@ class Autoencoder(KerasLoops):
     has_latent_vector = True
     learns_prior = False
     sample_options = ()
+    # Anomaly scores of its kind, in `vae_tf.analysis.anomaly.METHODS` order. A
+    # deterministic model has no q(z|x): no ELBO, no importance weights, no regret.
+    supported_scores = ("reconstruction", "complexity")
+    # Scores made of TensorFlow ops on one batch, which a SavedModel can compute: an
+    # AE's complexity is its reconstruction less a PNG length (tf.io.encode_png).
+    graph_scores = ("reconstruction", "complexity")
+    # The score estimating -log p(x), which `complexity` corrects by the PNG length.
+    likelihood_score = "reconstruction"
 
     def __init__(self, encoder, decoder, likelihood="bernoulli", seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -96,6 +111,43 @@ class Autoencoder(KerasLoops):
         """What one example is: "features" for vector inputs (F,) (records of a table),
         else "images". Names the inputs in messages and export signatures."""
         return "features" if len(self.image_shape) == 1 else "images"
+
+    # --- what analysis and training ask -------------------------------------------
+
+    @property
+    def anomaly_scores(self):
+        """The anomaly scores that apply: `supported_scores`, without `complexity` (a PNG
+        code length) for a table's records."""
+        return tuple(s for s in self.supported_scores if s != "complexity" or self.input_name == "images")
+
+    @property
+    def exportable_scores(self):
+        """The anomaly scores an exported SavedModel can compute (`graph_scores` that apply)."""
+        return tuple(s for s in self.anomaly_scores if s in self.graph_scores)
+
+    @property
+    def default_anomaly_score(self):
+        """The score `calibrate` uses by default: `complexity` (an AE's best) for images,
+        `reconstruction` for a table's records. Each runs in a SavedModel."""
+        return "complexity" if self.input_name == "images" else "reconstruction"
+
+    def reconstruction_nll(self, x, labels=None):
+        """-log p(x | decoder(code)) per example at the deterministic code, in nats."""
+        return self.per_example_terms(x, labels)["reconstruction"]
+
+    def mean_code(self, x, labels=None):
+        """The latent mean of each example, a float32 (batch, D) tensor: its `code_name`
+        output of `encode` (z of an AE, z_mean of a VAE)."""
+        return as_float(self.encode(x, labels)[self.code_name])
+
+    @property
+    def held_out_metrics(self):
+        """The test-set evaluations of its kind (`vae_tf.analysis.evaluation.held_out_metrics`)."""
+        return ("reconstruction",)
+
+    def training_callbacks(self, beta, kl_warmup_epochs):
+        """The Keras callbacks training this kind of model needs (none here)."""
+        return []
 
     # --- inputs -----------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from vae_tf.analysis import evaluation, plots
 from vae_tf.runs import run
-from vae_tf.runs.callbacks import BetaSchedule, ImageLogger, RunProgbar, StopOnNaN
+from vae_tf.runs.callbacks import ImageLogger, RunProgbar, StopOnNaN
 from vae_tf.runs.checkpoints import VerifiedBackup, completed_epochs
 from vae_tf.config import is_conditional_kind, resolved_likelihood
 from vae_tf.data import load_data
@@ -82,19 +82,8 @@ def held_out_examples(data, count=PLOT_EXAMPLES):
 
 
 def evaluate_model(model, data, iw_samples):
-    """Test-set metrics in nats per example: −ELBO terms and the IWAE estimate."""
-    if not model.is_variational:
-        scores = evaluation.anomaly_scores(model, data.test)
-        metrics = {"reconstruction": float(scores.mean()), "examples": int(len(scores))}
-        if model.learns_prior and model.can_sample:  # a VQ-VAE with its PixelCNN prior
-            metrics.update(model.evaluate_prior(data.test))
-        return metrics
-    metrics = evaluation.elbo(model, data.test)
-    log_p = evaluation.log_likelihoods(model, data.test, num_samples=iw_samples)
-    metrics.update(
-        iw_log_likelihood=float(log_p.mean()), iw_samples=iw_samples, examples=int(len(log_p))
-    )
-    return metrics
+    """Test-set metrics in nats per example, those the model's kind asks for."""
+    return evaluation.held_out_metrics(model, data.test, iw_samples)
 
 
 def draw_plots(model, images, labels, history, out_dir, class_names=None, latent_sampler=None):
@@ -240,7 +229,7 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
     _drop_history_after(history, first_epoch)  # each epoch is logged once
     callbacks = [
         StopOnNaN(backup),  # first, so a NaN epoch reaches neither history nor backup
-        BetaSchedule(config.model.beta, config.training.kl_warmup_epochs) if model.is_variational else None,
+        *model.training_callbacks(config.model.beta, config.training.kl_warmup_epochs),
         keras.callbacks.CSVLogger(str(history), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         ImageLogger(run_dir / "logs", *logged_examples) if model.input_name == "images" else None,

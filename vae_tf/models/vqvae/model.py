@@ -96,6 +96,15 @@ class VQVAE(Autoencoder):
         return [*self.term_metrics, *self.codebook_metrics]
 
     @property
+    def held_out_metrics(self):
+        """Reconstruction, and the attached prior's likelihood of the codes (`evaluate_prior`)."""
+        return ("reconstruction", "prior") if self.prior is not None else ("reconstruction",)
+
+    def mean_code(self, x, labels=None):
+        """The pre-quantization vectors z_e averaged over the code grid: float32 (batch, D)."""
+        return ops.mean(self.encode(x, labels)["z_e"], axis=(1, 2))
+
+    @property
     def grid_shape(self):
         """(H', W'), the shape of one code grid."""
         return tuple(self.encoder.outputs[0].shape[1:3])
