@@ -25,6 +25,7 @@ from vae_tf.models.vqvae.quantizer import VectorQuantizer, codebook_statistics
 from vae_tf.models.vqvae.signatures import grid_code_signatures
 
 
+@keras.saving.register_keras_serializable(package="vae_tf")
 class VQVAE(Autoencoder):
     """Vector-quantized autoencoder; its loss is reconstruction NLL + VQ loss, per example.
 
