@@ -59,3 +59,12 @@ def run_model_saving_test(model, outputs_of, tmp_path):
 # the weights of tests/test_benchmark.py's VAE (Adam) and 5.5e-5 relative in an IWAE's
 # metrics after 3 epochs, against ~1e-3 in the weights for a step more or less.
 WEIGHTS_ATOL, METRICS_RTOL = 3e-5, 1e-4
+
+
+def mixture_log_prob(z, weights, means, variances):
+    """log sum_k w_k N(z; mu_k, diag(var_k)) in float64 numpy."""
+    z = np.asarray(z, "float64")[:, None, :]
+    log_components = np.log(weights) - 0.5 * np.sum(
+        np.log(2 * np.pi * variances) + (z - means) ** 2 / variances, axis=-1)
+    top = log_components.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(log_components - top).sum(axis=1, keepdims=True)))[:, 0]

@@ -183,47 +183,14 @@ def test_latent_means_of_the_models(kind, dataset):
     np.testing.assert_array_equal(inputs, x)
 
 
-class _DictEncoder:
-    """The encode contract after the core rewrite: a dict with explicit names."""
-
-    def __init__(self, key, is_conditional=False):
-        self.key, self.is_conditional = key, is_conditional
-
-    def encode(self, x, labels=None):
-        if self.is_conditional and labels is None:
-            raise ValueError("labels needed")
-        flat = tf.reshape(x, (tf.shape(x)[0], -1))[:, :2]
-        return {self.key: flat, "z_log_var": flat * 0}
-
-
-@pytest.mark.parametrize("key", ["z_mean", "z"])
-def test_latent_means_of_dict_encoders(key, dataset):
-    means, labels, _ = latent_means(_DictEncoder(key, is_conditional=True), dataset)
+def test_a_vqvae_projects_its_grid_vectors_averaged(dataset):
+    """A code grid is one point per example: the model's `mean_code`, its z_e averaged."""
+    model = vae_tf.make_model("vqvae", "conv", (28, 28, 1), 2, filters=(4, 4), num_embeddings=4, seed=0)
+    means, labels, _ = latent_means(model, dataset)
     x, y = next(iter(dataset.unbatch().batch(100)))
-    np.testing.assert_allclose(means, tf.reshape(x, (20, -1))[:, :2])
+    np.testing.assert_allclose(means, np.asarray(model.encode(x)["z_e"]).mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    assert means.shape == (20, 2)
     np.testing.assert_array_equal(labels, y)
-
-
-def test_code_grids_are_averaged_and_unknown_outputs_named(dataset):
-    class GridEncoder:
-        is_conditional = False
-
-        def encode(self, x):
-            return {"z": tf.tile(x[:, :2, :2, :], (1, 1, 1, 5))}  # (B, 2, 2, 5)
-
-    means, _, _ = latent_means(GridEncoder(), dataset)
-    x = np.concatenate([batch for batch, _ in dataset])
-    np.testing.assert_allclose(means, np.repeat(x[:, :2, :2, 0].mean(axis=(1, 2))[:, None], 5, 1),
-                               rtol=1e-6)
-
-    class CodesOnly:
-        is_conditional = False
-
-        def encode(self, x):
-            return {"codes": x}
-
-    with pytest.raises(ValueError, match=r"\['codes'\]; the projector needs z_mean, z or z_e"):
-        latent_means(CodesOnly(), dataset)
 
 
 def test_write_latent_projector_uses_all_data_and_drops_unset_labels(tmp_path, dataset):

@@ -278,8 +278,8 @@ def _posterior(model, images, labels):
     """(latent means, log-variances of q(z|x), or None for a deterministic encoder) for
     the traversals."""
     labels = model_labels(model, labels)
-    log_vars = np.asarray(model.encode(images, labels)["z_log_var"]) if model.is_variational else None
-    return np.asarray(model.mean_code(images, labels)), log_vars
+    log_vars = model.code_log_var(images, labels)
+    return np.asarray(model.mean_code(images, labels)), None if log_vars is None else np.asarray(log_vars)
 
 
 def traversals(model, images, labels=None, seeds=3, steps=9, span=3.0):

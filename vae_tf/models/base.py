@@ -49,7 +49,7 @@ class Autoencoder(KerasLoops):
     - `sample_options`: extra keyword arguments its `sample` takes (e.g. "temperature").
     - `export_signatures(latent_sampler)`: the SavedModel signatures it serves.
     - `mean_code(x, labels)`: one code vector per example, its latent mean (features,
-      projector, disentanglement, plots).
+      projector, disentanglement, plots); `code_log_var(x, labels)` its spread, or None.
     - `anomaly_scores`, `exportable_scores`, `default_anomaly_score`, `likelihood_score`
       and `reconstruction_nll(x, labels)`: which anomaly scores
       (`vae_tf.analysis.anomaly`) apply and what they are built from.
@@ -139,6 +139,11 @@ class Autoencoder(KerasLoops):
         """The latent mean of each example, a float32 (batch, D) tensor: its `code_name`
         output of `encode` (z of an AE, z_mean of a VAE)."""
         return as_float(self.encode(x, labels)[self.code_name])
+
+    def code_log_var(self, x, labels=None):
+        """The log-variance of q(z|x) per latent dimension, or None: a deterministic
+        encoder has no spread."""
+        return None
 
     @property
     def held_out_metrics(self):

@@ -110,6 +110,10 @@ class VAE(Autoencoder):
         z_mean = self.encode(x, labels)["z_mean"]
         return self._decoder_nll(as_float(x), z_mean, labels)
 
+    def code_log_var(self, x, labels=None):
+        """The log-variance of q(z|x) per latent dimension (`z_log_var`)."""
+        return self.encode(x, labels)["z_log_var"]
+
     def training_callbacks(self, beta, kl_warmup_epochs):
         """The KL weight schedule: `beta`, reached linearly over `kl_warmup_epochs`."""
         return [BetaSchedule(beta, kl_warmup_epochs)]

@@ -1,7 +1,7 @@
 """Every use of a private Keras API, in one place.
 
 vae_tf relies on these Keras internals; each is wrapped here so a Keras upgrade that
-changes one breaks this module (and `tests/test_compat.py`, which checks each
+changes one breaks this module (and `tests/runtime/test_compat.py`, which checks each
 assumption directly) rather than training in some distant place:
 
 - `keras.Model._maybe_symbolic_build`: replaced so a model built at construction
@@ -28,7 +28,7 @@ import keras
 import keras.src.backend.tensorflow.trainer
 from keras.src.saving import saving_lib
 
-# Checked by tests/test_compat.py against the installed Keras.
+# Checked by tests/runtime/test_compat.py against the installed Keras.
 SYMBOLIC_BUILD_METHOD = "_maybe_symbolic_build"
 FIT_VALIDATION_KEYWORD = "_use_cached_eval_dataset"  # what `fit` passes to `evaluate`
 INITIAL_EPOCH = "_initial_epoch"  # the epoch `fit` starts at, set by a restoring callback

@@ -19,10 +19,10 @@ def ood_roc(in_scores, out_scores, in_name="in-distribution", out_name="out-of-d
     Returns:
         A `Figure`.
 
-    Example:
+    Example (with `score` and `vae_tf.analysis.plots.save_figure`)::
 
-    >>> save_figure(ood_roc(score(model, fashion), score(model, digits), "Fashion-MNIST",
-    ...                     "MNIST"), "plots/ood_roc.png")
+        save_figure(ood_roc(score(model, fashion), score(model, digits), "Fashion-MNIST", "MNIST"),
+                    "plots/ood_roc.png")
     """
     fig = Figure(figsize=(6, 5.5), layout="constrained")
     ax = fig.add_subplot()
