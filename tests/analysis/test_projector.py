@@ -189,7 +189,7 @@ def test_a_vqvae_projects_its_grid_vectors_averaged(dataset):
     means, labels, _ = latent_means(model, dataset)
     x, y = next(iter(dataset.unbatch().batch(100)))
     np.testing.assert_allclose(means, np.asarray(model.encode(x)["z_e"]).mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
-    assert means.shape == (20, 2)
+    assert means.shape == (20, 16)  # the default embedding_dim
     np.testing.assert_array_equal(labels, y)
 
 

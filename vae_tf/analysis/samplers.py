@@ -6,7 +6,7 @@ Gaussian mixture in the paper) to the codes of the training set and decode draws
 it. This makes a deterministic AE generative and often improves a VAE's samples,
 whose aggregate posterior rarely matches N(0, I). The EM fit is scikit-learn's
 `GaussianMixture`; the fitted mixture is stored as plain arrays in an `.npz` file
-(no pickle) and samples both in numpy and in TensorFlow with stateless ops, so an
+(no pickle; a run writes its own, `vae_tf.runs.run.Run.write_latent_sampler`) and samples both in numpy and in TensorFlow with stateless ops, so an
 exported `sample` signature can use it.
 
 Example:
@@ -16,13 +16,11 @@ Example:
 >>> images = ae.sample(16, seed=0, latent_sampler=sampler)
 """
 
-import os
 import pathlib
 
 import numpy as np
 from keras import ops
 
-from vae_tf.runtime.files import temporary_file
 from vae_tf.core.layers import draw_categorical, draw_normal, split_seed
 
 _KEYS = ("weights", "means", "covariances")
@@ -133,8 +131,13 @@ class GaussianMixtureSampler:
         noise = draw_normal((num_samples, self.latent_dim), noise_seed)
         return means + ops.einsum("nij,nj->ni", cholesky, noise)
 
+    def write_npz(self, file):
+        """Writes the mixture's arrays, as `.npz` (no pickle), to an open binary file or a path."""
+        np.savez(file, weights=self.weights, means=self.means, covariances=self.covariances)
+
     def save(self, path, overwrite=False):
-        """Writes the mixture as arrays in an `.npz` file (no pickle), atomically.
+        """Writes the mixture as arrays in an `.npz` file (no pickle). A run stores its
+        mixture atomically through `vae_tf.runs.run.Run.write_latent_sampler`.
 
         Args:
             path: str or Path. The file, ending in ".npz".
@@ -147,14 +150,8 @@ class GaussianMixtureSampler:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         if not path.parent.is_dir():
             raise FileNotFoundError(f"directory {path.parent} does not exist")
-        temporary = temporary_file(path.parent, prefix=f".{path.name}.", suffix=".npz")
-        try:
-            with open(temporary, "wb") as f:
-                np.savez(f, weights=self.weights, means=self.means, covariances=self.covariances)
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        with open(path, "wb" if overwrite else "xb") as f:
+            self.write_npz(f)
 
     @classmethod
     def load(cls, path):

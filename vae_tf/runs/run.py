@@ -168,9 +168,7 @@ class Run:
 
     def write_latent_sampler(self, sampler):
         """Stores `sampler` in the run (atomically), replacing an earlier one; returns its Path."""
-        path = self.path / SAMPLER_FILE
-        sampler.save(path, overwrite=True)
-        return path
+        return atomic_write(self.path / SAMPLER_FILE, sampler.write_npz)
 
     def write_metrics(self, metrics):
         """Replaces metrics.json (atomically) and the metrics in hand."""
