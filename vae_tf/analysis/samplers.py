@@ -21,6 +21,7 @@ import pathlib
 import numpy as np
 from keras import ops
 
+from vae_tf.analysis.evaluation import latent_features
 from vae_tf.core.layers import draw_categorical, draw_normal, split_seed
 
 _KEYS = ("weights", "means", "covariances")
@@ -97,14 +98,12 @@ class GaussianMixtureSampler:
 
     @classmethod
     def fit_model(cls, model, data, num_components=10, seed=0):
-        """Fits the mixture to `model`'s codes (`encode(...)[model.code_name]`) of `data`.
+        """Fits the mixture to `model`'s latent means (`model.mean_code`) of `data`.
 
         Args:
             model: a vae_tf model. data: what `vae_tf.analysis.evaluation.iterate_batches` takes.
             num_components: int. Defaults to 10. seed: int. Defaults to 0.
         """
-        from vae_tf.analysis.evaluation import latent_features
-
         codes, _ = latent_features(model, data)
         return cls.fit(codes, num_components, seed)
 
