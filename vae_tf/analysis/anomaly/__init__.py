@@ -25,7 +25,9 @@ Example (the docstring examples run as they are; `tests/analysis/test_anomaly.py
 from vae_tf.analysis.anomaly.calibration import default_method, is_exportable, score_graph
 from vae_tf.analysis.anomaly.figures import ood_histograms, ood_roc
 from vae_tf.analysis.anomaly.inputs import as_arrays
-from vae_tf.analysis.anomaly.quantities import png_nats, regret_graph, regret_noise, regret_terms
+from vae_tf.analysis.anomaly.quantities import (
+    png_nats, reconstruction_nll, regret_graph, regret_noise, regret_terms,
+)
 from vae_tf.analysis.anomaly.roc import average_ranks, roc_curve, roc_report, threshold_report
 from vae_tf.analysis.anomaly.scores import (
     METHODS, REGRET_OPTIONS, Scorer, available_methods, check_methods, score,
@@ -34,7 +36,8 @@ from vae_tf.analysis.anomaly.thresholds import calibrate, is_anomaly
 
 __all__ = [
     "METHODS", "REGRET_OPTIONS", "Scorer", "as_arrays", "available_methods", "average_ranks",
-    "calibrate", "check_methods", "default_method", "is_anomaly", "is_exportable", "ood_histograms",
-    "ood_roc", "png_nats", "regret_graph", "regret_noise", "regret_terms", "roc_curve", "roc_report",
-    "score", "score_graph", "threshold_report",
+    "calibrate", "check_methods", "default_method", "is_anomaly", "is_exportable",
+    "ood_histograms", "ood_roc", "png_nats", "reconstruction_nll", "regret_graph",
+    "regret_noise", "regret_terms", "roc_curve", "roc_report", "score", "score_graph",
+    "threshold_report",
 ]

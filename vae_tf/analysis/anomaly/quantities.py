@@ -36,6 +36,12 @@ def png_nats(images):
     return tf.cast(lengths, tf.float32) * (8.0 * _LN2)
 
 
+def reconstruction_nll(model, x, labels=None):
+    """-log p(x | decoder(code)) per example at the model's deterministic code, in nats
+    (`model.reconstruction_nll`: z of an AE, z_mean of a VAE, the nearest codes of a VQ-VAE)."""
+    return model.reconstruction_nll(x, labels)
+
+
 def regret_terms(model, x, labels, eps, steps, learning_rate):
     """(-ELBO with the encoder's q(z|x), -ELBO with q(z|x) fitted to x alone), per example.
 
