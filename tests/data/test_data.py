@@ -241,5 +241,5 @@ def test_image_folder_with_an_unreadable_file_names_it(tmp_path):
     (root / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(ValueError, match="broken.png: unreadable image"):
         load_data("folder", data_dir=root, image_size=(8, 8))
-    with pytest.raises(ValueError, match="image_size"):
+    with pytest.raises(ValueError, match="needs --image-size"):
         load_data("folder", data_dir=root)
