@@ -71,12 +71,25 @@ def _cached_mnist():
 
 
 @pytest.fixture(scope="session")
-def real_images():
-    """The Fashion-MNIST test set: images float32 in [0, 1], (10000, 28, 28, 1); labels int32."""
+def fashion_dir():
+    """The directory of the Debian package's Fashion-MNIST IDX files (train and t10k)."""
     if not (FASHION_DIR / MNIST_FILES[0]).is_file():
         pytest.fail(f"Fashion-MNIST not found in {FASHION_DIR}: "
                     "apt-get update && apt-get install dataset-fashion-mnist (README, Tests)")
-    return _read_t10k(FASHION_DIR)
+    return FASHION_DIR
+
+
+@pytest.fixture(scope="session")
+def small_dir(fashion_dir):
+    """A directory holding Fashion-MNIST's 10,000 t10k images alone: 8,000 train and 2,000
+    test once vae_tf carves them, for quick end-to-end runs."""
+    return SMALL_DIR
+
+
+@pytest.fixture(scope="session")
+def real_images(fashion_dir):
+    """The Fashion-MNIST test set: images float32 in [0, 1], (10000, 28, 28, 1); labels int32."""
+    return _read_t10k(fashion_dir)
 
 
 @pytest.fixture
