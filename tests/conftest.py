@@ -93,11 +93,17 @@ def tiny_data(small_dir):
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tiny_data):
-    """`vae-tf train` arguments for a run of seconds on `small_dir`; add --out and --name
-    (a later flag overrides, e.g. --export)."""
-    return [*tiny_data, "--epochs", "1", "--hidden-units", "32", "--latent-dim", "2", "--iw-samples", "2",
+def tiny_settings():
+    """`vae-tf train` arguments for a run of seconds, without the data: one epoch of a small MLP."""
+    return ["--epochs", "1", "--hidden-units", "32", "--latent-dim", "2", "--iw-samples", "2",
             "--batch-size", "256", "--no-export"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tiny_settings):
+    """`vae-tf train` arguments for a run of seconds on `small_dir`; add --out and --name
+    (a later flag overrides one of these, e.g. --export or --latent-dim 3)."""
+    return [*tiny_data, *tiny_settings]
 
 
 @pytest.fixture(scope="session")
