@@ -14,17 +14,11 @@ registry); `dsprites` generates dSprites and `tabular` reads tables.
 
 from vae_tf.data.load import DataSplits, load_data
 from vae_tf.data.pipeline import BINARIZE, IndexedBatches, cache_plan, read_ahead, training_pipelines
-from vae_tf.data.sources.folder import COLOR_MODES, IMAGE_SUFFIXES
-from vae_tf.data.sources.idx import (
-    DEBIAN_FASHION_MNIST,
-    FASHION_MNIST_CLASS_NAMES,
-    has_idx_files,
-    load_idx_directory,
-    read_idx,
-)
+from vae_tf.data.sources.folder import COLOR_MODES
+from vae_tf.data.sources.idx import DEBIAN_FASHION_MNIST, has_idx_files, load_idx_directory, read_idx
 
 __all__ = [
-    "BINARIZE", "COLOR_MODES", "DEBIAN_FASHION_MNIST", "FASHION_MNIST_CLASS_NAMES", "IMAGE_SUFFIXES",
+    "BINARIZE", "COLOR_MODES", "DEBIAN_FASHION_MNIST",
     "DataSplits", "IndexedBatches", "cache_plan", "has_idx_files", "load_data", "load_idx_directory",
     "read_ahead", "read_idx", "training_pipelines",
 ]
