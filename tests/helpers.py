@@ -3,7 +3,8 @@
 `run_serialization_test` checks a layer, prior, optimizer or model rebuilds from its
 config; `run_model_saving_test` checks a model survives a `.keras` file with safe mode.
 `family_archs` lists the registered model families with the architectures each builds,
-for tests parametrized over every family.
+for tests parametrized over every family; `mixture_log_prob` is a Gaussian mixture's
+density computed by hand.
 """
 
 import functools
@@ -89,6 +90,25 @@ def family_archs():
     return tuple((kind, arch) for kind in registry.names() for arch in ARCHS if builds(kind, arch))
 
 
+def one_arch_each():
+    """(kind, arch) once per registered family, the architectures taken in turn: every family
+    and every architecture covered at the cost of one case per family."""
+    pairs = []
+    for index, kind in enumerate(dict.fromkeys(k for k, _ in family_archs())):
+        built = [arch for k, arch in family_archs() if k == kind]
+        pairs.append((kind, built[index % len(built)]))
+    return tuple(pairs)
+
+
 def families(arch):
     """The registered families that build `arch` networks ("mlp" or "conv")."""
     return tuple(kind for kind, built in family_archs() if built == arch)
+
+
+def mixture_log_prob(z, weights, means, variances):
+    """log sum_k w_k N(z; mu_k, diag(var_k)) in float64 numpy."""
+    z = np.asarray(z, "float64")[:, None, :]
+    log_components = np.log(weights) - 0.5 * np.sum(
+        np.log(2 * np.pi * variances) + (z - means) ** 2 / variances, axis=-1)
+    top = log_components.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(log_components - top).sum(axis=1, keepdims=True)))[:, 0]

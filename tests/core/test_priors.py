@@ -9,14 +9,7 @@ import vae_tf
 from vae_tf.core import priors
 from vae_tf.core.layers import reparameterize
 
-
-def mixture_log_prob(z, weights, means, variances):
-    """log sum_k w_k N(z; mu_k, diag(var_k)) in float64 numpy."""
-    z = np.asarray(z, "float64")[:, None, :]
-    log_components = np.log(weights) - 0.5 * np.sum(
-        np.log(2 * np.pi * variances) + (z - means) ** 2 / variances, axis=-1)
-    top = log_components.max(axis=1, keepdims=True)
-    return (top + np.log(np.exp(log_components - top).sum(axis=1, keepdims=True)))[:, 0]
+from helpers import mixture_log_prob
 
 
 def test_standard_normal_density_kl_and_samples():

@@ -12,7 +12,7 @@ from vae_tf.serving.export import SCORE_SEED, standard_signatures, export_saved_
 from vae_tf.core.layers import reparameterize
 from vae_tf.models import registry
 
-from helpers import families
+from helpers import families, mixture_log_prob
 
 SHAPE = (6,)
 
@@ -172,7 +172,6 @@ def test_iwae_bound_tightens_with_more_samples():
 
 
 def test_importance_weights_use_the_vamp_prior_density():
-    from test_priors import mixture_log_prob
 
     model = tiny("iwae", prior="vamp", prior_components=3)
     x = binary_data(4)
