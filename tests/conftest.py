@@ -71,12 +71,56 @@ def _cached_mnist():
 
 
 @pytest.fixture(scope="session")
-def real_images():
-    """The Fashion-MNIST test set: images float32 in [0, 1], (10000, 28, 28, 1); labels int32."""
+def fashion_dir():
+    """The directory of the Debian package's Fashion-MNIST IDX files (train and t10k)."""
     if not (FASHION_DIR / MNIST_FILES[0]).is_file():
         pytest.fail(f"Fashion-MNIST not found in {FASHION_DIR}: "
                     "apt-get update && apt-get install dataset-fashion-mnist (README, Tests)")
-    return _read_t10k(FASHION_DIR)
+    return FASHION_DIR
+
+
+@pytest.fixture(scope="session")
+def small_dir(fashion_dir):
+    """A directory holding Fashion-MNIST's 10,000 t10k images alone: 8,000 train and 2,000
+    test once vae_tf carves them, for quick end-to-end runs."""
+    return SMALL_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_data(small_dir):
+    """`vae-tf` arguments that read `small_dir`."""
+    return ["--dataset", "idx", "--data-dir", str(small_dir)]
+
+
+@pytest.fixture(scope="session")
+def tiny_settings():
+    """`vae-tf train` arguments for a run of seconds, without the data: one epoch of a small MLP."""
+    return ["--epochs", "1", "--hidden-units", "32", "--latent-dim", "2", "--iw-samples", "2",
+            "--batch-size", "256", "--no-export"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tiny_settings):
+    """`vae-tf train` arguments for a run of seconds on `small_dir`; add --out and --name
+    (a later flag overrides one of these, e.g. --export or --latent-dim 3)."""
+    return [*tiny_data, *tiny_settings]
+
+
+@pytest.fixture(scope="session")
+def small_config(small_dir):
+    """`small_config(**changes)`: a validated RunConfig of a small run on `small_dir`, with
+    `changes` given as in a flat config.json (e.g. model="ae", epochs=3, out=...)."""
+    from vae_tf.config import RunConfig
+
+    settings = dict(dataset="idx", data_dir=str(small_dir), hidden_units=(16,), latent_dim=2,
+                    iw_samples=2, batch_size=256, epochs=2)
+    return lambda **changes: RunConfig.from_dict({**settings, **changes})
+
+
+@pytest.fixture(scope="session")
+def real_images(fashion_dir):
+    """The Fashion-MNIST test set: images float32 in [0, 1], (10000, 28, 28, 1); labels int32."""
+    return _read_t10k(fashion_dir)
 
 
 @pytest.fixture

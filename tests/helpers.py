@@ -2,12 +2,19 @@
 
 `run_serialization_test` checks a layer, prior, optimizer or model rebuilds from its
 config; `run_model_saving_test` checks a model survives a `.keras` file with safe mode.
+`family_archs` lists the registered model families with the architectures each builds,
+for tests parametrized over every family; `mixture_log_prob` is a Gaussian mixture's
+density computed by hand.
 """
 
+import functools
 import json
 
 import keras
 import numpy as np
+
+from vae_tf.models import registry
+from vae_tf.models.factory import ARCHS, make_model
 
 
 def _config_json(obj):
@@ -59,6 +66,43 @@ def run_model_saving_test(model, outputs_of, tmp_path):
 # the weights of tests/test_benchmark.py's VAE (Adam) and 5.5e-5 relative in an IWAE's
 # metrics after 3 epochs, against ~1e-3 in the weights for a step more or less.
 WEIGHTS_ATOL, METRICS_RTOL = 3e-5, 1e-4
+
+
+@functools.cache
+def family_archs():
+    """(kind, arch) for every registered family and every architecture it builds: a family
+    with networks of its own may refuse one (VQ-VAE's grid of codes needs conv).
+
+    Returns:
+        A tuple of (kind, arch) pairs, in registry order.
+    """
+    def builds(kind, arch):
+        family = registry.get(kind)
+        if family.networks is None:  # vae_tf.core.networks build every architecture
+            return True
+        try:
+            make_model(kind, arch, (4, 4, 1), 2, num_classes=2 if family.conditional else None,
+                       hidden_units=(2,), filters=(2,))
+        except ValueError:
+            return False
+        return True
+
+    return tuple((kind, arch) for kind in registry.names() for arch in ARCHS if builds(kind, arch))
+
+
+def one_arch_each():
+    """(kind, arch) once per registered family, the architectures taken in turn: every family
+    and every architecture covered at the cost of one case per family."""
+    pairs = []
+    for index, kind in enumerate(dict.fromkeys(k for k, _ in family_archs())):
+        built = [arch for k, arch in family_archs() if k == kind]
+        pairs.append((kind, built[index % len(built)]))
+    return tuple(pairs)
+
+
+def families(arch):
+    """The registered families that build `arch` networks ("mlp" or "conv")."""
+    return tuple(kind for kind, built in family_archs() if built == arch)
 
 
 def mixture_log_prob(z, weights, means, variances):

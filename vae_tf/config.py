@@ -18,7 +18,7 @@ import pathlib
 import types
 import typing
 
-from vae_tf.data import BINARIZE
+from vae_tf.data import BINARIZE, COLOR_MODES, sources
 from vae_tf.runtime.distribute import STRATEGIES
 from vae_tf.models.factory import ARCHS
 from vae_tf.core.likelihoods import LIKELIHOODS
@@ -26,7 +26,6 @@ from vae_tf.models import registry
 from vae_tf.runtime.names import check_name
 
 FORMAT_VERSION = 2  # config.json's format; its presence marks a directory as a vae_tf run
-COLOR_MODES = ("rgb", "grayscale")  # load_data's color_mode values
 
 
 class ConfigError(ValueError):
@@ -55,12 +54,7 @@ def setting(default, help, *, choices=None, minimum=None, flag=None, metavar=Non
 class DataConfig:
     """Where the images come from and how they are batched (`vae_tf.data.load_data`)."""
 
-    dataset: str = setting(
-        "fashion_mnist",
-        "tensorflow-datasets name, 'idx' (IDX files in --data-dir), 'folder' (images in "
-        "--data-dir), 'dsprites' (generated, labels are its 5 factor indices) or 'tabular' "
-        "(records of the .csv/.npy/.npz file --data-dir); fashion_mnist "
-        "reads the Debian package when installed")
+    dataset: str = setting("fashion_mnist", sources.describe())
     data_dir: str | None = setting(None, "directory of IDX files, images, or tfds data; the "
                                          "table file for --dataset tabular")
     label_column: str | None = setting(None, "--dataset tabular (CSV): the column of class labels, "
@@ -343,12 +337,12 @@ def validate(config):
         option = "--beta" if model.beta != 1.0 else "--free-bits"
         raise ConfigError(f"{option} applies only to variational models, not --model {model.kind}")
     _check_family_options(model)
-    if data.dataset in ("idx", "folder") and data.data_dir is None:
-        what = "a directory of IDX files" if data.dataset == "idx" else "a directory of images"
-        raise ConfigError(f"--dataset {data.dataset} needs --data-dir, {what}")
+    try:
+        sources.check(data.dataset, data.data_dir, data.image_size, data.binarize,
+                      label_column=data.label_column, columns=data.columns)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     _check_tabular(config)
-    if data.dataset == "folder" and data.image_size is None:
-        raise ConfigError("--dataset folder needs --image-size H W, e.g. --image-size 64 64")
     if is_conditional_kind(model.kind) and data.dataset == "folder":
         folder = pathlib.Path(data.data_dir)
         if folder.is_dir() and not any(p.is_dir() for p in folder.iterdir()):
@@ -374,22 +368,14 @@ def _check_tabular(config):
     data, model = config.data, config.model
     tabular = data.dataset == "tabular"
     if not tabular:
-        for option, value in (("--label-column", data.label_column), ("--columns", data.columns)):
-            if value is not None:
-                raise ConfigError(f"{option} applies only to --dataset tabular, not {data.dataset!r}")
         if model.likelihood == "feature_gaussian":
             raise ConfigError("--likelihood feature_gaussian applies only to --dataset tabular")
         return
-    if data.data_dir is None:
-        raise ConfigError("--dataset tabular needs --data-dir, a .csv, .npy or .npz file of records")
     if model.arch != "mlp":
         raise ConfigError(f"--dataset tabular needs --arch mlp (records are vectors), not {model.arch!r}")
     if resolved_likelihood(config) == "bernoulli":
         raise ConfigError("--dataset tabular takes --likelihood feature_gaussian (the default) or "
                           "gaussian; bernoulli needs values in [0, 1]")
-    for option, value in (("--binarize", data.binarize != "none"), ("--image-size", data.image_size)):
-        if value:
-            raise ConfigError(f"{option} applies to images, not --dataset tabular")
     if data.columns is not None:
         from vae_tf.data.tabular import parse_columns
 

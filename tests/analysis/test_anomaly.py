@@ -207,13 +207,12 @@ def test_log_likelihood_graph_traces_once_for_any_batch_size(tiny_vae, fashion):
     np.testing.assert_allclose(fresh(x), by_hand, rtol=1e-5)
 
 
-def linear_gaussian_vae(mean_shift, variance_scale, sigma=0.5):
-    """x = w z + noise in 3-D with a 1-D latent; the encoder is the exact posterior with
+def off_posterior_vae(linear_gaussian_vae, mean_shift, variance_scale, sigma=0.5):
+    """`linear_gaussian_vae` with w fixed and b = 0, whose encoder is the exact posterior with
     its mean shifted by `mean_shift` and its variance scaled by `variance_scale`.
     Returns (model, function giving KL(encoder's q || exact posterior) per example)."""
-    encoder = vae_tf.build_mlp_encoder((3,), 1, hidden_units=())
-    decoder = vae_tf.build_mlp_decoder((3,), 1, hidden_units=())
-    model = vae_tf.VAE(encoder, decoder, likelihood=vae_tf.core.likelihoods.Gaussian(sigma=sigma))
+    model = linear_gaussian_vae(sigma)
+    encoder, decoder = model.encoder, model.decoder
     w = np.array([1.0, -0.5, 0.8])
     decoder.get_layer("dense_out").set_weights([w[None, :], np.zeros(3)])
     posterior_var = 1.0 / (1.0 + w @ w / sigma**2)
@@ -226,12 +225,12 @@ def linear_gaussian_vae(mean_shift, variance_scale, sigma=0.5):
     return model, kl
 
 
-def test_regret_recovers_the_encoders_gap_to_the_exact_posterior():
+def test_regret_recovers_the_encoders_gap_to_the_exact_posterior(linear_gaussian_vae):
     # -ELBO(q) = -log p(x) + KL(q || p(z|x)); the per-example fit reaches the exact
     # posterior, so the regret of an encoder off by (shift, scale) is that KL.
     x = np.random.default_rng(0).uniform(size=(8, 3)).astype("float32")  # images in [0, 1]
     for shift, scale, in ((0.0, 1.0), (0.3, 1.0), (0.0, 4.0)):
-        model, kl = linear_gaussian_vae(shift, scale)
+        model, kl = off_posterior_vae(linear_gaussian_vae, shift, scale)
         regret = anomaly.score(
             model, x, methods="regret", regret_steps=300, regret_draws=4096,
             regret_learning_rate=0.05,

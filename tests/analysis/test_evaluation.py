@@ -38,13 +38,6 @@ def test_elbo_terms_add_up_and_ignore_the_training_beta(trained_vae):
         model.beta.assign(1.0)
 
 
-def linear_gaussian_vae(sigma=0.5):
-    """x = W z + b + noise: latent 1, data 3, linear encoder and decoder."""
-    encoder = vae_tf.build_mlp_encoder((3,), 1, hidden_units=())
-    decoder = vae_tf.build_mlp_decoder((3,), 1, hidden_units=())
-    return vae_tf.VAE(encoder, decoder, likelihood=vae_tf.core.likelihoods.Gaussian(sigma=sigma))
-
-
 def set_encoder_to_posterior(model, sigma, variance_scale):
     """Sets the linear encoder to the exact posterior of the linear-Gaussian model,
     its variance multiplied by `variance_scale`; returns (exact log p(x) function)."""
@@ -67,14 +60,14 @@ def set_encoder_to_posterior(model, sigma, variance_scale):
     return exact
 
 
-def test_exact_posterior_makes_the_bound_tight():
+def test_exact_posterior_makes_the_bound_tight(linear_gaussian_vae):
     model = linear_gaussian_vae(sigma=0.5)
     exact = set_encoder_to_posterior(model, 0.5, variance_scale=1.0)
     x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     np.testing.assert_allclose(evaluation.log_likelihoods(model, x, num_samples=1), exact(x), atol=1e-3)
 
 
-def test_importance_weighted_estimate_converges_to_the_exact_marginal():
+def test_importance_weighted_estimate_converges_to_the_exact_marginal(linear_gaussian_vae):
     model = linear_gaussian_vae(sigma=0.5)
     exact = set_encoder_to_posterior(model, 0.5, variance_scale=3.0)
     x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
@@ -84,7 +77,7 @@ def test_importance_weighted_estimate_converges_to_the_exact_marginal():
     assert errors[1] < 0.01
 
 
-def test_chunking_does_not_change_the_estimate():
+def test_chunking_does_not_change_the_estimate(linear_gaussian_vae):
     model = linear_gaussian_vae()
     x = np.random.default_rng(1).normal(size=(4, 3)).astype("float32")
     whole = evaluation.log_likelihoods(model, x, num_samples=64, seed=3, max_decoded=10_000)
@@ -119,7 +112,7 @@ def test_latent_features_and_labels(real_images):
     assert ae_features.shape == (300, 5) and none is None
 
 
-def test_bad_arguments():
+def test_bad_arguments(linear_gaussian_vae):
     ae = vae_tf.make_model("ae", "mlp", (4,), 2, hidden_units=(4,))
     with pytest.raises(ValueError, match="AE"):
         evaluation.elbo(ae, np.zeros((2, 4)))

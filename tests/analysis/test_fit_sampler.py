@@ -1,5 +1,5 @@
 """Ex-post density sampling from the command line: `vae-tf fit-sampler`, `sample --sampler`,
-and the exported `sample` signature, end to end on conftest.SMALL_DIR with tiny settings."""
+and the exported `sample` signature, end to end on the small_dir fixture with tiny settings."""
 
 import numpy as np
 import pytest
@@ -10,16 +10,16 @@ from vae_tf.serving.export import sample_saved_model
 from vae_tf.runs.run import SAMPLER_FILE, Run
 from vae_tf.analysis.samplers import GaussianMixtureSampler
 
-from conftest import SMALL_DIR
 
-TINY = ["--dataset", "idx", "--data-dir", str(SMALL_DIR), "--epochs", "1", "--hidden-units", "32",
-        "--latent-dim", "3", "--iw-samples", "2", "--batch-size", "256", "--no-export"]
+@pytest.fixture(scope="module")
+def tiny(tiny_run):
+    return [*tiny_run, "--latent-dim", "3"]
 
 
 @pytest.fixture(scope="module")
-def ae_run(tmp_path_factory):
+def ae_run(tiny, tmp_path_factory):
     root = tmp_path_factory.mktemp("fit_sampler")
-    assert main(["train", *TINY, "--model", "ae", "--name", "ae", "--out", str(root)]) == 0
+    assert main(["train", *tiny, "--model", "ae", "--name", "ae", "--out", str(root)]) == 0
     return root / "ae"
 
 
@@ -59,8 +59,8 @@ def test_an_ae_samples_from_its_mixture_in_the_cli_plots_and_export(ae_run, tmp_
     np.testing.assert_allclose(images, np.asarray(expected), atol=1e-5)
 
 
-def test_without_a_fitted_mixture_gmm_is_refused_and_an_ae_exports_no_sample(tmp_path, capsys):
-    assert main(["train", *TINY, "--model", "ae", "--name", "bare", "--out", str(tmp_path)]) == 0
+def test_without_a_fitted_mixture_gmm_is_refused_and_an_ae_exports_no_sample(tiny, tmp_path, capsys):
+    assert main(["train", *tiny, "--model", "ae", "--name", "bare", "--out", str(tmp_path)]) == 0
     run = tmp_path / "bare"
     assert main(["sample", str(run), "--sampler", "gmm", "--out", str(tmp_path / "s.png")]) == 2
     assert "vae-tf fit-sampler" in capsys.readouterr().err
@@ -72,8 +72,8 @@ def test_without_a_fitted_mixture_gmm_is_refused_and_an_ae_exports_no_sample(tmp
     assert "no fitted latent sampler" in capsys.readouterr().err
 
 
-def test_a_vae_keeps_its_prior_unless_gmm_is_asked_for(tmp_path):
-    assert main(["train", *TINY, "--name", "v", "--out", str(tmp_path)]) == 0
+def test_a_vae_keeps_its_prior_unless_gmm_is_asked_for(tiny, tmp_path):
+    assert main(["train", *tiny, "--name", "v", "--out", str(tmp_path)]) == 0
     run = tmp_path / "v"
     assert main(["fit-sampler", str(run), "--components", "2"]) == 0
     outs = {}

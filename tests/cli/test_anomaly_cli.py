@@ -1,4 +1,4 @@
-"""`vae-tf score`, `calibrate` and `ood` end to end on a tiny Fashion-MNIST run (conftest.SMALL_DIR)."""
+"""`vae-tf score`, `calibrate` and `ood` end to end on a tiny Fashion-MNIST run (the small_dir fixture)."""
 
 import csv
 import json
@@ -6,21 +6,17 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SMALL_DIR
 from vae_tf.analysis import anomaly
 from vae_tf.runs.calibration import CALIBRATION_FILE
 from vae_tf.cli import main
 
-DATA = ["--dataset", "idx", "--data-dir", str(SMALL_DIR)]
-TINY = [*DATA, "--epochs", "1", "--hidden-units", "32", "--latent-dim", "2", "--iw-samples", "2",
-        "--batch-size", "256", "--no-export"]
 FAST = ["--iw-samples", "2"]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tiny_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("anomaly_cli")
-    assert main(["train", *TINY, "--out", str(root), "--name", "vae"]) == 0
+    assert main(["train", *tiny_run, "--out", str(root), "--name", "vae"]) == 0
     return root / "vae"
 
 
@@ -56,9 +52,9 @@ def test_score_images_array_writes_one_row_per_image(run, real_images, tmp_path)
     np.testing.assert_allclose([float(r["complexity"]) for r in rows], expected, atol=1e-3)
 
 
-def test_score_a_dataset_keeps_its_labels(run, tmp_path):
+def test_score_a_dataset_keeps_its_labels(tiny_data, run, tmp_path):
     out = tmp_path / "s.csv"
-    assert main(["score", str(run), *DATA, "--score", "reconstruction", "--out", str(out)]) == 0
+    assert main(["score", str(run), *tiny_data, "--score", "reconstruction", "--out", str(out)]) == 0
     rows = read_rows(out)
     assert len(rows) == 2000  # the test split the loader carves from a t10k-only directory
     assert list(rows[0]) == ["index", "label", "reconstruction"] or "anomaly" in rows[0]
@@ -109,8 +105,8 @@ def test_calibration_flags_the_requested_fraction(run, calibrated, tmp_path):
     assert np.all(scores[flags == 1] >= calibrated["threshold"] - 1e-4)
 
 
-def test_score_asks_for_anomaly_on_an_uncalibrated_run(tmp_path, capsys):
-    assert main(["train", *TINY, "--out", str(tmp_path), "--name", "u", "--model", "ae"]) == 0
+def test_score_asks_for_anomaly_on_an_uncalibrated_run(tiny_run, tmp_path, capsys):
+    assert main(["train", *tiny_run, "--out", str(tmp_path), "--name", "u", "--model", "ae"]) == 0
     out = tmp_path / "s.csv"
     assert main(["score", str(tmp_path / "u"), "--anomaly", "--out", str(out)]) == 2
     one_error_line(capsys, "never calibrated")

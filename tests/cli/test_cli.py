@@ -1,4 +1,4 @@
-"""The `vae-tf` command end to end on real Fashion-MNIST images (conftest.SMALL_DIR), kept tiny."""
+"""The `vae-tf` command end to end on real Fashion-MNIST images (the small_dir fixture), kept tiny."""
 
 import csv
 import json
@@ -14,19 +14,17 @@ from PIL import Image
 from vae_tf.cli import main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-from conftest import SMALL_DIR  # noqa: E402
-TINY_DATA = ["--dataset", "idx", "--data-dir", str(SMALL_DIR)]
-TINY_SETTINGS = ["--epochs", "1", "--hidden-units", "32", "--latent-dim", "2", "--iw-samples", "2",
-                 "--batch-size", "256"]
-TINY = [*TINY_DATA, *TINY_SETTINGS]
 
 
-def train(tmp_path, *extra):
-    return main(["train", *TINY, "--out", str(tmp_path / "runs"), "--saved-models", str(tmp_path / "sm"), *extra])
+@pytest.fixture(scope="session")
+def train(tiny_run):
+    """`train(root, *extra)`: the exit status of a tiny `vae-tf train` into root/runs and root/sm."""
+    return lambda root, *extra: main(["train", *tiny_run, "--export", "--out", str(root / "runs"),
+                                      "--saved-models", str(root / "sm"), *extra])
 
 
 @pytest.fixture(scope="module")
-def vae_run(tmp_path_factory):
+def vae_run(train, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     assert train(root, "--name", "vae") == 0
     return root / "runs" / "vae"
@@ -49,14 +47,14 @@ def test_train_writes_a_complete_run_directory(vae_run, capsys):
         assert {"loss", "kl", "beta", "val_loss"} <= set(next(csv.reader(f)))
 
 
-def test_existing_run_is_refused_and_left_intact(vae_run, capsys):
+def test_existing_run_is_refused_and_left_intact(tiny_run, vae_run, capsys):
     before = (vae_run / "model.keras").read_bytes()
-    assert main(["train", *TINY, "--out", str(vae_run.parent), "--name", "vae"]) == 2
+    assert main(["train", *tiny_run, "--out", str(vae_run.parent), "--name", "vae"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (vae_run / "model.keras").read_bytes() == before
 
 
-def test_overwrite_replaces_a_run_only_when_the_new_one_succeeds(tmp_path, capsys):
+def test_overwrite_replaces_a_run_only_when_the_new_one_succeeds(train, tmp_path, capsys):
     assert train(tmp_path, "--name", "r") == 0
     run = tmp_path / "runs" / "r"
     config = run / "config.json"
@@ -92,7 +90,7 @@ def test_sample_encode_score_plot(vae_run, tmp_path):
     assert (vae_run / "plots" / "samples.png").is_file()
 
 
-def test_cvae_run_draws_the_class_grid_and_samples_a_class(tmp_path, capsys):
+def test_cvae_run_draws_the_class_grid_and_samples_a_class(train, tmp_path, capsys):
     assert train(tmp_path, "--name", "c", "--model", "cvae", "--arch", "conv", "--filters", "4", "8") == 0
     run = tmp_path / "runs" / "c"
     assert (run / "plots" / "class_grid.png").is_file()
@@ -117,12 +115,12 @@ def test_train_exports_a_saved_model_and_export_adds_versions(vae_run, tmp_path)
     assert Image.open(grid).size[0] > 200
 
 
-def test_no_export_writes_no_saved_model(tmp_path):
+def test_no_export_writes_no_saved_model(train, tmp_path):
     assert train(tmp_path, "--name", "n", "--no-export") == 0
     assert not (tmp_path / "sm").exists()
 
 
-def test_ae_run_and_its_limits(tmp_path, capsys):
+def test_ae_run_and_its_limits(train, tmp_path, capsys):
     assert train(tmp_path, "--name", "a", "--model", "ae") == 0
     run = tmp_path / "runs" / "a"
     assert set(json.loads((run / "metrics.json").read_text())) == {"reconstruction", "examples"}
@@ -179,19 +177,19 @@ def test_bad_input_fails_with_one_clear_line(argv, message, capsys):
         (["--dataset", "no_such_set"], "unknown data set"),
     ],
 )
-def test_bad_train_settings_fail_with_one_line_and_leave_nothing(argv, message, tmp_path, capsys):
+def test_bad_train_settings_fail_with_one_line_and_leave_nothing(tiny_data, tiny_settings, argv, message, tmp_path, capsys):
     images = tmp_path / "images"  # an image folder without class sub-folders
     images.mkdir()
     Image.new("L", (8, 8)).save(images / "a.png")
     argv = [str(images) if a == "IMAGES" else a for a in argv]
-    data = [] if {"--dataset", "--data-dir"} & set(argv) else TINY_DATA
-    assert main(["train", *data, *TINY_SETTINGS, "--out", str(tmp_path / "runs"), "--no-export", *argv]) == 2
+    data = [] if {"--dataset", "--data-dir"} & set(argv) else tiny_data
+    assert main(["train", *data, *tiny_settings, "--out", str(tmp_path / "runs"), "--no-export", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vae-tf: error:") and message in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]  # no runs/, no NAME.partial
 
 
-def test_a_bad_flag_then_the_corrected_command_succeeds(tmp_path, capsys):
+def test_a_bad_flag_then_the_corrected_command_succeeds(train, tmp_path, capsys):
     assert train(tmp_path, "--name", "x", "--beta", "-1") == 2
     assert "--beta must be >= 0.0, got -1.0" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
@@ -247,10 +245,10 @@ def test_the_command_is_quiet_and_fails_cleanly(command, tmp_path):
     assert result.stdout == ""
 
 
-def test_train_with_mirrored_strategy_on_two_cpu_replicas(tmp_path):
+def test_train_with_mirrored_strategy_on_two_cpu_replicas(tiny_run, tmp_path):
     # A fresh process: the CPU can only be split before TensorFlow starts.
     result = subprocess.run(
-        [sys.executable, "-m", "vae_tf", "train", *TINY, "--strategy", "mirrored",
+        [sys.executable, "-m", "vae_tf", "train", *tiny_run, "--strategy", "mirrored",
          "--cpu-replicas", "2", "--out", str(tmp_path), "--name", "m", "--no-export"],
         capture_output=True, text=True, timeout=300,
     )

@@ -6,26 +6,28 @@ import json
 
 import pytest
 
-from conftest import SMALL_DIR
 from vae_tf.cli import QUICK_SAMPLES, main
 from vae_tf.config import ConfigError, DataConfig, RunConfig, TrainingConfig
 
-TINY = ["--epochs", "1", "--hidden-units", "16", "--latent-dim", "3", "--iw-samples", "1",
-        "--batch-size", "128", "--no-export"]
+
+@pytest.fixture(scope="module")
+def tiny(tiny_settings):
+    """`tiny_settings` with a 3-D code, one importance sample and batches of 128."""
+    return [*tiny_settings, "--hidden-units", "16", "--latent-dim", "3", "--iw-samples", "1", "--batch-size", "128"]
 
 
 @pytest.fixture(scope="module")
-def dsprites_run(tmp_path_factory):
+def dsprites_run(tiny, tmp_path_factory):
     root = tmp_path_factory.mktemp("dsprites")
     assert main(["train", "--dataset", "dsprites", "--limit", "256", "--validation-fraction", "0",
-                 *TINY, "--projector-examples", "40", "--out", str(root), "--name", "d"]) == 0
+                 *tiny, "--projector-examples", "40", "--out", str(root), "--name", "d"]) == 0
     return root / "d"
 
 
 @pytest.fixture(scope="module")
-def fashion_run(tmp_path_factory):
+def fashion_run(tiny, tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("fashion")
-    assert main(["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--limit", "300", *TINY,
+    assert main(["train", *tiny_data, "--limit", "300", *tiny,
                  "--projector-examples", "0", "--out", str(root), "--name", "f"]) == 0
     return root / "f"
 
@@ -84,7 +86,7 @@ def test_projector_examples_zero_writes_none_and_plot_adds_it(fashion_run, capsy
 
 
 def test_limit_subsets_the_training_examples(fashion_run):
-    # SMALL_DIR: 10,000 images, 2,000 test and 10% of the rest validation; 300 train
+    # small_dir: 10,000 images, 2,000 test and 10% of the rest validation; 300 train
     # examples in batches of 128 are 3 steps per epoch.
     config = json.loads((fashion_run / "config.json").read_text())
     assert config["data"]["limit"] == 300 and config["training"]["projector_examples"] == 0
@@ -93,11 +95,12 @@ def test_limit_subsets_the_training_examples(fashion_run):
 @pytest.mark.parametrize("argv, message", [
     (["--limit", "0"], "--limit must be >= 1, got 0"),
     (["--projector-examples", "-1"], "--projector-examples must be >= 0, got -1"),
-    (["--dataset", "idx", "--data-dir", str(SMALL_DIR), "--limit", "100000"],
+    (["--dataset", "idx", "--data-dir", "SMALL_DIR", "--limit", "100000"],
      "limit 100000 is more than the"),
 ])
-def test_bad_new_settings_fail_with_one_line_and_leave_nothing(argv, message, tmp_path, capsys):
-    assert main(["train", *TINY, "--out", str(tmp_path / "runs"), *argv]) == 2
+def test_bad_new_settings_fail_with_one_line_and_leave_nothing(tiny, argv, message, tmp_path, capsys, small_dir):
+    argv = [str(small_dir) if a == "SMALL_DIR" else a for a in argv]
+    assert main(["train", *tiny, "--out", str(tmp_path / "runs"), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "runs").exists()

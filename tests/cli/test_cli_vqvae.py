@@ -1,4 +1,4 @@
-"""`vae-tf` with --model vqvae end to end on real Fashion-MNIST images (conftest.SMALL_DIR), tiny."""
+"""`vae-tf` with --model vqvae end to end on real Fashion-MNIST images (the small_dir fixture), tiny."""
 
 import json
 
@@ -10,19 +10,16 @@ from vae_tf.cli import main
 from vae_tf.runtime.precision import float32_copy
 from vae_tf.runs.run import Run
 
-from conftest import SMALL_DIR  # noqa: E402
-
-TINY_DATA = ["--dataset", "idx", "--data-dir", str(SMALL_DIR)]
 TINY_VQ = ["--model", "vqvae", "--arch", "conv", "--num-embeddings", "16", "--embedding-dim", "4",
            "--filters", "8", "16", "--epochs", "1", "--batch-size", "256"]
 TINY_PRIOR = ["--epochs", "1", "--filters", "8", "--layers", "1", "--conditional"]
 
 
 @pytest.fixture(scope="module")
-def vq_run(tmp_path_factory):
+def vq_run(tiny_data, tmp_path_factory):
     """A trained VQ-VAE run with a conditional prior, and its first SavedModel (no prior)."""
     root = tmp_path_factory.mktemp("vq")
-    argv = ["train", *TINY_DATA, *TINY_VQ, "--codebook-ema", "--name", "vq",
+    argv = ["train", *tiny_data, *TINY_VQ, "--codebook-ema", "--name", "vq",
             "--out", str(root / "runs"), "--saved-models", str(root / "sm")]
     assert main(argv) == 0
     run = root / "runs" / "vq"
@@ -118,15 +115,15 @@ def test_bad_codes_and_labels_get_clear_errors(vq_run, tmp_path, capsys):
          "--commitment must be >= 0.0, got -1.0"),
     ],
 )
-def test_bad_vqvae_settings_fail_with_one_line_and_leave_nothing(argv, message, tmp_path, capsys):
-    assert main(["train", *TINY_DATA, "--out", str(tmp_path / "runs"), "--no-export", *argv]) == 2
+def test_bad_vqvae_settings_fail_with_one_line_and_leave_nothing(tiny_data, argv, message, tmp_path, capsys):
+    assert main(["train", *tiny_data, "--out", str(tmp_path / "runs"), "--no-export", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not any(tmp_path.iterdir())
 
 
-def test_train_prior_and_temperature_refuse_other_models(tmp_path, capsys):
-    argv = ["train", *TINY_DATA, "--model", "ae", "--hidden-units", "16", "--latent-dim", "2",
+def test_train_prior_and_temperature_refuse_other_models(tiny_data, tmp_path, capsys):
+    argv = ["train", *tiny_data, "--model", "ae", "--hidden-units", "16", "--latent-dim", "2",
             "--epochs", "1", "--name", "a", "--out", str(tmp_path / "runs"), "--no-export"]
     assert main(argv) == 0
     run = str(tmp_path / "runs" / "a")

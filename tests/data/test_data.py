@@ -56,18 +56,16 @@ from PIL import Image  # noqa: E402
 
 from vae_tf.data import DEBIAN_FASHION_MNIST, load_data, training_pipelines  # noqa: E402
 
-from conftest import SMALL_DIR  # noqa: E402
-
 
 def count(dataset):
     return sum(int(x.shape[0]) for x, _ in dataset)
 
 
-def test_t10k_only_idx_directory_is_carved_deterministically():
-    splits = load_data("fashion_mnist", data_dir=SMALL_DIR, batch_size=500, validation_fraction=0.1)
+def test_t10k_only_idx_directory_is_carved_deterministically(small_dir):
+    splits = load_data("fashion_mnist", data_dir=small_dir, batch_size=500, validation_fraction=0.1)
     assert splits.image_shape == (28, 28, 1) and splits.num_classes == 10
     assert (count(splits.train), count(splits.validation), count(splits.test)) == (7200, 800, 2000)
-    again = load_data("idx", data_dir=SMALL_DIR, batch_size=500)
+    again = load_data("idx", data_dir=small_dir, batch_size=500)
     first = lambda s: next(iter(s.test))[1].numpy()  # noqa: E731
     np.testing.assert_array_equal(first(splits), first(again))
     x, y = next(iter(splits.train))
@@ -84,9 +82,9 @@ def test_fashion_mnist_default_reads_the_debian_package():
     assert splits.class_names[0] == "T-shirt/top" and splits.class_names[9] == "Ankle boot"
 
 
-def test_idx_files_have_class_names_only_when_known_to_be_fashion_mnist():
-    assert load_data("idx", data_dir=SMALL_DIR).class_names is None  # numbers stay numbers
-    named = load_data("fashion_mnist", data_dir=SMALL_DIR).class_names
+def test_idx_files_have_class_names_only_when_known_to_be_fashion_mnist(small_dir):
+    assert load_data("idx", data_dir=small_dir).class_names is None  # numbers stay numbers
+    named = load_data("fashion_mnist", data_dir=small_dir).class_names
     assert named == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -136,10 +134,10 @@ def test_image_folder_without_sub_folders_has_no_labels_or_names(tmp_path):
     assert splits.num_classes is None and splits.class_names is None
 
 
-def test_binarization_static_and_dynamic():
-    static = load_data("idx", data_dir=SMALL_DIR, batch_size=256, binarize="static")
+def test_binarization_static_and_dynamic(small_dir):
+    static = load_data("idx", data_dir=small_dir, batch_size=256, binarize="static")
     assert set(np.unique(next(iter(static.train))[0].numpy())) <= {0.0, 1.0}
-    dynamic = load_data("idx", data_dir=SMALL_DIR, batch_size=256, binarize="dynamic",
+    dynamic = load_data("idx", data_dir=small_dir, batch_size=256, binarize="dynamic",
                         validation_fraction=0.0)
     test_a, test_b = (next(iter(dynamic.test))[0].numpy() for _ in range(2))
     np.testing.assert_array_equal(test_a, test_b)  # held-out data: one fixed draw
@@ -150,9 +148,9 @@ def test_binarization_static_and_dynamic():
     assert not np.array_equal(np.sort(epoch_a.sum(1)), np.sort(epoch_b.sum(1)))
 
 
-def test_epoch_k_depends_only_on_the_seed_and_k():
+def test_epoch_k_depends_only_on_the_seed_and_k(small_dir):
     def load(seed=3):
-        return load_data("idx", data_dir=SMALL_DIR, batch_size=500, binarize="dynamic", seed=seed)
+        return load_data("idx", data_dir=small_dir, batch_size=500, binarize="dynamic", seed=seed)
 
     def batches(dataset):
         return [(x.numpy(), y.numpy()) for x, y in dataset]
@@ -193,20 +191,20 @@ def test_indexed_epochs_give_the_batches_of_the_shuffled_elements(binarize):
     assert indexed_epoch(0).examples is indexed_epoch(3).examples  # gathered into tensors once
 
 
-def test_load_data_offers_indexed_epochs_for_sources_in_memory(tmp_path):
-    idx = load_data("idx", data_dir=SMALL_DIR, batch_size=500, seed=3)
+def test_load_data_offers_indexed_epochs_for_sources_in_memory(small_dir, tmp_path):
+    idx = load_data("idx", data_dir=small_dir, batch_size=500, seed=3)
     indexed = idx.indexed_epoch(2)
     assert [t.shape[0] for t in indexed.examples] == [7200, 7200]
     assert int(indexed.indices.cardinality()) == int(idx.epoch(2).cardinality()) == 15
-    assert load_data("idx", data_dir=SMALL_DIR, binarize="dynamic").indexed_epoch is None
+    assert load_data("idx", data_dir=small_dir, binarize="dynamic").indexed_epoch is None
     make_folder(tmp_path / "folder")
     assert load_data("folder", data_dir=tmp_path / "folder", image_size=(8, 8), cache=1).indexed_epoch is None
 
 
-def test_pipelines_read_ahead_without_tf_data_autotuning():
+def test_pipelines_read_ahead_without_tf_data_autotuning(small_dir):
     """Autotuning's thread made deleting an iterator, at the end of every `fit`, wait up
     to seconds (README, Performance): every pipeline that `load_data` builds is without it."""
-    data = load_data("idx", data_dir=SMALL_DIR, batch_size=500, seed=3, validation_fraction=0.1)
+    data = load_data("idx", data_dir=small_dir, batch_size=500, seed=3, validation_fraction=0.1)
     pipelines = {"train": data.train, "validation": data.validation, "test": data.test,
                  "epoch": data.epoch(1), "indexed": data.indexed_epoch(1).dataset()}
     assert {name: d.options().autotune.enabled for name, d in pipelines.items()} == dict.fromkeys(pipelines, False)
@@ -219,12 +217,13 @@ def test_pipelines_read_ahead_without_tf_data_autotuning():
         ({"dataset": "folder", "data_dir": "/nonexistent/dir", "image_size": (8, 8)}, "no such directory"),
         ({"dataset": "no_such_data_set"}, "unknown data set 'no_such_data_set'"),
         ({"dataset": "idx"}, "needs --data-dir"),
-        ({"dataset": "idx", "data_dir": SMALL_DIR, "num_classes": 5}, r"labels go up to 9 .* \[0, 5\)"),
-        ({"dataset": "idx", "data_dir": SMALL_DIR, "binarize": "sometimes"}, "binarize"),
-        ({"dataset": "idx", "data_dir": SMALL_DIR, "validation_fraction": 1.0}, "validation_fraction"),
+        ({"dataset": "idx", "data_dir": "SMALL_DIR", "num_classes": 5}, r"labels go up to 9 .* \[0, 5\)"),
+        ({"dataset": "idx", "data_dir": "SMALL_DIR", "binarize": "sometimes"}, "binarize"),
+        ({"dataset": "idx", "data_dir": "SMALL_DIR", "validation_fraction": 1.0}, "validation_fraction"),
     ],
 )
-def test_bad_requests_name_the_problem(kwargs, message):
+def test_bad_requests_name_the_problem(kwargs, message, small_dir):
+    kwargs = {key: small_dir if value == "SMALL_DIR" else value for key, value in kwargs.items()}
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         load_data(**kwargs)
 
@@ -241,5 +240,5 @@ def test_image_folder_with_an_unreadable_file_names_it(tmp_path):
     (root / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(ValueError, match="broken.png: unreadable image"):
         load_data("folder", data_dir=root, image_size=(8, 8))
-    with pytest.raises(ValueError, match="image_size"):
+    with pytest.raises(ValueError, match="needs --image-size"):
         load_data("folder", data_dir=root)

@@ -10,7 +10,6 @@ from vae_tf.config import ConfigError, ModelConfig, RunConfig, read_config
 from vae_tf.models import registry
 from vae_tf.runs.training import build_model, load_config_data
 
-from conftest import SMALL_DIR
 
 
 def registry_options():
@@ -71,21 +70,15 @@ def test_cli_refuses_a_foreign_option_before_writing(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def small_config(**model):
-    return RunConfig(data=dataclasses.replace(RunConfig().data, dataset="idx", data_dir=str(SMALL_DIR),
-                                              batch_size=256),
-                     model=ModelConfig(hidden_units=(8,), latent_dim=2, **model))
-
-
-def test_build_model_passes_the_options_and_the_training_size():
-    config = small_config(kind="tcvae", tc_weight=2.0, tc_estimator="mws")
+def test_build_model_passes_the_options_and_the_training_size(small_config):
+    config = small_config(model="tcvae", tc_weight=2.0, tc_estimator="mws")
     data = load_config_data(config)
     tcvae = build_model(config, data)
     assert float(tcvae.tc_weight.numpy()) == 2.0 and tcvae.estimator == "mws"
     assert tcvae.dataset_size == 7200  # 8,000 training images (conftest) less 10% validation
-    given = build_model(small_config(kind="tcvae", dataset_size=123), data)
+    given = build_model(small_config(model="tcvae", dataset_size=123), data)
     assert given.dataset_size == 123
-    iwae = build_model(small_config(kind="iwae", train_samples=3, prior="vamp", prior_components=4), data)
+    iwae = build_model(small_config(model="iwae", train_samples=3, prior="vamp", prior_components=4), data)
     assert iwae.train_samples == 3 and iwae.prior.num_components == 4
 
 

@@ -7,9 +7,7 @@ import pytest
 import tensorflow as tf
 
 import vae_tf
-from conftest import SMALL_DIR
 from vae_tf.runs.callbacks import BetaSchedule, ImageLogger, RunProgbar
-from vae_tf.config import RunConfig
 from vae_tf.runs.training import train
 
 
@@ -89,15 +87,14 @@ def test_run_progbar_ends_each_epoch_at_its_step_count(real_batch, capsys):
         assert {total for _, total in printed} == {11}
 
 
-def test_a_resumed_run_counts_each_epoch_to_its_step_count(tmp_path, capsys):
+def test_a_resumed_run_counts_each_epoch_to_its_step_count(small_config, tmp_path, capsys):
     class StopAt(keras.callbacks.Callback):  # as if killed after the first epoch's checkpoint
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 1:
                 raise KeyboardInterrupt
 
     # 7,200 training images in batches of 256: 29 steps, one partial execution of 32.
-    config = RunConfig.from_dict(dict(dataset="idx", data_dir=str(SMALL_DIR), hidden_units=(16,), latent_dim=2,
-                         iw_samples=2, batch_size=256, epochs=2, out=str(tmp_path), name="r"))
+    config = small_config(out=str(tmp_path), name="r")
     with pytest.raises(KeyboardInterrupt):
         train(config, verbose=1, callbacks=[StopAt(), slow_steps])
     first = epoch_counters(capsys.readouterr().out)

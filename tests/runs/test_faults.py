@@ -13,22 +13,14 @@ import time
 
 import pytest
 
-from conftest import SMALL_DIR
 import keras
 
 from vae_tf.runs import runlock
 from vae_tf.runs.checkpoints import CheckpointError, completed_epochs
 from vae_tf.cli import main
-from vae_tf.config import RunConfig
 from vae_tf.runs.training import train
 
-SMALL = dict(dataset="idx", data_dir=str(SMALL_DIR), hidden_units=(16,), latent_dim=2,
-             iw_samples=2, batch_size=256, epochs=2)
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def small_config(**changes):
-    return RunConfig.from_dict({**SMALL, **changes})
 
 
 class InterruptAfter(keras.callbacks.Callback):
@@ -49,11 +41,11 @@ def history_epochs(run_dir):
     return [row[0] for row in rows]
 
 
-def test_a_second_process_on_a_locked_run_is_refused_at_once(tmp_path, capsys):
+def test_a_second_process_on_a_locked_run_is_refused_at_once(tiny_data, tmp_path, capsys):
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (tmp_path / ".same.lock").write_text(f"{holder.pid} {socket.gethostname()} token\n")
-        status = main(["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--out", str(tmp_path),
+        status = main(["train", *tiny_data, "--out", str(tmp_path),
                        "--name", "same", "--epochs", "1", "--no-export"])
     finally:
         holder.kill()
@@ -86,10 +78,10 @@ def test_a_lock_from_another_host_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_concurrent_trains_on_one_name(tmp_path):
+def test_two_concurrent_trains_on_one_name(tiny_data, tmp_path):
     """Two `vae-tf train --name same` at once: one trains, the other refuses in one line;
     history.csv has one header and each epoch once."""
-    command = [sys.executable, "-m", "vae_tf", "train", "--dataset", "idx", "--data-dir", str(SMALL_DIR),
+    command = [sys.executable, "-m", "vae_tf", "train", *tiny_data,
                "--out", str(tmp_path), "--name", "same", "--epochs", "3", "--hidden-units", "16",
                "--latent-dim", "2", "--iw-samples", "2", "--no-export"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -113,7 +105,7 @@ def test_two_concurrent_trains_on_one_name(tmp_path):
     assert not (tmp_path / ".same.lock").exists()
 
 
-def test_a_truncated_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+def test_a_truncated_checkpoint_falls_back_to_the_previous_one(small_config, tmp_path, caplog):
     config = small_config(out=str(tmp_path), name="t", epochs=3)
     with pytest.raises(KeyboardInterrupt):
         train(config, verbose=0, callbacks=[InterruptAfter(epoch=1)])
@@ -129,7 +121,7 @@ def test_a_truncated_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog)
     assert history_epochs(finished.path) == ["epoch", "0", "1", "2"]
 
 
-def test_a_checkpoint_with_no_whole_copy_is_refused_in_one_line(tmp_path, capsys):
+def test_a_checkpoint_with_no_whole_copy_is_refused_in_one_line(tiny_data, small_config, tmp_path, capsys):
     config = small_config(out=str(tmp_path), name="t", epochs=2)
     with pytest.raises(KeyboardInterrupt):
         train(config, verbose=0, callbacks=[InterruptAfter(epoch=0)])
@@ -138,7 +130,7 @@ def test_a_checkpoint_with_no_whole_copy_is_refused_in_one_line(tmp_path, capsys
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match=r"latest.weights.h5: no checkpoint in .* verifies"):
         completed_epochs(backup)
-    status = main(["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--out", str(tmp_path),
+    status = main(["train", *tiny_data, "--out", str(tmp_path),
                    "--name", "t", "--epochs", "2", "--hidden-units", "16", "--latent-dim", "2",
                    "--iw-samples", "2", "--batch-size", "256", "--no-export"])
     err = capsys.readouterr().err.strip().splitlines()
@@ -146,7 +138,7 @@ def test_a_checkpoint_with_no_whole_copy_is_refused_in_one_line(tmp_path, capsys
     assert weights.stat().st_size == 100 and not (tmp_path / "t").exists()  # left as found
 
 
-def test_a_checkpoint_of_another_optimizer_is_refused_not_skipped(tmp_path):
+def test_a_checkpoint_of_another_optimizer_is_refused_not_skipped(small_config, tmp_path):
     import keras
 
     from vae_tf.runs.checkpoints import VerifiedBackup
@@ -163,16 +155,18 @@ def test_a_checkpoint_of_another_optimizer_is_refused_not_skipped(tmp_path):
         other.fit(data.epoch(1), epochs=2, initial_epoch=1, verbose=0, callbacks=[VerifiedBackup(backup)])
 
 
-TRAIN = ["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--hidden-units", "16", "--latent-dim", "2",
-         "--iw-samples", "2", "--batch-size", "256", "--no-export"]
+@pytest.fixture(scope="module")
+def train_args(tiny_data):
+    return ["train", *tiny_data, "--hidden-units", "16", "--latent-dim", "2", "--iw-samples", "2",
+            "--batch-size", "256", "--no-export"]
 
 
-def test_a_full_disk_mid_checkpoint_ends_in_one_line_and_the_rerun_resumes(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_mid_checkpoint_ends_in_one_line_and_the_rerun_resumes(train_args, tmp_path, monkeypatch, capsys):
     """The disk fills halfway through the second epoch's weights file; the rerun after
     space is freed resumes exactly."""
     from vae_tf.runs import checkpoints
 
-    assert main(TRAIN + ["--out", str(tmp_path), "--name", "done", "--epochs", "1"]) == 0
+    assert main(train_args + ["--out", str(tmp_path), "--name", "done", "--epochs", "1"]) == 0
     finished = {p: p.read_bytes() for p in (tmp_path / "done").rglob("*") if p.is_file()}
     write_weights, calls = checkpoints._write_weights, []
 
@@ -185,7 +179,7 @@ def test_a_full_disk_mid_checkpoint_ends_in_one_line_and_the_rerun_resumes(tmp_p
 
     monkeypatch.setattr(checkpoints, "_write_weights", fill_the_disk)
     capsys.readouterr()
-    assert main(TRAIN + ["--out", str(tmp_path), "--name", "x", "--epochs", "3"]) == 2
+    assert main(train_args + ["--out", str(tmp_path), "--name", "x", "--epochs", "3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     backup = tmp_path / "x.partial" / "backup"
     assert err == [f"vae-tf: error: no space left on device while writing {backup / 'latest.weights.h5'}"]
@@ -194,7 +188,7 @@ def test_a_full_disk_mid_checkpoint_ends_in_one_line_and_the_rerun_resumes(tmp_p
     assert {p: p.read_bytes() for p in (tmp_path / "done").rglob("*") if p.is_file()} == finished
 
     monkeypatch.undo()  # space freed; the user reruns the same command
-    assert main(TRAIN + ["--out", str(tmp_path), "--name", "x", "--epochs", "3"]) == 0
+    assert main(train_args + ["--out", str(tmp_path), "--name", "x", "--epochs", "3"]) == 0
     assert history_epochs(tmp_path / "x") == ["epoch", "0", "1", "2"]
 
 
@@ -265,13 +259,13 @@ def test_inputs_are_checked_at_the_door(door_models):
     assert np.isfinite(vae.evaluate(images, verbose=0, return_dict=True)["loss"])  # good data passes
 
 
-def test_a_full_disk_mid_export_ends_in_one_line_and_keeps_earlier_versions(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_mid_export_ends_in_one_line_and_keeps_earlier_versions(train_args, tmp_path, monkeypatch, capsys):
     """TensorFlow reports ENOSPC as a ResourceExhaustedError ("No space left on device");
     here a real one, from writing to /dev/full once the SavedModel files are written."""
     import tensorflow as tf
 
     models = tmp_path / "sm"
-    assert main([*TRAIN[:-1], "--limit", "500", "--epochs", "1", "--out", str(tmp_path), "--name", "e",
+    assert main([*train_args[:-1], "--limit", "500", "--epochs", "1", "--out", str(tmp_path), "--name", "e",
                  "--saved-models", str(models)]) == 0
     first = {p: p.read_bytes() for p in (models / "e").rglob("*") if p.is_file()}
     save = tf.saved_model.save

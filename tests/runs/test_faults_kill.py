@@ -13,14 +13,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SMALL_DIR
 from vae_tf.runs.checkpoints import completed_epochs
 from vae_tf.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-RUN = ["--dataset", "idx", "--data-dir", str(SMALL_DIR), "--model", "vae", "--hidden-units", "32",
-       "--latent-dim", "2", "--iw-samples", "2", "--batch-size", "128", "--epochs", "3",
-       "--binarize", "dynamic", "--deterministic", "--limit", "2000", "--no-export"]
+
+
+@pytest.fixture(scope="module")
+def run_args(tiny_data):
+    """`vae-tf train` arguments of a 3-epoch run that resumes exactly (deterministic ops,
+    a fresh Bernoulli draw per batch)."""
+    return [*tiny_data, "--model", "vae", "--hidden-units", "32", "--latent-dim", "2", "--iw-samples", "2",
+            "--batch-size", "128", "--epochs", "3", "--binarize", "dynamic", "--deterministic", "--limit", "2000",
+            "--no-export"]
 
 
 def vae_tf(*argv, kill_at=None):
@@ -43,17 +48,17 @@ def files(root):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def uninterrupted(run_args, tmp_path_factory):
     """The weights of the run the killed ones are compared with."""
     out = tmp_path_factory.mktemp("reference")
-    status, err = vae_tf("train", *RUN, "--out", str(out), "--name", "reference")
+    status, err = vae_tf("train", *run_args, "--out", str(out), "--name", "reference")
     assert status == 0, err
     return weights(out / "reference")
 
 
-def rerun_resumes_exactly(out, reference):
+def rerun_resumes_exactly(run_args, out, reference):
     """The same `train` command again resumes after epoch 1 and ends as `reference`."""
-    status, err = vae_tf("train", *RUN, "--out", str(out), "--name", "x")
+    status, err = vae_tf("train", *run_args, "--out", str(out), "--name", "x")
     assert status == 0, err
     assert "took over the lock" in err and "resuming x after epoch 1 of 3" in err
     for a, b in zip(weights(out / "x"), reference, strict=True):
@@ -63,36 +68,36 @@ def rerun_resumes_exactly(out, reference):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_checkpoint_write_then_rerun_resumes_exactly(tmp_path, uninterrupted):
+def test_sigkill_mid_checkpoint_write_then_rerun_resumes_exactly(run_args, tmp_path, uninterrupted):
     """Killed with half of the second epoch's weights file written: the first checkpoint
     is untouched, and the rerun resumes from it and ends bit-identical to an uninterrupted run."""
-    status, err = vae_tf("train", *RUN, "--out", str(tmp_path), "--name", "x", kill_at="checkpoint-write:2")
+    status, err = vae_tf("train", *run_args, "--out", str(tmp_path), "--name", "x", kill_at="checkpoint-write:2")
     assert status == -signal.SIGKILL, err
     backup = tmp_path / "x.partial" / "backup"
     half, whole = (backup / ".new.latest.weights.h5").stat().st_size, (backup / "latest.weights.h5").stat().st_size
     assert 0 < half < whole  # mid-write
     assert completed_epochs(backup) == 1
-    rerun_resumes_exactly(tmp_path, uninterrupted)
+    rerun_resumes_exactly(run_args, tmp_path, uninterrupted)
 
 
 @pytest.mark.slow
-def test_sigkill_mid_checkpoint_then_rerun_resumes_exactly(tmp_path, uninterrupted):
+def test_sigkill_mid_checkpoint_then_rerun_resumes_exactly(run_args, tmp_path, uninterrupted):
     """Killed in the second epoch's backup, after the first checkpoint was moved to its
     `previous.` name and before the new one was renamed in: the rerun resumes from the
     first and ends bit-identical to an uninterrupted run."""
-    status, err = vae_tf("train", *RUN, "--out", str(tmp_path), "--name", "x", kill_at="checkpoint:2")
+    status, err = vae_tf("train", *run_args, "--out", str(tmp_path), "--name", "x", kill_at="checkpoint:2")
     assert status == -signal.SIGKILL, err
     backup = tmp_path / "x.partial" / "backup"
     names = sorted(p.name for p in backup.iterdir())
     assert "latest.weights.h5" not in names and ".new.latest.weights.h5" in names, names  # mid-rename
     assert completed_epochs(backup) == 1  # the first checkpoint, found under its previous name
-    rerun_resumes_exactly(tmp_path, uninterrupted)
+    rerun_resumes_exactly(run_args, tmp_path, uninterrupted)
 
 
 @pytest.mark.slow
-def test_sigkill_before_the_export_rename_then_rerun_adds_a_whole_version(tmp_path):
+def test_sigkill_before_the_export_rename_then_rerun_adds_a_whole_version(run_args, tmp_path):
     run, models = tmp_path / "runs" / "e", tmp_path / "sm"
-    assert main(["train", *RUN[:-1], "--epochs", "1", "--out", str(run.parent), "--name", "e",
+    assert main(["train", *run_args[:-1], "--epochs", "1", "--out", str(run.parent), "--name", "e",
                  "--saved-models", str(models)]) == 0
     first = files(models / "e" / "1")
     status, err = vae_tf("export", str(run), "--saved-models", str(models), kill_at="export:1")

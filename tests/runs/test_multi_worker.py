@@ -14,13 +14,9 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import SMALL_DIR
-from vae_tf.config import RunConfig
 from vae_tf.runs.training import train, weights_digest
 
 TIMEOUT_S = 300
-SMALL = dict(dataset="idx", data_dir=str(SMALL_DIR), hidden_units=(32,), latent_dim=2,
-             iw_samples=2, batch_size=256, epochs=2, seed=5)
 
 
 def free_ports(count):
@@ -33,7 +29,7 @@ def free_ports(count):
     return ports
 
 
-def run_cluster(tmp_path, model, network=("--hidden-units", "32")):
+def run_cluster(tiny_data, tmp_path, model, network=("--hidden-units", "32")):
     """Runs both workers to the end (or the timeout); returns their (returncode, stderr)."""
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     arguments = ["--model", model, *network, "--latent-dim", "2", "--iw-samples", "2",
@@ -46,8 +42,8 @@ def run_cluster(tmp_path, model, network=("--hidden-units", "32")):
             env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
                 {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
             processes.append(subprocess.Popen(
-                [sys.executable, "-m", "vae_tf.cli", "train", "--dataset", "idx", "--data-dir",
-                 str(SMALL_DIR), *arguments, "--strategy", "multi_worker", "--name", model,
+                [sys.executable, "-m", "vae_tf.cli", "train", *tiny_data, *arguments,
+                 "--strategy", "multi_worker", "--name", model,
                  "--out", str(tmp_path / "runs"), "--saved-models", str(tmp_path / "sm")],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             ))
@@ -65,8 +61,8 @@ def logged_digest(stderr):
 
 
 @pytest.mark.parametrize("model", ["ae", "vae"])
-def test_two_local_workers_train_one_model(tmp_path, model):
-    (chief_code, chief_log), (worker_code, worker_log) = run_cluster(tmp_path, model)
+def test_two_local_workers_train_one_model(small_config, tiny_data, tmp_path, model):
+    (chief_code, chief_log), (worker_code, worker_log) = run_cluster(tiny_data, tmp_path, model)
     assert chief_code == 0, chief_log[-3000:]
     assert worker_code == 0, worker_log[-3000:]
     assert "with 2 replica(s)" in chief_log
@@ -83,7 +79,8 @@ def test_two_local_workers_train_one_model(tmp_path, model):
     assert logged_digest(chief_log) == logged_digest(worker_log) == weights_digest(chief_model)
 
     if model == "ae":  # no sampling noise: the same as one process with the same global batch
-        reference = train(RunConfig.from_dict(dict(SMALL, model="ae", strategy="default", out=str(tmp_path / "ref"))),
+        reference = train(small_config(model="ae", hidden_units=(32,), seed=5, strategy="default",
+                                       out=str(tmp_path / "ref")),
                           verbose=0)
         expected = reference.model.get_weights()
         for got, want in zip(chief_model.get_weights(), expected, strict=True):
@@ -91,10 +88,10 @@ def test_two_local_workers_train_one_model(tmp_path, model):
 
 
 @pytest.mark.slow
-def test_vqvae_logs_its_own_terms_across_workers(tmp_path):
+def test_vqvae_logs_its_own_terms_across_workers(tiny_data, tmp_path):
     """The VQ-VAE's logs (codebook terms, perplexity) go through the same one-collective step."""
     (chief_code, chief_log), (worker_code, worker_log) = run_cluster(
-        tmp_path, "vqvae", network=("--arch", "conv", "--filters", "4", "8"))
+        tiny_data, tmp_path, "vqvae", network=("--arch", "conv", "--filters", "4", "8"))
     assert chief_code == 0, chief_log[-3000:]
     assert worker_code == 0, worker_log[-3000:]
     assert logged_digest(chief_log) == logged_digest(worker_log)

@@ -14,18 +14,16 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import SMALL_DIR
 from vae_tf.runs.callbacks import TrainingDiverged
 from vae_tf.config import RunConfig
 from vae_tf.runs.training import train
 
-SMALL = dict(dataset="idx", data_dir=str(SMALL_DIR), hidden_units=(32,), latent_dim=2,
-             iw_samples=2, batch_size=256, epochs=3)
 
-
-def small_config(**changes):
-    """A tiny run's RunConfig, from flat settings (the format-1 layout migrates)."""
-    return RunConfig.from_dict({**SMALL, **changes})
+@pytest.fixture(scope="module")
+def small_config(small_config):
+    """The shared small run with three epochs of a 32-unit MLP, from flat settings (the
+    format-1 layout migrates)."""
+    return lambda **changes: small_config(**{"hidden_units": (32,), "epochs": 3, **changes})
 
 
 def history_epochs(run_dir):
@@ -48,7 +46,7 @@ class InterruptIn(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_an_interrupted_run_resumes_with_a_complete_history(tmp_path, caplog):
+def test_an_interrupted_run_resumes_with_a_complete_history(small_config, tmp_path, caplog):
     config = small_config(out=str(tmp_path), name="r")
     with pytest.raises(KeyboardInterrupt):
         train(config, verbose=0, callbacks=[InterruptIn(epoch=1)])
@@ -86,7 +84,7 @@ class PoisonWeights(keras.callbacks.Callback):
             kernel.assign(np.full(kernel.shape, np.nan, "float32"))
 
 
-def test_nan_loss_stops_naming_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_nan_loss_stops_naming_the_epoch_and_keeps_the_last_good_checkpoint(small_config, tmp_path):
     config = small_config(out=str(tmp_path), name="nan")
     with pytest.raises(TrainingDiverged, match=r"loss became nan in epoch 2; the checkpoint after "
                                                r"epoch 1 is kept in .*nan.partial/backup"):
@@ -103,13 +101,14 @@ def test_nan_loss_stops_naming_the_epoch_and_keeps_the_last_good_checkpoint(tmp_
 
 # --- a real SIGKILL, then the same command again --------------------------------------
 
-KILL_RUN = ["--dataset", "idx", "--data-dir", str(SMALL_DIR), "--model", "vae", "--hidden-units", "64",
-            "--latent-dim", "4", "--iw-samples", "2", "--batch-size", "32", "--epochs", "4",
-            "--binarize", "dynamic", "--deterministic", "--no-export"]
+@pytest.fixture(scope="module")
+def kill_run(tiny_data):
+    return [*tiny_data, "--model", "vae", "--hidden-units", "64", "--latent-dim", "4", "--iw-samples", "2",
+            "--batch-size", "32", "--epochs", "4", "--binarize", "dynamic", "--deterministic", "--no-export"]
 
 
-def vae_tf(tmp_path, name, **popen):
-    command = [sys.executable, "-m", "vae_tf", "train", *KILL_RUN, "--out", str(tmp_path), "--name", name]
+def vae_tf(kill_run, tmp_path, name, **popen):
+    command = [sys.executable, "-m", "vae_tf", "train", *kill_run, "--out", str(tmp_path), "--name", name]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
 
 
@@ -117,9 +116,9 @@ def final_weights(run_dir):
     return keras.saving.load_model(run_dir / "model.keras").get_weights()
 
 
-def test_sigkill_then_rerun_gives_exactly_the_uninterrupted_weights(tmp_path):
-    reference = vae_tf(tmp_path, "reference")
-    killed = vae_tf(tmp_path, "resumed")
+def test_sigkill_then_rerun_gives_exactly_the_uninterrupted_weights(kill_run, tmp_path):
+    reference = vae_tf(kill_run, tmp_path, "reference")
+    killed = vae_tf(kill_run, tmp_path, "resumed")
     backup = tmp_path / "resumed.partial" / "backup"
     deadline = time.monotonic() + 300
     try:
@@ -134,7 +133,7 @@ def test_sigkill_then_rerun_gives_exactly_the_uninterrupted_weights(tmp_path):
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "resumed").exists()
 
-    resumed = vae_tf(tmp_path, "resumed")
+    resumed = vae_tf(kill_run, tmp_path, "resumed")
     errors = {}
     for name, process in (("resumed", resumed), ("reference", reference)):
         errors[name] = process.communicate(timeout=600)[1]
@@ -152,7 +151,7 @@ def completed(backup):
         return 0
 
 
-def test_leftover_partial_directories_that_cannot_resume_are_refused(tmp_path):
+def test_leftover_partial_directories_that_cannot_resume_are_refused(small_config, tmp_path):
     from vae_tf.runs.run import check_start, start, write_json
 
     config = small_config(out=str(tmp_path), name="r")

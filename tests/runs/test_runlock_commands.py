@@ -8,20 +8,18 @@ import sys
 
 import pytest
 
-from conftest import SMALL_DIR
 from vae_tf.cli import main
 
-DATA = ["--dataset", "idx", "--data-dir", str(SMALL_DIR), "--epochs", "1", "--batch-size", "256", "--no-export"]
 AE = ["--model", "ae", "--hidden-units", "16", "--latent-dim", "2"]
 VQ = ["--model", "vqvae", "--arch", "conv", "--num-embeddings", "8", "--embedding-dim", "2",
       "--filters", "4", "8"]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tiny_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("locked")
-    assert main(["train", *DATA, *AE, "--out", str(root), "--name", "ae"]) == 0
-    assert main(["train", *DATA, *VQ, "--out", str(root), "--name", "vq"]) == 0
+    assert main(["train", *tiny_run, *AE, "--out", str(root), "--name", "ae"]) == 0
+    assert main(["train", *tiny_run, *VQ, "--out", str(root), "--name", "vq"]) == 0
     return root
 
 

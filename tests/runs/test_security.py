@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from conftest import SMALL_DIR
 from vae_tf.runs import training
 from vae_tf.cli import main
 from vae_tf.config import DataConfig, RunConfig
@@ -16,8 +15,6 @@ from vae_tf.serving.export import export_saved_model
 from vae_tf.models.factory import make_model
 from vae_tf.runs.run import check_name, recover, replace_run
 
-TINY = ["--dataset", "idx", "--data-dir", str(SMALL_DIR), "--epochs", "1", "--hidden-units", "16",
-        "--latent-dim", "2", "--iw-samples", "2", "--batch-size", "256", "--no-export"]
 HOSTILE = ["..", "../x", ".", "/abs", "a/b", "a\\b", "x\0y", "n" * 300, "", ".hidden", "a\n"]
 
 
@@ -61,9 +58,9 @@ def test_check_name_accepts_plain_names():
 
 
 @pytest.mark.parametrize("name", HOSTILE)
-def test_train_refuses_hostile_names_before_creating_anything(name, scratch, capsys):
+def test_train_refuses_hostile_names_before_creating_anything(tiny_run, name, scratch, capsys):
     before = snapshot(scratch)
-    argv = ["train", *TINY, "--name", hostile(name, scratch), "--out", str(scratch / "runs"), "--overwrite"]
+    argv = ["train", *tiny_run, "--name", hostile(name, scratch), "--out", str(scratch / "runs"), "--overwrite"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not a valid name" in err[0], err
@@ -108,41 +105,41 @@ def no_training(monkeypatch):
     monkeypatch.setattr(training, "load_config_data", refuse)
 
 
-def test_overwrite_refuses_a_directory_that_is_not_a_run(scratch, no_training, capsys):
+def test_overwrite_refuses_a_directory_that_is_not_a_run(tiny_run, scratch, no_training, capsys):
     notarun = scratch / "runs" / "notarun"
     notarun.mkdir()
     (notarun / "file.txt").write_text("mine")
     before = snapshot(scratch)
-    assert main(["train", *TINY, "--name", "notarun", "--out", str(scratch / "runs"), "--overwrite"]) == 2
+    assert main(["train", *tiny_run, "--name", "notarun", "--out", str(scratch / "runs"), "--overwrite"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"vae-tf: error: {notarun} is not a vae_tf run (no vae_tf config.json); remove it yourself"
     assert snapshot(scratch) == before
 
 
-def test_overwrite_refuses_a_symlink_even_to_a_run(scratch, no_training, capsys):
+def test_overwrite_refuses_a_symlink_even_to_a_run(tiny_run, scratch, no_training, capsys):
     link = scratch / "runs" / "link"
     link.symlink_to(scratch / "runs" / "old")
     before = snapshot(scratch)
-    assert main(["train", *TINY, "--name", "link", "--out", str(scratch / "runs"), "--overwrite"]) == 2
+    assert main(["train", *tiny_run, "--name", "link", "--out", str(scratch / "runs"), "--overwrite"]) == 2
     assert "is a symbolic link" in capsys.readouterr().err
     assert snapshot(scratch) == before and link.is_symlink()
 
 
-def test_overwrite_refuses_a_partial_directory_that_is_not_a_run(scratch, no_training, capsys):
+def test_overwrite_refuses_a_partial_directory_that_is_not_a_run(tiny_run, scratch, no_training, capsys):
     partial = scratch / "runs" / "p.partial"
     partial.mkdir()
     (partial / "file.txt").write_text("mine")
     before = snapshot(scratch)
-    assert main(["train", *TINY, "--name", "p", "--out", str(scratch / "runs"), "--overwrite"]) == 2
+    assert main(["train", *tiny_run, "--name", "p", "--out", str(scratch / "runs"), "--overwrite"]) == 2
     assert "p.partial is not a vae_tf run" in capsys.readouterr().err
     assert snapshot(scratch) == before
 
 
-def test_overwrite_replaces_a_real_run(scratch):
+def test_overwrite_replaces_a_real_run(tiny_run, scratch):
     runs = scratch / "runs"
-    assert main(["train", *TINY, "--name", "r", "--out", str(runs)]) == 0
+    assert main(["train", *tiny_run, "--name", "r", "--out", str(runs)]) == 0
     first = json.loads((runs / "r" / "config.json").read_text())
-    assert main(["train", *TINY, "--name", "r", "--out", str(runs), "--overwrite", "--seed", "3"]) == 0
+    assert main(["train", *tiny_run, "--name", "r", "--out", str(runs), "--overwrite", "--seed", "3"]) == 0
     assert json.loads((runs / "r" / "config.json").read_text())["training"]["seed"] == 3 != first["training"]["seed"]
     assert (runs / "r" / "model.keras").is_file()
     assert sorted(p.name for p in runs.iterdir()) == ["old", "r"]  # nothing left aside

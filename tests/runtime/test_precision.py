@@ -14,7 +14,6 @@ from vae_tf.serving.export import export_saved_model
 from vae_tf.runtime.precision import cpu_has_bfloat16, dtype_policy, float32_copy, mixed_policy_name, policy_name
 from vae_tf.runs.run import Run
 
-from conftest import SMALL_DIR  # noqa: E402
 SMALL = dict(hidden_units=(32,), filters=(4, 8), seed=0)
 
 
@@ -134,25 +133,26 @@ def test_float16_loss_scaling_gives_the_float32_step(real_batch, monkeypatch):
         np.testing.assert_allclose(b, a, atol=0.02 * largest)
 
 
-def mixed_precision_argv(tmp_path):
-    return ["train", "--dataset", "idx", "--data-dir", str(SMALL_DIR), "--arch", "conv",
+@pytest.fixture
+def mixed_precision_argv(tmp_path, tiny_data):
+    return ["train", *tiny_data, "--arch", "conv",
             "--filters", "4", "8", "--latent-dim", "2", "--epochs", "1", "--iw-samples", "2",
             "--batch-size", "256", "--mixed-precision", "--out", str(tmp_path / "runs"),
             "--name", "bf16", "--saved-models", str(tmp_path / "sm")]
 
 
 def test_mixed_precision_on_a_cpu_without_bfloat16_is_refused_before_writing(
-        tmp_path, monkeypatch, capsys):
+        tmp_path, monkeypatch, capsys, mixed_precision_argv):
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
-    assert main(mixed_precision_argv(tmp_path)) == 2
+    assert main(mixed_precision_argv) == 2
     assert "mixed precision needs a GPU or a CPU with bfloat16" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 
-def test_train_mixed_precision_from_the_command_line(tmp_path, monkeypatch):
+def test_train_mixed_precision_from_the_command_line(tmp_path, monkeypatch, mixed_precision_argv):
     # bfloat16 runs (emulated if need be) on any CPU; the policy check is tested above.
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
-    assert main(mixed_precision_argv(tmp_path)) == 0
+    assert main(mixed_precision_argv) == 0
     run = tmp_path / "runs" / "bf16"
     assert json.loads((run / "config.json").read_text())["runtime"]["mixed_precision"] is True
     assert np.isfinite(json.loads((run / "metrics.json").read_text())["neg_elbo"])
@@ -171,9 +171,9 @@ def test_train_mixed_precision_from_the_command_line(tmp_path, monkeypatch):
     ("--no-mixed-precision", False, "float32"),
 ])
 def test_conv_runs_default_to_bfloat16_on_bfloat16_cpus_unless_switched_off(
-        tmp_path, monkeypatch, flag, stored, compute_dtype):
+        tmp_path, monkeypatch, flag, stored, compute_dtype, mixed_precision_argv):
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
-    argv = [a for a in mixed_precision_argv(tmp_path) if a != "--mixed-precision"]
+    argv = [a for a in mixed_precision_argv if a != "--mixed-precision"]
     assert main(argv + ([flag] if flag else []) + ["--no-export"]) == 0
     run = tmp_path / "runs" / "bf16"
     assert json.loads((run / "config.json").read_text())["runtime"]["mixed_precision"] is stored
