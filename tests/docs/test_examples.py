@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -41,15 +42,20 @@ TINY = {
     "disentanglement": ["--quick"],
     "benchmark": ["--examples", "256", "--epochs", "1", "--serving-calls", "5"],
 }
+# Appended only where the line does not set them (a page may rely on its own value).
+DEFAULTS = {
+    "train": ["--validation-fraction", "0.02"],  # 1,200 Fashion-MNIST validation images, not 6,000
+}
 # A tiny flag is left out where the line already has one it cannot be combined with.
 EXCLUSIVE = {"--quick": "--paper-samples"}
 
 
 def tiny_argv(argv):
     """`argv` (after `vae-tf`) with the tiny sizes of its subcommand appended."""
-    extra, flags = [], TINY.get(argv[0], [])
+    extra, defaults = [], DEFAULTS.get(argv[0], [])
+    flags = [*TINY.get(argv[0], []), *defaults]
     for i, flag in enumerate(flags):
-        if not flag.startswith("-") or EXCLUSIVE.get(flag) in argv:
+        if not flag.startswith("-") or EXCLUSIVE.get(flag) in argv or (flag in defaults and flag in argv):
             continue
         values = []
         for value in flags[i + 1:]:
@@ -155,11 +161,13 @@ def test_page_examples_run(page, tmp_path, monkeypatch, request):
     namespace = {"__name__": "__docs__"}
     for block in runnable:
         where = f"{_page_id(page)}:{block.line}"
+        start = time.perf_counter()
         if block.language == "python":
             exec(compile(block.code, where, "exec"), namespace)
         else:
             for command in blocks.commands(block.code):
                 _run_shell(command, where, env)
+        print(f"{where}: {time.perf_counter() - start:.1f} s")  # shown with -rA: where the time goes
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
@@ -176,8 +184,9 @@ def test_tiny_flags_exist():
 
     parser = build_parser()
     subcommands = next(a for a in parser._actions if a.dest == "command").choices
-    for command, flags in TINY.items():
+    for command in {*TINY, *DEFAULTS}:
         known = subcommands[command]._option_string_actions
+        flags = [*TINY.get(command, []), *DEFAULTS.get(command, [])]
         for flag in (f for f in flags if f.startswith("-")):
             assert flag in known, f"vae-tf {command} has no {flag}"
 
