@@ -51,6 +51,8 @@ DEFAULTS = {
 }
 # A tiny flag is left out where the line already has one it cannot be combined with.
 EXCLUSIVE = {"--quick": "--paper-samples"}
+# ... or where the line's data is smaller than the tiny size (a table of a few hundred records).
+NOT_WITH = {"--limit": "tabular"}
 
 
 def tiny_argv(argv):
@@ -58,7 +60,8 @@ def tiny_argv(argv):
     extra, defaults = [], DEFAULTS.get(argv[0], [])
     flags = [*TINY.get(argv[0], []), *defaults]
     for i, flag in enumerate(flags):
-        if not flag.startswith("-") or EXCLUSIVE.get(flag) in argv or (flag in defaults and _sets(argv, flag)):
+        if (not flag.startswith("-") or EXCLUSIVE.get(flag) in argv or NOT_WITH.get(flag) in argv
+                or (flag in defaults and _sets(argv, flag))):
             continue
         values = []
         for value in flags[i + 1:]:
@@ -212,6 +215,7 @@ def test_tiny_argv_appends_overrides_last():
     assert tiny_argv(["sample", "runs/x"]) == ["sample", "runs/x"]
     assert "--no-export" not in tiny_argv(["train", "--export"])
     assert "--no-export" in tiny_argv(["train"])
+    assert "--limit" not in tiny_argv(["train", "--dataset", "tabular", "--data-dir", "t.csv"])
 
 
 def test_blocks_reads_fences_marks_and_continuations():
