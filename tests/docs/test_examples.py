@@ -44,10 +44,9 @@ TINY = {
 }
 # Appended only where the line does not set them (a page may rely on its own value).
 DEFAULTS = {
-    # 1,200 Fashion-MNIST validation images, not 6,000; a page that uses a run's SavedModel
-    # exports it itself (or says --export), the quick-start run has one.
+    # A small validation split; a page that uses a run's SavedModel exports it itself (or
+    # says --export); the quick-start run has one.
     "train": ["--validation-fraction", "0.02", "--no-export"],
-    "score": ["--split", "validation"],  # the run's 1,200 validation images, not its 10,000 test images
 }
 # A tiny flag is left out where the line already has one it cannot be combined with.
 EXCLUSIVE = {"--quick": "--paper-samples"}
@@ -55,9 +54,18 @@ EXCLUSIVE = {"--quick": "--paper-samples"}
 NOT_WITH = {"--limit": "tabular"}
 
 
-def tiny_argv(argv):
-    """`argv` (after `vae-tf`) with the tiny sizes of its subcommand appended."""
+def tiny_argv(argv, small_fashion=None):
+    """`argv` (after `vae-tf`) with the tiny sizes of its subcommand appended.
+
+    With `small_fashion` (a directory of Fashion-MNIST's t10k files alone), a `train` on
+    the default data reads it: 8,000 training and 2,000 test images instead of 60,000 and
+    10,000, so the run's evaluation, plots and later scores are quick too.
+    """
     extra, defaults = [], DEFAULTS.get(argv[0], [])
+    default_data = "--data-dir" not in argv and (
+        "--dataset" not in argv or argv[argv.index("--dataset") + 1] == "fashion_mnist")
+    if argv[0] == "train" and small_fashion is not None and default_data:
+        extra += ["--data-dir", str(small_fashion)]
     flags = [*TINY.get(argv[0], []), *defaults]
     for i, flag in enumerate(flags):
         if (not flag.startswith("-") or EXCLUSIVE.get(flag) in argv or NOT_WITH.get(flag) in argv
@@ -121,7 +129,7 @@ def _bin_dir(directory):
     return bin_dir
 
 
-def _run_shell(command, where, env):
+def _run_shell(command, where, env, small_fashion):
     from vae_tf.cli import main
 
     words = shlex.split(command, comments=True)
@@ -130,7 +138,7 @@ def _run_shell(command, where, env):
     if words and words[0] == "vae-tf":
         assert not {"&&", "||", "|", ";", ">"} & set(words), \
             f"write a vae-tf command on a line of its own: {command}"
-        argv = tiny_argv(words[1:])
+        argv = tiny_argv(words[1:], small_fashion)
         assert main(argv) == 0, f"{where}: vae-tf {shlex.join(argv)} failed"
         return
     assert "vae-tf " not in command, f"{where}: put the vae-tf command on a line of its own: {command}"
@@ -140,7 +148,16 @@ def _run_shell(command, where, env):
 
 
 @pytest.fixture(scope="session")
-def quickstart_run(tmp_path_factory):
+def small_fashion(tmp_path_factory):
+    """Fashion-MNIST's 10,000 t10k images alone, which vae_tf carves into 8,000 train and 2,000 test."""
+    directory = tmp_path_factory.mktemp("fashion-t10k")
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (directory / name).symlink_to(FASHION_DIR / name)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory, small_fashion):
     """The quick start's run and SavedModel (`vae-tf train`), trained once at tiny size."""
     from vae_tf.cli import main
 
@@ -148,14 +165,14 @@ def quickstart_run(tmp_path_factory):
     previous = os.getcwd()
     os.chdir(directory)
     try:
-        assert main(tiny_argv(["train", "--export"])) == 0
+        assert main(tiny_argv(["train", "--export"], small_fashion)) == 0
     finally:
         os.chdir(previous)
     return directory
 
 
 @pytest.mark.parametrize("page", _page_params())
-def test_page_examples_run(page, tmp_path, monkeypatch, request):
+def test_page_examples_run(page, tmp_path, monkeypatch, request, small_fashion):
     import keras
 
     text = page.read_text()
@@ -181,7 +198,7 @@ def test_page_examples_run(page, tmp_path, monkeypatch, request):
         else:
             for command in blocks.commands(block.code):
                 started = time.perf_counter()
-                _run_shell(command, where, env)
+                _run_shell(command, where, env, small_fashion)
                 print(f"{where}: {time.perf_counter() - started:.1f} s  {command[:70]}")
         print(f"{where}: {time.perf_counter() - start:.1f} s")  # shown with -rA: where the time goes
 
@@ -216,6 +233,8 @@ def test_tiny_argv_appends_overrides_last():
     assert "--no-export" not in tiny_argv(["train", "--export"])
     assert "--no-export" in tiny_argv(["train"])
     assert "--limit" not in tiny_argv(["train", "--dataset", "tabular", "--data-dir", "t.csv"])
+    assert tiny_argv(["train"], "small")[1:3] == ["--data-dir", "small"]
+    assert "small" not in tiny_argv(["train", "--dataset", "dsprites"], "small")
 
 
 def test_blocks_reads_fences_marks_and_continuations():
