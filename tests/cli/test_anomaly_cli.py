@@ -198,19 +198,19 @@ def test_a_score_a_graph_cannot_compute_is_not_exported(run, tmp_path):
 
 def test_a_calibrated_threshold_is_applied_with_the_calibrations_iw_samples():
     """A threshold set on iw_nll with K draws holds only for iw_nll with K draws."""
-    from argparse import Namespace
     from types import SimpleNamespace
 
-    from vae_tf.cli import _iw_samples
+    from vae_tf.analysis.evaluation import IW_SAMPLES
+    from vae_tf.runs.scoring import resolve_iw_samples
 
     vae, ae = SimpleNamespace(is_variational=True), SimpleNamespace(is_variational=False)
     record = {"score": "iw_nll", "options": {"iw_samples": 7}}
-    assert _iw_samples(Namespace(iw_samples=None), record, vae) == 7
-    assert _iw_samples(Namespace(iw_samples=None), None, vae) == 100
-    assert _iw_samples(Namespace(iw_samples=7), record, vae) == 7
+    assert resolve_iw_samples(None, record, vae) == 7
+    assert resolve_iw_samples(None, None, vae) == IW_SAMPLES
+    assert resolve_iw_samples(7, record, vae) == 7
     with pytest.raises(ValueError, match=r"^--iw-samples 5: the run was calibrated on iw_nll with 7"):
-        _iw_samples(Namespace(iw_samples=5), record, vae)
+        resolve_iw_samples(5, record, vae)
     regret = {"score": "regret", "options": {"iw_samples": 7}}
-    assert _iw_samples(Namespace(iw_samples=5), regret, vae) == 5  # regret draws no iw samples
+    assert resolve_iw_samples(5, regret, vae) == 5  # regret draws no iw samples
     complexity = {"score": "complexity", "options": {"iw_samples": 7}}
-    assert _iw_samples(Namespace(iw_samples=5), complexity, ae) == 5  # an AE's complexity neither
+    assert resolve_iw_samples(5, complexity, ae) == 5  # an AE's complexity neither

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from conftest import SMALL_DIR
-from vae_tf.cli import QUICK_SAMPLES, main
+from vae_tf.cli import main
+from vae_tf.runs.disentanglement import QUICK_SAMPLES
 from vae_tf.config import ConfigError, DataConfig, RunConfig, TrainingConfig
 
 TINY = ["--epochs", "1", "--hidden-units", "16", "--latent-dim", "3", "--iw-samples", "1",

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from vae_tf.analysis.evaluation import batch_graph, log_likelihood_graph
+from vae_tf.analysis.evaluation import IW_SAMPLES, batch_graph, log_likelihood_graph
 from vae_tf.core.layers import clamp_log_var
 
 METHODS = ("neg_elbo", "iw_nll", "reconstruction", "complexity", "regret")
@@ -280,7 +280,7 @@ def score(
     model,
     data,
     methods=None,
-    iw_samples=100,
+    iw_samples=IW_SAMPLES,
     batch_size=256,
     seed=0,
     labels=None,
@@ -375,7 +375,7 @@ class Scorer:
     [(100,), (30,)]
     """
 
-    def __init__(self, model, methods=None, iw_samples=100, batch_size=256, seed=0,
+    def __init__(self, model, methods=None, iw_samples=IW_SAMPLES, batch_size=256, seed=0,
                  regret_steps=20, regret_draws=4, regret_learning_rate=0.1):
         self.methods = check_methods(model, methods)
         for name, value in (("iw_samples", iw_samples), ("batch_size", batch_size),

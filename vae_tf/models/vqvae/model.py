@@ -22,7 +22,11 @@ from vae_tf.models import registry
 from vae_tf.models.base import Autoencoder
 from vae_tf.serving.export import sample_checks
 from vae_tf.models.vqvae.pixelcnn import PixelCNNPrior
-from vae_tf.models.vqvae.quantizer import VectorQuantizer, codebook_statistics
+from vae_tf.core.networks import FILTERS
+from vae_tf.models.vqvae.quantizer import COMMITMENT, EMA, VectorQuantizer, codebook_statistics
+
+NUM_EMBEDDINGS = 128  # codebook size K
+EMBEDDING_DIM = 16  # size of each code vector
 
 
 def _check_builder_args(shape, embedding_dim, filters):
@@ -43,7 +47,7 @@ def code_grid_shape(input_shape, num_downsamplings):
     return math.ceil(input_shape[0] / scale), math.ceil(input_shape[1] / scale)
 
 
-def build_vq_encoder(input_shape, embedding_dim, filters=(32, 64)):
+def build_vq_encoder(input_shape, embedding_dim, filters=FILTERS):
     """Builds a convolutional encoder from images to a grid of `embedding_dim` vectors.
 
     Each stride-2 3x3 ReLU convolution halves H and W (rounding up); a 3x3 ReLU
@@ -52,7 +56,7 @@ def build_vq_encoder(input_shape, embedding_dim, filters=(32, 64)):
     Args:
         input_shape: tuple. (H, W, C).
         embedding_dim: int. Channels of z_e, the codebook vector size.
-        filters: tuple of int. Filters of each stride-2 convolution. Defaults to (32, 64).
+        filters: tuple of int. Filters of each stride-2 convolution. Defaults to `FILTERS`.
 
     Returns:
         A functional `keras.Model` "vq_encoder": (H, W, C) -> (H', W', embedding_dim).
@@ -71,7 +75,7 @@ def build_vq_encoder(input_shape, embedding_dim, filters=(32, 64)):
     return keras.Model(images, z_e, name="vq_encoder")
 
 
-def build_vq_decoder(output_shape, embedding_dim, filters=(64, 32)):
+def build_vq_decoder(output_shape, embedding_dim, filters=FILTERS[::-1]):
     """Builds the decoder mirroring `build_vq_encoder`: quantized grid -> logits or means.
 
     A 3x3 ReLU convolution, one stride-2 transposed convolution per filter, a last
@@ -81,7 +85,7 @@ def build_vq_decoder(output_shape, embedding_dim, filters=(64, 32)):
         output_shape: tuple. (H, W, C).
         embedding_dim: int. Channels of the quantized grid.
         filters: tuple of int. Filters of each stride-2 transposed convolution.
-            Defaults to (64, 32).
+            Defaults to `FILTERS` reversed.
 
     Returns:
         A functional `keras.Model` "vq_decoder": (H', W', embedding_dim) -> (H, W, C).
@@ -429,14 +433,14 @@ class VQVAE(Autoencoder):
 
 def make_vqvae(
     input_shape,
-    num_embeddings=128,
-    embedding_dim=16,
-    filters=(32, 64),
+    num_embeddings=NUM_EMBEDDINGS,
+    embedding_dim=EMBEDDING_DIM,
+    filters=FILTERS,
     likelihood="bernoulli",
     sigma=None,
     learn_sigma=False,
-    beta=0.25,
-    ema=False,
+    beta=COMMITMENT,
+    ema=EMA,
     decay=0.99,
     restart_after=100,
     seed=None,
@@ -446,14 +450,14 @@ def make_vqvae(
     Args:
         input_shape: tuple. (H, W, C); the code grid is (ceil(H / 2^n), ceil(W / 2^n))
             for n = len(filters).
-        num_embeddings: int. Codebook size. Defaults to 128.
-        embedding_dim: int. Code vector size. Defaults to 16.
-        filters: tuple of int. Encoder stride-2 convolution filters. Defaults to (32, 64).
+        num_embeddings: int. Codebook size. Defaults to `NUM_EMBEDDINGS`.
+        embedding_dim: int. Code vector size. Defaults to `EMBEDDING_DIM`.
+        filters: tuple of int. Encoder stride-2 convolution filters. Defaults to `FILTERS`.
         likelihood: str. "bernoulli" or "gaussian". Defaults to "bernoulli".
         sigma: float or None. Gaussian sigma. Defaults to None (1.0).
         learn_sigma: bool. Learn the Gaussian sigma. Defaults to False.
-        beta: float. Commitment weight. Defaults to 0.25.
-        ema: bool. EMA codebook updates. Defaults to False.
+        beta: float. Commitment weight (the `commitment` option). Defaults to `COMMITMENT`.
+        ema: bool. EMA codebook updates (the `codebook_ema` option). Defaults to `EMA`.
         decay: float. EMA decay. Defaults to 0.99.
         restart_after: int. Steps before an unused code is restarted; 0 for never.
             Defaults to 100.
@@ -549,8 +553,6 @@ def _prior_data(model, prior, dataset):
 
 
 def _networks(arch, input_shape, filters, *, embedding_dim, **options):
-    if arch != "conv":
-        raise ValueError(f"model 'vqvae' needs arch 'conv' (a grid of codes), got {arch!r}")
     return (build_vq_encoder(input_shape, embedding_dim, filters),
             build_vq_decoder(input_shape, embedding_dim, tuple(reversed(filters))))
 
@@ -567,11 +569,12 @@ registry.register(registry.Family(
     summary="vector-quantized autoencoder: discrete code grids, sharp reconstructions; "
             "samples after vae-tf train-prior",
     model_class=VQVAE, variational=False, conditional=False, build=_build, networks=_networks,
+    archs=("conv",),  # a grid of codes
     options=(
-        registry.Option("num_embeddings", int, 128, "codebook size K", minimum=2),
-        registry.Option("embedding_dim", int, 16, "size of each code vector", minimum=1),
-        registry.Option("codebook_ema", bool, False,
+        registry.Option("num_embeddings", int, NUM_EMBEDDINGS, "codebook size K", minimum=2),
+        registry.Option("embedding_dim", int, EMBEDDING_DIM, "size of each code vector", minimum=1),
+        registry.Option("codebook_ema", bool, EMA,
                         "update the codebook by exponential moving averages instead of gradients"),
-        registry.Option("commitment", float, 0.25, "commitment loss weight beta", minimum=0.0),
+        registry.Option("commitment", float, COMMITMENT, "commitment loss weight beta", minimum=0.0),
     ),
 ))
