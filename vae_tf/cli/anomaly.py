@@ -27,6 +27,7 @@ def score_command(args):
 
 
 def add_calibrate(commands):
+    from vae_tf.analysis.anomaly import FPR
     from vae_tf.analysis.evaluation import IW_SAMPLES
 
     calibrate = commands.add_parser("calibrate", help="pick an anomaly threshold on the run's "
@@ -34,7 +35,7 @@ def add_calibrate(commands):
     calibrate.add_argument("run_dir")
     calibrate.add_argument("--score", default=None,
                            help="score to threshold (default: regret for a VAE, complexity for an AE)")
-    calibrate.add_argument("--fpr", type=float, default=0.01,
+    calibrate.add_argument("--fpr", type=float, default=FPR,
                            help="fraction of normal inputs to flag, in (0, 1) (default: %(default)s)")
     calibrate.add_argument("--iw-samples", type=positive_int, default=IW_SAMPLES)
     calibrate.set_defaults(handler=calibrate_command)

@@ -7,12 +7,12 @@ SAMPLER_HELP = ("draw codes from the model's prior or from the run's fitted mixt
 
 
 def add_fit_sampler(commands):
-    from vae_tf.runs.sampling import COMPONENTS
+    from vae_tf.analysis.samplers import NUM_COMPONENTS
 
     fit_sampler = commands.add_parser(
         "fit-sampler", help="fit a Gaussian mixture to a run's training codes (ex-post sampling)")
     fit_sampler.add_argument("run_dir")
-    fit_sampler.add_argument("--components", type=positive_int, default=COMPONENTS,
+    fit_sampler.add_argument("--components", type=positive_int, default=NUM_COMPONENTS,
                              help="mixture components (default: %(default)s)")
     fit_sampler.add_argument("--seed", type=int, default=0, help="seed of the k-means initialisation")
     fit_sampler.set_defaults(handler=fit_sampler_command)
@@ -53,6 +53,7 @@ def sample_command(args):
 
 
 def add_train_prior(commands):
+    from vae_tf.models.vqvae import pixelcnn
     from vae_tf.runs import sampling
 
     train_prior = commands.add_parser(
@@ -63,9 +64,9 @@ def add_train_prior(commands):
                              help="condition the prior on the class labels")
     train_prior.add_argument("--lr", type=float, default=sampling.PRIOR_LEARNING_RATE,
                              help="Adam learning rate (default: %(default)s)")
-    train_prior.add_argument("--filters", type=positive_int, default=sampling.PRIOR_FILTERS,
+    train_prior.add_argument("--filters", type=positive_int, default=pixelcnn.FILTERS,
                              help="channels of the PixelCNN's gated layers (default: %(default)s)")
-    train_prior.add_argument("--layers", type=positive_int, default=sampling.PRIOR_LAYERS,
+    train_prior.add_argument("--layers", type=positive_int, default=pixelcnn.NUM_LAYERS,
                              help="gated layers after the first (default: %(default)s)")
     train_prior.set_defaults(handler=train_prior_command)
 

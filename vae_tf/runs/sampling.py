@@ -3,16 +3,17 @@ mixture fitted to its codes (ex-post sampling) and a VQ-VAE's PixelCNN prior."""
 
 import keras
 
+from vae_tf.analysis.samplers import NUM_COMPONENTS
 from vae_tf.config import check_positive
+from vae_tf.models.vqvae import pixelcnn
+from vae_tf.models.vqvae.model import PRIOR_LEARNING_RATE
 from vae_tf.runs.run import atomic_write
 from vae_tf.runs.runlock import run_lock
 from vae_tf.runs.sources import open_run, open_with_data
 
 SAMPLERS = ("prior", "gmm")  # where sampling and export draw latent codes from
 TEMPERATURE = 1.0  # an autoregressive prior's sampling temperature: the model as trained
-COMPONENTS = 10  # of the latent Gaussian mixture
-# `train_prior`'s schedule and PixelCNN size: small enough for a CPU in minutes.
-PRIOR_EPOCHS, PRIOR_LEARNING_RATE, PRIOR_FILTERS, PRIOR_LAYERS = 10, 1e-3, 64, 5
+PRIOR_EPOCHS = 10  # `train_prior`'s: minutes on a CPU for a small run
 
 
 def latent_sampler(run, choice=None, required=True):
@@ -37,13 +38,13 @@ def latent_sampler(run, choice=None, required=True):
     return sampler
 
 
-def fit_sampler(run, components=COMPONENTS, seed=0):
+def fit_sampler(run, components=NUM_COMPONENTS, seed=0):
     """Fits a Gaussian mixture to a run's training codes and stores it in the run
     (`Run.latent_sampler`); returns (sampler, path).
 
     Args:
         run: `Run` or run directory of an unconditional model.
-        components: int. Mixture components, >= 1. Defaults to `COMPONENTS`.
+        components: int. Mixture components, >= 1. Defaults to `NUM_COMPONENTS`.
         seed: int. Seed of the k-means initialisation. Defaults to 0.
     """
     from vae_tf.analysis.samplers import GaussianMixtureSampler
@@ -138,7 +139,7 @@ def sample_grid(out, num_samples=64, run=None, saved_model=None, label=None, see
 
 
 def train_prior(run, epochs=PRIOR_EPOCHS, conditional=False, learning_rate=PRIOR_LEARNING_RATE,
-                filters=PRIOR_FILTERS, layers=PRIOR_LAYERS):
+                filters=pixelcnn.FILTERS, layers=pixelcnn.NUM_LAYERS):
     """Trains a PixelCNN prior over a VQ-VAE run's codes and saves it in the run's
     model.keras; the prior's test metrics join metrics.json.
 
@@ -147,8 +148,8 @@ def train_prior(run, epochs=PRIOR_EPOCHS, conditional=False, learning_rate=PRIOR
         epochs: int. Training epochs. Defaults to `PRIOR_EPOCHS`.
         conditional: bool. Condition the prior on the class labels. Defaults to False.
         learning_rate: float > 0. Adam's. Defaults to `PRIOR_LEARNING_RATE`.
-        filters: int. Channels of the PixelCNN's gated layers. Defaults to `PRIOR_FILTERS`.
-        layers: int. Gated layers after the first. Defaults to `PRIOR_LAYERS`.
+        filters: int. Channels of the PixelCNN's gated layers. Defaults to `pixelcnn.FILTERS`.
+        layers: int. Gated layers after the first. Defaults to `pixelcnn.NUM_LAYERS`.
 
     Returns:
         (path of model.keras, {"prior_nll", "prior_bits_per_dim"}).

@@ -111,14 +111,14 @@ def score_data(run, source=None, methods=None, iw_samples=None, require_calibrat
     return ScoreTable(given.name, methods, columns)
 
 
-def calibrate_run(run, method=None, fpr=0.01, iw_samples=IW_SAMPLES, verbose=True):
+def calibrate_run(run, method=None, fpr=anomaly.FPR, iw_samples=IW_SAMPLES, verbose=True):
     """Picks the threshold of score `method` that flags `fpr` of the run's validation split
     and stores it as RUN_DIR/anomaly.json (exports then get an `anomaly` signature).
 
     Args:
         run: `Run` or run directory.
         method: str or None. The score; None: `anomaly.default_method(model)`.
-        fpr: float in (0, 1). Fraction of normal inputs to flag. Defaults to 0.01.
+        fpr: float in (0, 1). Fraction of normal inputs to flag. Defaults to `anomaly.FPR`.
         iw_samples: int. Importance samples of iw_nll and a VAE's complexity. Defaults to
             `IW_SAMPLES`.
         verbose: bool. Show a progress bar. Defaults to True.

@@ -33,6 +33,7 @@ _VARIATIONAL_ONLY = ("neg_elbo", "iw_nll", "regret")
 _LN2 = math.log(2.0)
 # `score`'s regret settings, stored with a calibration so an export recomputes the same score.
 REGRET_OPTIONS = {"regret_steps": 20, "regret_draws": 4, "regret_learning_rate": 0.1}
+FPR = 0.01  # `calibrate`'s share of normal inputs flagged
 
 
 _IMAGE_ONLY = ("complexity",)  # a PNG code length needs an 8-bit image
@@ -458,7 +459,7 @@ def _check_scores(scores, name="scores"):
     return scores
 
 
-def calibrate(scores, fpr=0.01, name="score", options=None):
+def calibrate(scores, fpr=FPR, name="score", options=None):
     """A threshold that flags about `fpr` of normal data, as a serializable record.
 
     The threshold is the (floor(fpr * n) + 1)-th largest calibration score: at most
@@ -467,7 +468,7 @@ def calibrate(scores, fpr=0.01, name="score", options=None):
 
     Args:
         scores: 1-D array. Scores of normal (validation) data, higher = more anomalous.
-        fpr: float in (0, 1). Fraction of normal data to flag. Defaults to 0.01.
+        fpr: float in (0, 1). Fraction of normal data to flag. Defaults to `FPR`.
         name: str. Name of the score, stored in the record. Defaults to "score".
         options: dict or None. The `score` options that made `scores` (e.g.
             regret_steps), stored so an export recomputes the same score. Defaults to None.
