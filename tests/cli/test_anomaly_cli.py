@@ -55,6 +55,20 @@ def test_score_images_array_writes_one_row_per_image(run, real_images, tmp_path)
     np.testing.assert_allclose([float(r["complexity"]) for r in rows], expected, atol=1e-3)
 
 
+def test_score_data_is_the_table_the_command_writes(run, real_images, tmp_path):
+    from vae_tf.runs.scoring import score_data
+    from vae_tf.runs.sources import DataSource
+
+    np.save(tmp_path / "x.npy", real_images[0][:20])
+    source = DataSource(images=str(tmp_path / "x.npy"))
+    table = score_data(run, source, ["reconstruction"], verbose=False)
+    assert (table.name, table.methods, table.rows) == ("x.npy", ["reconstruction"], 20)
+    assert main(["score", str(run), "--images", str(tmp_path / "x.npy"), "--score", "reconstruction",
+                 "--out", str(tmp_path / "cli.csv")]) == 0
+    rows = read_rows(table.write_csv(tmp_path / "api.csv"))
+    assert rows == read_rows(tmp_path / "cli.csv") and [r["index"] for r in rows] == [str(i) for i in range(20)]
+
+
 def test_score_a_dataset_keeps_its_labels(run, tmp_path):
     out = tmp_path / "s.csv"
     assert main(["score", str(run), *DATA, "--score", "reconstruction", "--out", str(out)]) == 0

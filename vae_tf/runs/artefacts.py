@@ -9,7 +9,7 @@ from vae_tf.analysis.evaluation import IW_SAMPLES, latent_features
 from vae_tf.runs.run import atomic_write
 from vae_tf.runs.runlock import run_lock
 from vae_tf.runs.sources import open_with_data, split_of
-from vae_tf.runs.training import draw_plots, evaluate_model, held_out_examples, write_projector
+from vae_tf.runs import training
 
 
 def evaluate_run(run, iw_samples=IW_SAMPLES):
@@ -22,7 +22,7 @@ def evaluate_run(run, iw_samples=IW_SAMPLES):
     """
     finished, model, data = open_with_data(run)
     with run_lock(finished.path):
-        finished.write_metrics(evaluate_model(model, data, iw_samples))
+        finished.write_metrics(training.evaluate_model(model, data, iw_samples))
     return finished
 
 
@@ -41,11 +41,11 @@ def plot_run(run, projector_examples=None):
     finished, model, data = open_with_data(run)
     if projector_examples is None:
         projector_examples = finished.config.training.projector_examples
-    images, labels = held_out_examples(data)
+    images, labels = training.held_out_examples(data)
     with run_lock(finished.path):
-        paths = draw_plots(model, images, labels, finished.history(), finished.path / "plots",
+        paths = training.draw_plots(model, images, labels, finished.history(), finished.path / "plots",
                            class_names=data.class_names, latent_sampler=finished.latent_sampler)
-        projector = write_projector(model, data, finished.path / "logs" / "projector", projector_examples)
+        projector = training.write_projector(model, data, finished.path / "logs" / "projector", projector_examples)
     return paths, projector
 
 
