@@ -19,12 +19,12 @@ def non_negative_int(text):
 
 
 def add_export_arguments(parser, export_flag=False):
-    from vae_tf.runs.exporting import SAVED_MODELS
+    from vae_tf.serving.export import EXPORT_ROOT
 
     if export_flag:
         parser.add_argument("--export", action=argparse.BooleanOptionalAction, default=True,
                             help="export a SavedModel when training ends (default: yes)")
-    parser.add_argument("--saved-models", default=SAVED_MODELS,
+    parser.add_argument("--saved-models", default=EXPORT_ROOT,
                         help="export root, laid out as DIR/NAME/VERSION for TF Serving")
     parser.add_argument("--tflite", action="store_true", help="also write decoder.tflite")
 
