@@ -4,7 +4,7 @@ Nested frozen dataclasses in the style of tensorflow/models' config definitions:
 `RunConfig` holds a `DataConfig`, `ModelConfig`, `TrainingConfig` and `RuntimeConfig`.
 Every field is declared with `setting(...)`, which carries its help text, choices and
 lower bound; `vae-tf train`'s options are generated from these fields
-(`vae_tf.cli`) and `validate` checks a whole configuration at once, so a bad value is
+(`vae_tf.cli.train`) and `validate` checks a whole configuration at once, so a bad value is
 refused before anything is loaded or written. `DataConfig` fields are `load_data`'s
 keyword arguments and `ModelConfig` fields are `make_model`'s.
 
