@@ -228,3 +228,10 @@ def test_a_calibrated_threshold_is_applied_with_the_calibrations_iw_samples():
     assert resolve_iw_samples(5, regret, vae) == 5  # regret draws no iw samples
     complexity = {"score": "complexity", "options": {"iw_samples": 7}}
     assert resolve_iw_samples(5, complexity, ae) == 5  # an AE's complexity neither
+
+
+def test_an_empty_images_file_fails_with_one_line(run, tmp_path, capsys):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    assert main(["score", str(run), "--images", str(tmp_path / "empty.npy"), "--out", str(tmp_path / "s.csv")]) == 2
+    one_error_line(capsys, "empty.npy: empty, not a .npy array")
+    assert not (tmp_path / "s.csv").exists()

@@ -117,7 +117,11 @@ def given_examples(source, model, feature_names=None):
     if source.images is not None:
         if model.is_conditional:
             raise ValueError("a conditional run needs labels: use --dataset with labelled data, not --images")
-        images, _ = as_arrays(model, np.load(source.images, allow_pickle=False))
+        try:
+            array = np.load(source.images, allow_pickle=False)
+        except EOFError:  # numpy's word for an empty file
+            raise ValueError(f"{source.images}: empty, not a .npy array") from None
+        images, _ = as_arrays(model, array)
         return Examples(pathlib.Path(source.images).name, [(images, None)], len(images))
     if source.dataset is None:
         if source.data_dir or source.image_size or source.color_mode or source.label_column or source.columns:
