@@ -115,3 +115,41 @@ def test_configs_are_frozen_and_replace_validates_again():
     assert dataclasses.replace(config, name="x").run_name == "x"
     with pytest.raises(ConfigError, match="--epochs must be >= 1"):
         dataclasses.replace(config, training=TrainingConfig(epochs=0))
+
+
+def test_the_run_defaults_are_make_models_and_the_commands_read_them():
+    """Each default is defined once: a ModelConfig builds what make_model builds by default,
+    and the other commands' options default to the library's constants."""
+    from vae_tf.analysis import anomaly, evaluation, projector, samplers
+    from vae_tf.cli import build_parser
+
+    defaults = {name: p.default for name, p in inspect.signature(make_model).parameters.items()}
+    model = ModelConfig()
+    for name in ("hidden_units", "filters", "beta", "free_bits"):
+        assert getattr(model, name) == defaults[name], name
+    assert RunConfig().training.iw_samples == evaluation.IW_SAMPLES
+    assert RunConfig().training.projector_examples == projector.PROJECTOR_EXAMPLES
+    commands = build_parser()._subparsers._group_actions[0].choices
+    option = {(command, a.dest): a.default for command, p in commands.items() for a in p._actions}
+    assert option["evaluate", "iw_samples"] == option["calibrate", "iw_samples"] == evaluation.IW_SAMPLES
+    assert option["plot", "projector_examples"] == projector.PROJECTOR_EXAMPLES
+    assert option["fit-sampler", "components"] == samplers.NUM_COMPONENTS
+    assert option["calibrate", "fpr"] == anomaly.FPR
+
+
+def test_a_familys_architecture_rule_is_checked_once_for_configs_and_make_model():
+    message = "--model vqvae needs --arch conv, not 'mlp'"
+    with pytest.raises(ConfigError, match=message):
+        RunConfig(model=ModelConfig(kind="vqvae", arch="mlp"))
+    with pytest.raises(ValueError, match=message):
+        make_model("vqvae", "mlp", (28, 28, 1), 2)
+
+
+def test_options_parsed_by_the_train_command_build_the_config():
+    from vae_tf.config import config_from_options
+
+    config = config_from_options({"model.latent_dim": 3, "model.hidden_units": [8, 8], "name": "n"})
+    assert (config.model.latent_dim, config.model.hidden_units, config.name) == (3, (8, 8), "n")
+    assert config.training == TrainingConfig()  # what is not given keeps its default
+    with pytest.raises(ConfigError, match="--lr must be > 0, got 0.0"):
+        config_from_options({"training.lr": 0.0})

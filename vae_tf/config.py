@@ -4,7 +4,7 @@ Nested frozen dataclasses in the style of tensorflow/models' config definitions:
 `RunConfig` holds a `DataConfig`, `ModelConfig`, `TrainingConfig` and `RuntimeConfig`.
 Every field is declared with `setting(...)`, which carries its help text, choices and
 lower bound; `vae-tf train`'s options are generated from these fields
-(`vae_tf.cli`) and `validate` checks a whole configuration at once, so a bad value is
+(`vae_tf.cli.train`) and `validate` checks a whole configuration at once, so a bad value is
 refused before anything is loaded or written. `DataConfig` fields are `load_data`'s
 keyword arguments and `ModelConfig` fields are `make_model`'s.
 
@@ -18,9 +18,12 @@ import pathlib
 import types
 import typing
 
+from vae_tf.analysis.evaluation import IW_SAMPLES
+from vae_tf.analysis.projector import PROJECTOR_EXAMPLES
+from vae_tf.core.networks import FILTERS, HIDDEN_UNITS
 from vae_tf.data import BINARIZE, COLOR_MODES, sources
 from vae_tf.runtime.distribute import STRATEGIES
-from vae_tf.models.factory import ARCHS
+from vae_tf.models.factory import ARCHS, BETA, FREE_BITS, LIKELIHOOD
 from vae_tf.core.likelihoods import LIKELIHOODS
 from vae_tf.models import registry
 from vae_tf.runtime.names import check_name
@@ -108,16 +111,16 @@ class ModelConfig:
     kind: str = setting("vae", "model kind", choices=registry.names(), flag="--model")
     arch: str = setting("mlp", "encoder/decoder architecture", choices=ARCHS)
     latent_dim: int = setting(20, "size of the latent code z", minimum=1)
-    hidden_units: tuple[int, ...] = setting((400,), "MLP hidden layer widths", minimum=1)
-    filters: tuple[int, ...] = setting((32, 64), "conv encoder filters (the decoder mirrors them)",
+    hidden_units: tuple[int, ...] = setting(HIDDEN_UNITS, "MLP hidden layer widths", minimum=1)
+    filters: tuple[int, ...] = setting(FILTERS, "conv encoder filters (the decoder mirrors them)",
                                        minimum=1)
     likelihood: str | None = setting(
-        None, "reconstruction likelihood (default: bernoulli; feature_gaussian, one learned sigma "
+        None, f"reconstruction likelihood (default: {LIKELIHOOD}; feature_gaussian, one learned sigma "
               "per feature, for --dataset tabular)", choices=tuple(LIKELIHOODS))
     sigma: float | None = setting(None, "Gaussian sigma (default 1.0); only with --likelihood gaussian")
     learn_sigma: bool = setting(False, "learn the Gaussian sigma; only with --likelihood gaussian")
-    beta: float = setting(1.0, "KL weight", minimum=0.0)
-    free_bits: float = setting(0.0, "per-dimension KL floor, nats", minimum=0.0)
+    beta: float = setting(BETA, "KL weight", minimum=0.0)
+    free_bits: float = setting(FREE_BITS, "per-dimension KL floor, nats", minimum=0.0)
     # The families' own options (vae_tf.models.registry); None: the family's default.
     prior: str | None = family_setting("prior")
     prior_components: int | None = family_setting("prior_components")
@@ -150,9 +153,9 @@ class TrainingConfig:
     kl_warmup_epochs: int = setting(0, "linear KL warm-up from 0 to --beta over this many epochs",
                                     minimum=0)
     seed: int = setting(0, "seed of the data order, the validation split and the sampling noise")
-    iw_samples: int = setting(100, "importance samples for the test log-likelihood", minimum=1)
+    iw_samples: int = setting(IW_SAMPLES, "importance samples for the test log-likelihood", minimum=1)
     projector_examples: int = setting(
-        2000, "test examples whose latent means go to TensorBoard's Embedding Projector "
+        PROJECTOR_EXAMPLES, "test examples whose latent means go to TensorBoard's Embedding Projector "
               "(logs/projector); 0 turns it off", minimum=0, metavar="N")
 
 
@@ -234,6 +237,29 @@ def option_fields(config_class=RunConfig):
         if field.name in SECTIONS:
             yield from ((field.name, f) for f in dataclasses.fields(SECTIONS[field.name]))
     yield from ((None, f) for f in dataclasses.fields(config_class) if f.name not in SECTIONS)
+
+
+def option_dest(section, field):
+    """The key of a setting among parsed options: "section.field", or "field" at the top."""
+    return f"{section}.{field.name}" if section else field.name
+
+
+def config_from_options(options):
+    """The validated RunConfig of options keyed by `option_dest` (e.g. `vars()` of what the
+    parser `vae-tf train` builds from these fields parses); lists become tuples.
+
+    Example:
+
+    >>> config_from_options({"model.latent_dim": 2, "training.epochs": 1}).model.latent_dim
+    2
+    """
+    values = {"format_version": FORMAT_VERSION, **{section: {} for section in SECTIONS}}
+    for section, field in option_fields():
+        key = option_dest(section, field)
+        if key in options:
+            value = options[key]
+            (values[section] if section else values)[field.name] = tuple(value) if isinstance(value, list) else value
+    return RunConfig.from_dict(values)
 
 
 def flag(field):
@@ -323,18 +349,17 @@ def validate(config):
     data, model, training = config.data, config.model, config.training
     if not config.out:
         raise ConfigError("--out must name a directory, got ''")
-    if not training.lr > 0:
-        raise ConfigError(f"--lr must be > 0, got {training.lr!r}")
+    check_positive("--lr", training.lr)
     if not data.validation_fraction < 1:
         raise ConfigError(f"--validation-fraction must be in [0, 1), got {data.validation_fraction!r}")
     likelihood = resolved_likelihood(config)
     if likelihood != "gaussian" and (model.sigma is not None or model.learn_sigma):
         option = "--sigma" if model.sigma is not None else "--learn-sigma"
         raise ConfigError(f"{option} applies only to --likelihood gaussian, not {likelihood!r}")
-    if model.sigma is not None and not model.sigma > 0:
-        raise ConfigError(f"--sigma must be > 0, got {model.sigma!r}")
-    if not is_variational_kind(model.kind) and (model.beta != 1.0 or model.free_bits):
-        option = "--beta" if model.beta != 1.0 else "--free-bits"
+    if model.sigma is not None:
+        check_positive("--sigma", model.sigma)
+    if not is_variational_kind(model.kind) and (model.beta != BETA or model.free_bits):
+        option = "--beta" if model.beta != BETA else "--free-bits"
         raise ConfigError(f"{option} applies only to variational models, not --model {model.kind}")
     _check_family_options(model)
     try:
@@ -355,12 +380,18 @@ def validate(config):
         raise ConfigError(str(error)) from None
 
 
+def check_positive(option, value):
+    """Raises ConfigError naming `option` unless `value` > 0 (a rate, a scale, a temperature)."""
+    if not value > 0:
+        raise ConfigError(f"{option} must be > 0, got {value!r}")
+
+
 def resolved_likelihood(config):
     """The likelihood a run uses: --likelihood, else feature_gaussian for a table and
     bernoulli for images."""
     if config.model.likelihood is not None:
         return config.model.likelihood
-    return "feature_gaussian" if config.data.dataset == "tabular" else "bernoulli"
+    return "feature_gaussian" if config.data.dataset == "tabular" else LIKELIHOOD
 
 
 def _check_tabular(config):
@@ -400,8 +431,10 @@ def _check_family_options(model):
             raise ConfigError(f"{option_flag}: {error}") from None
     if model.prior_components is not None and (model.prior or known["prior"].default) != "vamp":
         raise ConfigError("--prior-components applies only to --prior vamp")
-    if model.kind == "vqvae" and model.arch != "conv":
-        raise ConfigError(f"--model vqvae needs --arch conv (a grid of codes), not {model.arch!r}")
+    try:
+        family.check_arch(model.arch)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def is_variational_kind(kind):

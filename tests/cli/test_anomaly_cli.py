@@ -52,6 +52,20 @@ def test_score_images_array_writes_one_row_per_image(run, real_images, tmp_path)
     np.testing.assert_allclose([float(r["complexity"]) for r in rows], expected, atol=1e-3)
 
 
+def test_score_data_is_the_table_the_command_writes(run, real_images, tmp_path):
+    from vae_tf.runs.scoring import score_data
+    from vae_tf.runs.sources import DataSource
+
+    np.save(tmp_path / "x.npy", real_images[0][:20])
+    source = DataSource(images=str(tmp_path / "x.npy"))
+    table = score_data(run, source, ["reconstruction"], verbose=False)
+    assert (table.name, table.methods, table.rows) == ("x.npy", ["reconstruction"], 20)
+    assert main(["score", str(run), "--images", str(tmp_path / "x.npy"), "--score", "reconstruction",
+                 "--out", str(tmp_path / "cli.csv")]) == 0
+    rows = read_rows(table.write_csv(tmp_path / "api.csv"))
+    assert rows == read_rows(tmp_path / "cli.csv") and [r["index"] for r in rows] == [str(i) for i in range(20)]
+
+
 def test_score_a_dataset_keeps_its_labels(tiny_data, run, tmp_path):
     out = tmp_path / "s.csv"
     assert main(["score", str(run), *tiny_data, "--score", "reconstruction", "--out", str(out)]) == 0
@@ -195,19 +209,26 @@ def test_a_score_a_graph_cannot_compute_is_not_exported(run, tmp_path):
 
 def test_a_calibrated_threshold_is_applied_with_the_calibrations_iw_samples():
     """A threshold set on iw_nll with K draws holds only for iw_nll with K draws."""
-    from argparse import Namespace
     from types import SimpleNamespace
 
-    from vae_tf.cli import _iw_samples
+    from vae_tf.analysis.evaluation import IW_SAMPLES
+    from vae_tf.runs.scoring import resolve_iw_samples
 
     vae, ae = SimpleNamespace(is_variational=True), SimpleNamespace(is_variational=False)
     record = {"score": "iw_nll", "options": {"iw_samples": 7}}
-    assert _iw_samples(Namespace(iw_samples=None), record, vae) == 7
-    assert _iw_samples(Namespace(iw_samples=None), None, vae) == 100
-    assert _iw_samples(Namespace(iw_samples=7), record, vae) == 7
+    assert resolve_iw_samples(None, record, vae) == 7
+    assert resolve_iw_samples(None, None, vae) == IW_SAMPLES
+    assert resolve_iw_samples(7, record, vae) == 7
     with pytest.raises(ValueError, match=r"^--iw-samples 5: the run was calibrated on iw_nll with 7"):
-        _iw_samples(Namespace(iw_samples=5), record, vae)
+        resolve_iw_samples(5, record, vae)
     regret = {"score": "regret", "options": {"iw_samples": 7}}
-    assert _iw_samples(Namespace(iw_samples=5), regret, vae) == 5  # regret draws no iw samples
+    assert resolve_iw_samples(5, regret, vae) == 5  # regret draws no iw samples
     complexity = {"score": "complexity", "options": {"iw_samples": 7}}
-    assert _iw_samples(Namespace(iw_samples=5), complexity, ae) == 5  # an AE's complexity neither
+    assert resolve_iw_samples(5, complexity, ae) == 5  # an AE's complexity neither
+
+
+def test_an_empty_images_file_fails_with_one_line(run, tmp_path, capsys):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    assert main(["score", str(run), "--images", str(tmp_path / "empty.npy"), "--out", str(tmp_path / "s.csv")]) == 2
+    one_error_line(capsys, "empty.npy: empty, not a .npy array")
+    assert not (tmp_path / "s.csv").exists()

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from vae_tf.cli import QUICK_SAMPLES, main
+from vae_tf.cli import main
+from vae_tf.runs.disentanglement import QUICK_SAMPLES
 from vae_tf.config import ConfigError, DataConfig, RunConfig, TrainingConfig
 
 

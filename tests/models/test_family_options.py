@@ -33,9 +33,9 @@ def train_args(*argv):
 
 
 def config_of(*argv):
-    from vae_tf.cli import _config_from
+    from vae_tf.config import config_from_options
 
-    return _config_from(train_args(*argv))
+    return config_from_options(vars(train_args(*argv)))
 
 
 def test_the_documented_commands_parse_to_the_options_make_model_gets():

@@ -11,6 +11,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+IW_SAMPLES = 100  # importance samples K of the IWAE estimate, unless the caller says
+
 
 def iterate_batches(data, batch_size=256):
     """Yields (images, labels or None) batches from a dataset or an array of images."""
@@ -110,7 +112,7 @@ def batch_graph(model, function):
     return call
 
 
-def log_likelihood_graph(model, num_samples=100, seed=0, batch_size=256, max_decoded=8192):
+def log_likelihood_graph(model, num_samples=IW_SAMPLES, seed=0, batch_size=256, max_decoded=8192):
     """Importance-weighted log p(x) of batches of at most `batch_size` examples, as one graph.
 
     The graph encodes the batch once and decodes the K draws in a loop over chunks of
@@ -119,7 +121,7 @@ def log_likelihood_graph(model, num_samples=100, seed=0, batch_size=256, max_dec
 
     Args:
         model: a variational model (`model.is_variational`).
-        num_samples: int. K, >= 1. Defaults to 100.
+        num_samples: int. K, >= 1. Defaults to `IW_SAMPLES`.
         seed: int. Seed of the draws (a `keras.random.SeedGenerator`, advanced by each
             call). Defaults to 0.
         batch_size: int. Largest batch the caller passes, >= 1. Defaults to 256.
@@ -158,7 +160,7 @@ def log_likelihood_graph(model, num_samples=100, seed=0, batch_size=256, max_dec
     return batch_graph(model, log_p)
 
 
-def log_likelihoods(model, data, num_samples=100, seed=0, max_decoded=8192, batch_size=256):
+def log_likelihoods(model, data, num_samples=IW_SAMPLES, seed=0, max_decoded=8192, batch_size=256):
     """Importance-weighted estimates of log p(x) per example (the IWAE bound).
 
     log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], z_k ~ q(z|x),
@@ -170,7 +172,7 @@ def log_likelihoods(model, data, num_samples=100, seed=0, max_decoded=8192, batc
     Args:
         model: a variational model (`model.is_variational`).
         data: dataset of (images, labels) or images, or an array of images.
-        num_samples: int. Importance samples K per example, >= 1. Defaults to 100.
+        num_samples: int. Importance samples K per example, >= 1. Defaults to `IW_SAMPLES`.
         seed: int. Seed of the draws. Defaults to 0.
         max_decoded: int. Most images decoded at once. Defaults to 8192.
         batch_size: int. Most examples per graph call. Defaults to 256.
@@ -188,7 +190,7 @@ def log_likelihoods(model, data, num_samples=100, seed=0, max_decoded=8192, batc
     return np.concatenate(estimates)
 
 
-def importance_weighted_log_likelihood(model, data, num_samples=100, seed=0):
+def importance_weighted_log_likelihood(model, data, num_samples=IW_SAMPLES, seed=0):
     """Mean importance-weighted estimate of log p(x) over `data`, in nats per example.
 
     Example:
@@ -198,7 +200,7 @@ def importance_weighted_log_likelihood(model, data, num_samples=100, seed=0):
     return float(log_likelihoods(model, data, num_samples, seed).mean())
 
 
-def anomaly_scores(model, data, num_samples=100, seed=0):
+def anomaly_scores(model, data, num_samples=IW_SAMPLES, seed=0):
     """Per-example anomaly scores: higher means less likely under the model.
 
     The model's `likelihood_score`: the importance-weighted estimate of -log p(x)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 # TensorBoard's projector refuses sprite images larger than this, in pixels per side.
 SPRITE_LIMIT = 8192
+PROJECTOR_EXAMPLES = 2000  # examples a run's projector shows by default
 CHECKPOINT_NAME = "latent"
 TENSOR_NAME = "latent/.ATTRIBUTES/VARIABLE_VALUE"
 METADATA_FILE = "metadata.tsv"
@@ -27,7 +28,7 @@ SPRITE_FILE = "sprite.png"
 
 
 def write_projector(log_dir, embeddings, labels=None, class_names=None, images=None,
-                    max_examples=2000):
+                    max_examples=PROJECTOR_EXAMPLES):
     """Writes an Embedding Projector view of `embeddings` into `log_dir`.
 
     Keeps the first `max_examples` rows. Files: the tensor in a TensorFlow checkpoint
@@ -48,7 +49,7 @@ def write_projector(log_dir, embeddings, labels=None, class_names=None, images=N
         images: array (N, H, W) or (N, H, W, C) or None. The inputs, float in [0, 1] or
             uint8, C in 1..4; None writes no sprite. Defaults to None.
         max_examples: int >= 0. Most examples to keep; 0 writes nothing, more than N
-            keeps all N. Defaults to 2000.
+            keeps all N. Defaults to `PROJECTOR_EXAMPLES`.
 
     Returns:
         The path of `projector_config.pbtxt`, or None when `max_examples` is 0.
@@ -187,7 +188,7 @@ def _write(log_dir, embeddings, rows, sprite):
     return log_dir / "projector_config.pbtxt"
 
 
-def latent_means(model, dataset, max_examples=2000):
+def latent_means(model, dataset, max_examples=PROJECTOR_EXAMPLES):
     """Encodes the first `max_examples` examples of a batched dataset to latent means
     (`vae_tf.analysis.evaluation.latent_features`, the model's `mean_code`). A
     conditional model is given the batch's labels.
@@ -195,7 +196,7 @@ def latent_means(model, dataset, max_examples=2000):
     Args:
         model: a vae_tf model.
         dataset: tf.data.Dataset of batches `(images, labels)` or `images`, e.g. `splits.test`.
-        max_examples: int >= 1. Most examples to encode. Defaults to 2000.
+        max_examples: int >= 1. Most examples to encode. Defaults to `PROJECTOR_EXAMPLES`.
 
     Returns:
         (means (N, D) float32, labels (N,) or None if the data has none (or all are -1),
@@ -203,7 +204,7 @@ def latent_means(model, dataset, max_examples=2000):
 
     Example:
 
-    >>> z, y, x = latent_means(model, splits.test, max_examples=2000)
+    >>> z, y, x = latent_means(model, splits.test, max_examples=PROJECTOR_EXAMPLES)
     """
     if _check_max_examples(max_examples) == 0:
         raise ValueError("max_examples must be >= 1 to encode anything, got 0")
@@ -213,7 +214,7 @@ def latent_means(model, dataset, max_examples=2000):
     return means, labels, inputs
 
 
-def write_latent_projector(log_dir, model, dataset, class_names=None, max_examples=2000):
+def write_latent_projector(log_dir, model, dataset, class_names=None, max_examples=PROJECTOR_EXAMPLES):
     """Writes the projector of `model`'s latent means of the first `max_examples` inputs.
 
     `latent_means` then `write_projector`; image inputs (rank 3 or 4 per batch) also
@@ -226,7 +227,7 @@ def write_latent_projector(log_dir, model, dataset, class_names=None, max_exampl
         class_names: sequence of str or None. Names of the class ids; ignored when the
             data has no labels. Defaults to None.
         max_examples: int >= 0. Most examples; 0 writes nothing and encodes nothing.
-            Defaults to 2000.
+            Defaults to `PROJECTOR_EXAMPLES`.
 
     Returns:
         The path of `projector_config.pbtxt`, or None when `max_examples` is 0.

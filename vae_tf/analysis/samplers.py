@@ -24,6 +24,8 @@ from keras import ops
 from vae_tf.analysis.evaluation import latent_features
 from vae_tf.core.layers import draw_categorical, draw_normal, split_seed
 
+NUM_COMPONENTS = 10  # mixture components unless the caller says (the paper's)
+
 _KEYS = ("weights", "means", "covariances")
 
 
@@ -68,12 +70,12 @@ class GaussianMixtureSampler:
         return self.means.shape[1]
 
     @classmethod
-    def fit(cls, codes, num_components=10, seed=0, max_iter=200, reg_covar=1e-6):
+    def fit(cls, codes, num_components=NUM_COMPONENTS, seed=0, max_iter=200, reg_covar=1e-6):
         """Fits the mixture to latent codes with scikit-learn's EM.
 
         Args:
             codes: array (N, D). Latent codes, N >= num_components.
-            num_components: int. K, >= 1. Defaults to 10 (the paper's).
+            num_components: int. K, >= 1. Defaults to `NUM_COMPONENTS` (the paper's).
             seed: int. Seeds the k-means initialisation. Defaults to 0.
             max_iter: int. Most EM iterations. Defaults to 200.
             reg_covar: float. Added to covariance diagonals for stability. Defaults to 1e-6.
@@ -97,12 +99,12 @@ class GaussianMixtureSampler:
         return cls(mixture.weights_, mixture.means_, mixture.covariances_)
 
     @classmethod
-    def fit_model(cls, model, data, num_components=10, seed=0):
+    def fit_model(cls, model, data, num_components=NUM_COMPONENTS, seed=0):
         """Fits the mixture to `model`'s latent means (`model.mean_code`) of `data`.
 
         Args:
             model: a vae_tf model. data: what `vae_tf.analysis.evaluation.iterate_batches` takes.
-            num_components: int. Defaults to 10. seed: int. Defaults to 0.
+            num_components: int. Defaults to `NUM_COMPONENTS`. seed: int. Defaults to 0.
         """
         codes, _ = latent_features(model, data)
         return cls.fit(codes, num_components, seed)

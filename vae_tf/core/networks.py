@@ -14,6 +14,9 @@ from keras import layers
 
 from vae_tf.core.layers import OneHot, Sampling
 
+HIDDEN_UNITS = (400,)  # MLP encoder widths (the tutorials'); decoders mirror them
+FILTERS = (32, 64)  # conv encoder filters; decoders mirror them
+
 
 def _check_positive_ints(name, values, allow_empty=False):
     values = tuple(values)
@@ -83,7 +86,7 @@ def _model(inputs, label, outputs, name):
 def build_mlp_encoder(
     input_shape,
     latent_dim,
-    hidden_units=(400,),
+    hidden_units=HIDDEN_UNITS,
     num_classes=None,
     variational=True,
     scaling=None,
@@ -94,7 +97,7 @@ def build_mlp_encoder(
     Args:
         input_shape: tuple. Shape of one example: (D,), (H, W) or (H, W, C).
         latent_dim: int. Size of z, >= 1.
-        hidden_units: tuple of int. Widths of the ReLU layers. Defaults to (400,).
+        hidden_units: tuple of int. Widths of the ReLU layers. Defaults to `HIDDEN_UNITS`.
         num_classes: int or None. Adds a `label` input, one-hot encoded and
             concatenated to the flattened image. Defaults to None.
         variational: bool. Output `[z_mean, z_log_var, z]` rather than `z`.
@@ -126,14 +129,14 @@ def build_mlp_encoder(
     return _model(images, label, outputs, "mlp_encoder")
 
 
-def build_mlp_decoder(output_shape, latent_dim, hidden_units=(400,), num_classes=None, scaling=None):
+def build_mlp_decoder(output_shape, latent_dim, hidden_units=HIDDEN_UNITS[::-1], num_classes=None, scaling=None):
     """Builds a multilayer-perceptron decoder returning logits or means.
 
     Args:
         output_shape: tuple. Shape of one example, as the encoder's input_shape.
         latent_dim: int. Size of z, >= 1.
         hidden_units: tuple of int. Widths of the ReLU layers, applied in this order.
-            Defaults to (400,).
+            Defaults to `HIDDEN_UNITS` reversed.
         num_classes: int or None. Adds a `label` input concatenated to z.
             Defaults to None.
         scaling: (mean, variance) or None. Vector outputs (F,) only: the inverse
@@ -166,7 +169,7 @@ def build_mlp_decoder(output_shape, latent_dim, hidden_units=(400,), num_classes
 def build_conv_encoder(
     input_shape,
     latent_dim,
-    filters=(32, 64),
+    filters=FILTERS,
     num_classes=None,
     variational=True,
     dense_units=None,
@@ -179,7 +182,7 @@ def build_conv_encoder(
     Args:
         input_shape: tuple. (H, W, C).
         latent_dim: int. Size of z, >= 1.
-        filters: tuple of int. Filters of each stride-2 convolution. Defaults to (32, 64).
+        filters: tuple of int. Filters of each stride-2 convolution. Defaults to `FILTERS`.
         num_classes: int or None. Adds a `label` input whose one-hot encoding is
             appended to the image as constant channels. Defaults to None.
         variational: bool. Output `[z_mean, z_log_var, z]` rather than `z`.
@@ -216,7 +219,7 @@ def build_conv_encoder(
     return _model(images, label, outputs, "conv_encoder")
 
 
-def build_conv_decoder(output_shape, latent_dim, filters=(64, 32), num_classes=None):
+def build_conv_decoder(output_shape, latent_dim, filters=FILTERS[::-1], num_classes=None):
     """Builds a convolutional decoder mirroring `build_conv_encoder`.
 
     A dense layer makes a (ceil(H / 2^n), ceil(W / 2^n), filters[0]) map; n stride-2
@@ -228,7 +231,7 @@ def build_conv_decoder(output_shape, latent_dim, filters=(64, 32), num_classes=N
         output_shape: tuple. (H, W, C).
         latent_dim: int. Size of z, >= 1.
         filters: tuple of int. Filters of each stride-2 transposed convolution.
-            Defaults to (64, 32).
+            Defaults to `FILTERS` reversed.
         num_classes: int or None. Adds a `label` input concatenated to z.
             Defaults to None.
 

@@ -13,6 +13,8 @@ from keras import ops
 
 from vae_tf.core.layers import clamp_log_var, draw_categorical, draw_normal, gaussian_kl, split_seed
 
+VAMP_COMPONENTS = 500  # the VampPrior's pseudo-inputs K (the paper's)
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -115,15 +117,15 @@ class VampPrior(Prior):
 
     Args:
         latent_dim: int. Size of z, >= 1.
-        num_components: int. Number of pseudo-inputs K, >= 1. Defaults to 500 (the paper's).
+        num_components: int. Number of pseudo-inputs K, >= 1. Defaults to `VAMP_COMPONENTS`.
         input_shape: tuple. Shape of one image.
 
     Example:
 
-    >>> model = VAE(encoder, decoder, prior=VampPrior(20, 500, (28, 28, 1)))
+    >>> model = VAE(encoder, decoder, prior=VampPrior(20, input_shape=(28, 28, 1)))
     """
 
-    def __init__(self, latent_dim, num_components=500, input_shape=None, **kwargs):
+    def __init__(self, latent_dim, num_components=VAMP_COMPONENTS, input_shape=None, **kwargs):
         super().__init__(latent_dim, **kwargs)
         if not isinstance(num_components, int) or num_components < 1:
             raise ValueError(f"num_components must be an integer >= 1, got {num_components}")
@@ -172,14 +174,14 @@ class VampPrior(Prior):
 PRIORS = ("standard", "vamp")
 
 
-def make(name, latent_dim, input_shape, num_components=500):
+def make(name, latent_dim, input_shape, num_components=VAMP_COMPONENTS):
     """Returns a prior by name: "standard" (N(0, I)) or "vamp" (a VampPrior).
 
     Args:
         name: str. "standard" or "vamp".
         latent_dim: int. Size of z.
         input_shape: tuple. Shape of one image (VampPrior pseudo-inputs).
-        num_components: int. VampPrior pseudo-inputs K. Defaults to 500.
+        num_components: int. VampPrior pseudo-inputs K. Defaults to `VAMP_COMPONENTS`.
 
     Returns:
         A `Prior` layer.

@@ -5,9 +5,13 @@ import math
 import numpy as np
 
 from vae_tf.core import likelihoods, networks
+from vae_tf.core.networks import FILTERS, HIDDEN_UNITS
 from vae_tf.models import registry
 
 ARCHS = ("mlp", "conv")
+LIKELIHOOD = "bernoulli"  # of images; tables use feature_gaussian
+BETA = 1.0  # the KL weight of the ELBO
+FREE_BITS = 0.0  # no KL floor
 
 
 def make_model(
@@ -17,14 +21,14 @@ def make_model(
     latent_dim,
     num_classes=None,
     *,
-    hidden_units=(400,),
-    filters=(32, 64),
+    hidden_units=HIDDEN_UNITS,
+    filters=FILTERS,
     dense_units=None,
-    likelihood="bernoulli",
+    likelihood=LIKELIHOOD,
     sigma=None,
     learn_sigma=False,
-    beta=1.0,
-    free_bits=0.0,
+    beta=BETA,
+    free_bits=FREE_BITS,
     seed=None,
     feature_scaling=None,
     **options,
@@ -42,16 +46,16 @@ def make_model(
         latent_dim: int. Size of z, >= 1.
         num_classes: int or None. Number of classes; required for (and only for)
             conditional families ("cvae").
-        hidden_units: tuple of int. MLP widths. Defaults to (400,).
-        filters: tuple of int. Conv encoder filters. Defaults to (32, 64).
+        hidden_units: tuple of int. MLP widths. Defaults to `HIDDEN_UNITS`.
+        filters: tuple of int. Conv encoder filters. Defaults to `FILTERS`.
         dense_units: int or None. Conv only: a dense layer before the latent heads.
         likelihood: str. "bernoulli", "gaussian" or "feature_gaussian" (one learned sigma
-            per feature; vector inputs). Defaults to "bernoulli".
+            per feature; vector inputs). Defaults to `LIKELIHOOD`.
         sigma: float or None. Gaussian sigma (its initial value if learned).
         learn_sigma: bool. Learn the Gaussian sigma. Defaults to False.
-        beta: float. KL weight (variational families). Defaults to 1.0.
+        beta: float. KL weight (variational families). Defaults to `BETA`.
         free_bits: float. Per-dimension KL floor in nats (variational families, standard
-            normal prior). Defaults to 0.0.
+            normal prior). Defaults to `FREE_BITS`.
         seed: int or None. Seeds the sampling noise. Defaults to None.
         feature_scaling: (mean, variance) or None. Tables (input_shape (F,), arch "mlp"):
             the training split's per-feature mean and variance. The encoder standardizes
@@ -73,11 +77,12 @@ def make_model(
     family = registry.get(kind)
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    family.check_arch(arch)
     if family.conditional and num_classes is None:
         raise ValueError(f"num_classes is required for kind {kind!r}")
     if not family.conditional and num_classes is not None:
         raise ValueError(f"num_classes applies only to conditional kinds, not {kind!r}")
-    if not family.variational and (beta != 1.0 or free_bits):
+    if not family.variational and (beta != BETA or free_bits):
         raise ValueError(f"beta and free_bits apply only to variational kinds, not {kind!r}")
     options = family.resolve(options)
     if feature_scaling is not None and (arch != "mlp" or len(tuple(input_shape)) != 1):

@@ -15,6 +15,8 @@ Example:
 import dataclasses
 from typing import Any, Callable, Optional
 
+from vae_tf.core.priors import PRIORS, VAMP_COMPONENTS
+
 
 @dataclasses.dataclass(frozen=True)
 class Option:
@@ -69,6 +71,8 @@ class Family:
         networks: callable or None. `networks(arch, input_shape, filters, **options)` ->
             (encoder, decoder), for a family whose networks differ from `vae_tf.core.networks`'
             (VQ-VAE: a grid of vectors); None builds those. Defaults to None.
+        archs: tuple or None. The architectures its networks come in; None: every one.
+            Defaults to None.
     """
 
     name: str
@@ -79,6 +83,12 @@ class Family:
     build: Callable
     options: tuple = ()
     networks: Optional[Callable] = None
+    archs: Optional[tuple] = None
+
+    def check_arch(self, arch):
+        """Raises ValueError unless the family's networks come in architecture `arch`."""
+        if self.archs is not None and arch not in self.archs:
+            raise ValueError(f"--model {self.name} needs --arch {' or '.join(self.archs)}, not {arch!r}")
 
     def resolve(self, options):
         """Returns every option's value: the given ones validated, the rest defaults."""
@@ -96,9 +106,9 @@ class Family:
 
 
 PRIOR_OPTIONS = (
-    Option("prior", str, "standard", "prior p(z): the standard normal or a VampPrior",
-           choices=("standard", "vamp")),
-    Option("prior_components", int, 500, "VampPrior pseudo-inputs K (with --prior vamp)",
+    Option("prior", str, PRIORS[0], "prior p(z): the standard normal or a VampPrior",
+           choices=PRIORS),
+    Option("prior_components", int, VAMP_COMPONENTS, "VampPrior pseudo-inputs K (with --prior vamp)",
            minimum=1),
 )
 

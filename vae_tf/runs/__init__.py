@@ -1,1 +1,8 @@
-"""A training run: configuration to data, model, fit, evaluation, plots and export; its directory, lock, checkpoints and callbacks."""
+"""A training run and what is done with it afterwards, one function per command.
+
+`training` (config -> data -> model -> fit -> evaluation -> plots), `run` (its directory),
+`runlock`, `checkpoints`, `callbacks`; then, on a finished run: `artefacts` (evaluate,
+plot, encode), `exporting`, `sampling` (latent mixture, samples, VQ-VAE prior), `scoring`
+(anomaly score tables, calibration), `ood`, `disentanglement`; `sources` says which
+examples they read.
+"""

@@ -37,6 +37,7 @@ from vae_tf.runtime.precision import float32_copy
 log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 10_000  # largest num_samples the `sample` signature accepts
+EXPORT_ROOT = "saved_models"  # the default root of the TF Serving layout
 
 
 def _next_version(model_dir):
@@ -97,7 +98,7 @@ def _write_tflite_decoder(saved_model_dir, path):
     path.write_bytes(converter.convert())
 
 
-def export_saved_model(model, export_root="saved_models", name=None, version=None, tflite=False,
+def export_saved_model(model, export_root=EXPORT_ROOT, name=None, version=None, tflite=False,
                        latent_sampler=None, anomaly=None):
     """Exports `model` as a servable SavedModel at `export_root/NAME/VERSION/`.
 
@@ -109,7 +110,7 @@ def export_saved_model(model, export_root="saved_models", name=None, version=Non
 
     Args:
         model: a vae_tf model of any family.
-        export_root: str or Path. Root of the TF Serving layout. Defaults to "saved_models".
+        export_root: str or Path. Root of the TF Serving layout. Defaults to `EXPORT_ROOT`.
         name: str or None. Model name, one plain path component (`vae_tf.runtime.names.check_name`);
             defaults to `model.name`.
         version: int or None. Version number >= 1; defaults to one more than the highest.

@@ -32,10 +32,10 @@ from vae_tf.analysis.anomaly.roc import average_ranks, roc_curve, roc_report, th
 from vae_tf.analysis.anomaly.scores import (
     METHODS, REGRET_OPTIONS, Scorer, available_methods, check_methods, score,
 )
-from vae_tf.analysis.anomaly.thresholds import calibrate, is_anomaly
+from vae_tf.analysis.anomaly.thresholds import FPR, calibrate, is_anomaly
 
 __all__ = [
-    "METHODS", "REGRET_OPTIONS", "Scorer", "as_arrays", "available_methods", "average_ranks",
+    "FPR", "METHODS", "REGRET_OPTIONS", "Scorer", "as_arrays", "available_methods", "average_ranks",
     "calibrate", "check_methods", "default_method", "is_anomaly", "is_exportable",
     "ood_histograms", "ood_roc", "png_nats", "reconstruction_nll", "regret_graph",
     "regret_noise", "regret_terms", "roc_curve", "roc_report", "score", "score_graph",

@@ -5,7 +5,7 @@ import numpy as np
 
 from vae_tf.analysis.anomaly.inputs import as_arrays, batches
 from vae_tf.analysis.anomaly.quantities import png_nats, regret_graph
-from vae_tf.analysis.evaluation import batch_graph, log_likelihood_graph
+from vae_tf.analysis.evaluation import IW_SAMPLES, batch_graph, log_likelihood_graph
 
 METHODS = ("neg_elbo", "iw_nll", "reconstruction", "complexity", "regret")
 # `score`'s regret settings, stored with a calibration so an export recomputes the same score.
@@ -46,7 +46,7 @@ def score(
     model,
     data,
     methods=None,
-    iw_samples=100,
+    iw_samples=IW_SAMPLES,
     batch_size=256,
     seed=0,
     labels=None,
@@ -91,7 +91,7 @@ def score(
         methods: str, sequence of str or None. Scores to compute; None means all the
             model supports (`available_methods`). Defaults to None.
         iw_samples: int. Importance samples K for `iw_nll` and `complexity`, >= 1.
-            Defaults to 100.
+            Defaults to `IW_SAMPLES`.
         batch_size: int. Examples per batch, >= 1. Defaults to 256.
         seed: int. Seed of every random draw. Defaults to 0.
         labels: array or None. Class ids of an array `data` (CVAE). Defaults to None.
@@ -141,7 +141,7 @@ class Scorer:
     [(100,), (30,)]
     """
 
-    def __init__(self, model, methods=None, iw_samples=100, batch_size=256, seed=0,
+    def __init__(self, model, methods=None, iw_samples=IW_SAMPLES, batch_size=256, seed=0,
                  regret_steps=20, regret_draws=4, regret_learning_rate=0.1):
         self.methods = check_methods(model, methods)
         for name, value in (("iw_samples", iw_samples), ("batch_size", batch_size),

@@ -16,7 +16,10 @@ def check_scores(scores, name="scores"):
     return scores
 
 
-def calibrate(scores, fpr=0.01, name="score", options=None):
+FPR = 0.01  # `calibrate`'s share of normal inputs flagged
+
+
+def calibrate(scores, fpr=FPR, name="score", options=None):
     """A threshold that flags about `fpr` of normal data, as a serializable record.
 
     The threshold is the (floor(fpr * n) + 1)-th largest calibration score: at most
@@ -25,7 +28,7 @@ def calibrate(scores, fpr=0.01, name="score", options=None):
 
     Args:
         scores: 1-D array. Scores of normal (validation) data, higher = more anomalous.
-        fpr: float in (0, 1). Fraction of normal data to flag. Defaults to 0.01.
+        fpr: float in (0, 1). Fraction of normal data to flag. Defaults to `FPR`.
         name: str. Name of the score, stored in the record. Defaults to "score".
         options: dict or None. The `score` options that made `scores` (e.g.
             regret_steps), stored so an export recomputes the same score. Defaults to None.

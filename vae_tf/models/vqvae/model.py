@@ -21,8 +21,11 @@ from vae_tf.models import registry
 from vae_tf.models.base import Autoencoder
 from vae_tf.models.vqvae.networks import build_vq_decoder, build_vq_encoder, registry_networks
 from vae_tf.models.vqvae.prior import fit_prior, prior_data  # noqa: F401  (fit_prior: named here by the CLI)
-from vae_tf.models.vqvae.quantizer import VectorQuantizer, codebook_statistics
+from vae_tf.models.vqvae.quantizer import COMMITMENT, EMA, VectorQuantizer, codebook_statistics
 from vae_tf.models.vqvae.signatures import grid_code_signatures
+
+NUM_EMBEDDINGS = 128  # codebook size K
+EMBEDDING_DIM = 16  # size of each code vector
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
@@ -304,14 +307,14 @@ class VQVAE(Autoencoder):
 
 def make_vqvae(
     input_shape,
-    num_embeddings=128,
-    embedding_dim=16,
-    filters=(32, 64),
+    num_embeddings=NUM_EMBEDDINGS,
+    embedding_dim=EMBEDDING_DIM,
+    filters=FILTERS,
     likelihood="bernoulli",
     sigma=None,
     learn_sigma=False,
-    beta=0.25,
-    ema=False,
+    beta=COMMITMENT,
+    ema=EMA,
     decay=0.99,
     restart_after=100,
     seed=None,
@@ -321,14 +324,14 @@ def make_vqvae(
     Args:
         input_shape: tuple. (H, W, C); the code grid is (ceil(H / 2^n), ceil(W / 2^n))
             for n = len(filters).
-        num_embeddings: int. Codebook size. Defaults to 128.
-        embedding_dim: int. Code vector size. Defaults to 16.
-        filters: tuple of int. Encoder stride-2 convolution filters. Defaults to (32, 64).
+        num_embeddings: int. Codebook size. Defaults to `NUM_EMBEDDINGS`.
+        embedding_dim: int. Code vector size. Defaults to `EMBEDDING_DIM`.
+        filters: tuple of int. Encoder stride-2 convolution filters. Defaults to `FILTERS`.
         likelihood: str. "bernoulli" or "gaussian". Defaults to "bernoulli".
         sigma: float or None. Gaussian sigma. Defaults to None (1.0).
         learn_sigma: bool. Learn the Gaussian sigma. Defaults to False.
-        beta: float. Commitment weight. Defaults to 0.25.
-        ema: bool. EMA codebook updates. Defaults to False.
+        beta: float. Commitment weight (the `commitment` option). Defaults to `COMMITMENT`.
+        ema: bool. EMA codebook updates (the `codebook_ema` option). Defaults to `EMA`.
         decay: float. EMA decay. Defaults to 0.99.
         restart_after: int. Steps before an unused code is restarted; 0 for never.
             Defaults to 100.
@@ -365,11 +368,12 @@ registry.register(registry.Family(
     summary="vector-quantized autoencoder: discrete code grids, sharp reconstructions; "
             "samples after vae-tf train-prior",
     model_class=VQVAE, variational=False, conditional=False, build=_build, networks=registry_networks,
+    archs=("conv",),  # a grid of codes
     options=(
-        registry.Option("num_embeddings", int, 128, "codebook size K", minimum=2),
-        registry.Option("embedding_dim", int, 16, "size of each code vector", minimum=1),
-        registry.Option("codebook_ema", bool, False,
+        registry.Option("num_embeddings", int, NUM_EMBEDDINGS, "codebook size K", minimum=2),
+        registry.Option("embedding_dim", int, EMBEDDING_DIM, "size of each code vector", minimum=1),
+        registry.Option("codebook_ema", bool, EMA,
                         "update the codebook by exponential moving averages instead of gradients"),
-        registry.Option("commitment", float, 0.25, "commitment loss weight beta", minimum=0.0),
+        registry.Option("commitment", float, COMMITMENT, "commitment loss weight beta", minimum=0.0),
     ),
 ))

@@ -6,6 +6,8 @@ import math
 import keras
 from keras import layers
 
+from vae_tf.core.networks import FILTERS
+
 
 def _check_builder_args(shape, embedding_dim, filters):
     shape = tuple(shape)
@@ -25,7 +27,7 @@ def code_grid_shape(input_shape, num_downsamplings):
     return math.ceil(input_shape[0] / scale), math.ceil(input_shape[1] / scale)
 
 
-def build_vq_encoder(input_shape, embedding_dim, filters=(32, 64)):
+def build_vq_encoder(input_shape, embedding_dim, filters=FILTERS):
     """Builds a convolutional encoder from images to a grid of `embedding_dim` vectors.
 
     Each stride-2 3x3 ReLU convolution halves H and W (rounding up); a 3x3 ReLU
@@ -34,7 +36,7 @@ def build_vq_encoder(input_shape, embedding_dim, filters=(32, 64)):
     Args:
         input_shape: tuple. (H, W, C).
         embedding_dim: int. Channels of z_e, the codebook vector size.
-        filters: tuple of int. Filters of each stride-2 convolution. Defaults to (32, 64).
+        filters: tuple of int. Filters of each stride-2 convolution. Defaults to `FILTERS`.
 
     Returns:
         A functional `keras.Model` "vq_encoder": (H, W, C) -> (H', W', embedding_dim).
@@ -53,7 +55,7 @@ def build_vq_encoder(input_shape, embedding_dim, filters=(32, 64)):
     return keras.Model(images, z_e, name="vq_encoder")
 
 
-def build_vq_decoder(output_shape, embedding_dim, filters=(64, 32)):
+def build_vq_decoder(output_shape, embedding_dim, filters=FILTERS[::-1]):
     """Builds the decoder mirroring `build_vq_encoder`: quantized grid -> logits or means.
 
     A 3x3 ReLU convolution, one stride-2 transposed convolution per filter, a last
@@ -63,7 +65,7 @@ def build_vq_decoder(output_shape, embedding_dim, filters=(64, 32)):
         output_shape: tuple. (H, W, C).
         embedding_dim: int. Channels of the quantized grid.
         filters: tuple of int. Filters of each stride-2 transposed convolution.
-            Defaults to (64, 32).
+            Defaults to `FILTERS` reversed.
 
     Returns:
         A functional `keras.Model` "vq_decoder": (H', W', embedding_dim) -> (H, W, C).
@@ -92,7 +94,5 @@ def build_vq_decoder(output_shape, embedding_dim, filters=(64, 32)):
 
 
 def registry_networks(arch, input_shape, filters, *, embedding_dim, **options):
-    if arch != "conv":
-        raise ValueError(f"model 'vqvae' needs arch 'conv' (a grid of codes), got {arch!r}")
     return (build_vq_encoder(input_shape, embedding_dim, filters),
             build_vq_decoder(input_shape, embedding_dim, tuple(reversed(filters))))

@@ -27,6 +27,8 @@ from keras import layers, ops
 from vae_tf.core.layers import OneHot
 
 STACKS = ("vertical", "horizontal")
+FILTERS = 64  # channels of the gated layers
+NUM_LAYERS = 5  # gated layers after the first
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
@@ -130,8 +132,8 @@ class PixelCNNPrior(keras.Model):
         self,
         num_embeddings,
         grid_shape,
-        filters=64,
-        num_layers=5,
+        filters=FILTERS,
+        num_layers=NUM_LAYERS,
         first_kernel_size=7,
         kernel_size=3,
         num_classes=None,

@@ -6,6 +6,8 @@ import tensorflow as tf
 
 from vae_tf.models.vqvae.pixelcnn import PixelCNNPrior
 
+PRIOR_LEARNING_RATE = 1e-3  # Adam's, for the PixelCNN prior
+
 
 def make_prior(model, num_classes=None, **kwargs):
     """Builds a `PixelCNNPrior` matching a VQ-VAE's codebook size and code grid.
@@ -40,7 +42,7 @@ def encode_dataset(model, dataset):
 
 
 
-def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=1e-3, verbose="auto",
+def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=PRIOR_LEARNING_RATE, verbose="auto",
               **kwargs):
     """Trains a `PixelCNNPrior` on the code grids of `train` and measures it on `test`.
 
@@ -50,7 +52,7 @@ def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=1e-3, 
         test: tf.data.Dataset. Batches of (images, labels).
         epochs: int. Training epochs, >= 1.
         num_classes: int or None. Condition the prior on the labels. Defaults to None.
-        learning_rate: float. Adam learning rate. Defaults to 1e-3.
+        learning_rate: float. Adam learning rate. Defaults to `PRIOR_LEARNING_RATE`.
         verbose: Keras `fit` verbosity. Defaults to "auto".
         **kwargs: `make_prior`'s network options.
 

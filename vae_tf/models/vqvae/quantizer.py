@@ -20,6 +20,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+COMMITMENT = 0.25  # the commitment weight beta (the paper's)
+EMA = False  # codebook updated by gradients unless asked for moving averages
+
 
 def _positive_int(name, value, minimum=1):
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -83,7 +86,7 @@ class VectorQuantizer(keras.layers.Layer):
     Args:
         num_embeddings: int. Codebook size K, >= 2.
         embedding_dim: int. Dimension D of each code vector, >= 1.
-        beta: float. Commitment weight, >= 0. Defaults to 0.25 (the paper's value).
+        beta: float. Commitment weight, >= 0. Defaults to `COMMITMENT`.
         ema: bool. Update the codebook by exponential moving averages instead of
             gradients. Defaults to False.
         decay: float in [0, 1). EMA decay gamma. Defaults to 0.99.
@@ -105,8 +108,8 @@ class VectorQuantizer(keras.layers.Layer):
         self,
         num_embeddings,
         embedding_dim,
-        beta=0.25,
-        ema=False,
+        beta=COMMITMENT,
+        ema=EMA,
         decay=0.99,
         epsilon=1e-5,
         restart_after=100,

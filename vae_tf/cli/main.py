@@ -1,0 +1,88 @@
+"""The `vae-tf` parser, assembled from the command groups, and the entry points."""
+
+import argparse
+import errno
+import importlib.metadata
+import logging
+import sys
+
+from vae_tf.cli import anomaly, benchmark, disentanglement, encode, run_commands, sampling, train
+
+log = logging.getLogger("vae_tf")
+
+# Each adds one command (in --help's order), whose `handler` runs it.
+COMMANDS = (
+    train.add_train,
+    run_commands.add_evaluate,
+    run_commands.add_export,
+    sampling.add_fit_sampler,
+    sampling.add_sample,
+    encode.add_encode,
+    anomaly.add_score,
+    anomaly.add_calibrate,
+    anomaly.add_ood,
+    sampling.add_train_prior,
+    run_commands.add_plot,
+    disentanglement.add_disentanglement,
+    benchmark.add_benchmark,
+)
+
+
+def _version():
+    try:
+        return importlib.metadata.version("vae_tf")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        import vae_tf
+
+        return vae_tf.__version__
+
+
+def build_parser():
+    """The argparse parser of `vae-tf` and all its commands."""
+    parser = argparse.ArgumentParser(
+        prog="vae-tf", description="Train and use autoencoders, VAEs and conditional VAEs."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add_command in COMMANDS:
+        add_command(commands)
+    return parser
+
+
+def main(argv=None):
+    """Runs one `vae-tf` command; returns the exit status (2 on a bad argument or input).
+
+    Args:
+        argv: list of str or None. The arguments after `vae-tf`; None reads sys.argv.
+
+    Example:
+
+    >>> main(["train", "--epochs", "1", "--name", "quick"])
+    0
+    """
+    import tensorflow as tf
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
+    tf.get_logger().setLevel(logging.ERROR)
+    try:
+        args.handler(args)
+    except (ValueError, OSError, RuntimeError, tf.errors.OpError) as error:
+        message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            message = f"no space left on device while writing {error.filename}"
+        print(f"vae-tf: error: {message.splitlines()[0] if message else type(error).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vae-tf: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def console_main():
+    """The `vae-tf` console script (and `python -m vae_tf`): exits with `main`'s status.
+
+    TensorFlow's start-up output is held back by `vae_tf._startup`, which runs when the
+    package is imported by this command."""
+    sys.exit(main())
