@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 import vae_tf
-from vae_tf.runs.callbacks import BetaSchedule, ImageLogger, RunProgbar
+from vae_tf.models.schedules import BetaSchedule
+from vae_tf.runs.callbacks import ImageLogger, RunProgbar
 from vae_tf.runs.training import train
 
 

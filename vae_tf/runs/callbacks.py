@@ -8,7 +8,6 @@ import numpy as np
 import tensorflow as tf
 
 from vae_tf.analysis.evaluation import model_labels
-from vae_tf.models.schedules import BetaSchedule  # noqa: F401  (defined with the models it weighs)
 
 
 class ImageLogger(keras.callbacks.Callback):

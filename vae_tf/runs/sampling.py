@@ -154,7 +154,7 @@ def train_prior(run, epochs=PRIOR_EPOCHS, conditional=False, learning_rate=PRIOR
     Returns:
         (path of model.keras, {"prior_nll", "prior_bits_per_dim"}).
     """
-    from vae_tf.models.vqvae.model import fit_prior
+    from vae_tf.models.vqvae.prior import fit_prior
 
     finished, model, data = open_with_data(run)
     if not model.learns_prior:

@@ -17,10 +17,11 @@ import tensorflow as tf
 from keras import ops
 
 from vae_tf.core import likelihoods
+from vae_tf.core.networks import FILTERS
 from vae_tf.models import registry
 from vae_tf.models.base import Autoencoder
 from vae_tf.models.vqvae.networks import build_vq_decoder, build_vq_encoder, registry_networks
-from vae_tf.models.vqvae.prior import fit_prior, prior_data  # noqa: F401  (fit_prior: named here by the CLI)
+from vae_tf.models.vqvae.prior import prior_data
 from vae_tf.models.vqvae.quantizer import COMMITMENT, EMA, VectorQuantizer, codebook_statistics
 from vae_tf.models.vqvae.signatures import grid_code_signatures
 
