@@ -23,7 +23,9 @@ from vae_tf.analysis.projector import PROJECTOR_EXAMPLES
 from vae_tf.core.networks import FILTERS, HIDDEN_UNITS
 from vae_tf.data import BINARIZE, COLOR_MODES, sources
 from vae_tf.runtime.distribute import STRATEGIES
-from vae_tf.models.factory import ARCHS, BETA, FREE_BITS, LIKELIHOOD
+from vae_tf.core.layers import BETA, FREE_BITS
+from vae_tf.core.likelihoods import LIKELIHOOD
+from vae_tf.models.factory import ARCHS
 from vae_tf.core.likelihoods import LIKELIHOODS
 from vae_tf.models import registry
 from vae_tf.runtime.names import check_name

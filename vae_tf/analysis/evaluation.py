@@ -218,7 +218,7 @@ def anomaly_scores(model, data, num_samples=IW_SAMPLES, seed=0):
     )
 
 
-def held_out_metrics(model, data, iw_samples=100):
+def held_out_metrics(model, data, iw_samples=IW_SAMPLES):
     """Held-out metrics in nats per example, those the model's kind asks for
     (`model.held_out_metrics`): the -ELBO terms and the IWAE estimate of a variational
     model, the reconstruction NLL of others, and an attached prior's code likelihood.

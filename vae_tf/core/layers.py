@@ -7,6 +7,9 @@ from keras import ops
 
 from vae_tf.runtime import compat
 
+BETA = 1.0  # the KL weight of the ELBO
+FREE_BITS = 0.0  # no KL floor
+
 # exp() of a log-variance outside this range overflows or underflows float32 arithmetic.
 LOG_VAR_RANGE = (-20.0, 20.0)
 
@@ -148,7 +151,7 @@ class Sampling(keras.layers.Layer):
     >>> z = Sampling()([z_mean, z_log_var])
     """
 
-    def __init__(self, beta=1.0, free_bits=0.0, seed=None, **kwargs):
+    def __init__(self, beta=BETA, free_bits=FREE_BITS, seed=None, **kwargs):
         super().__init__(**kwargs)
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")

@@ -159,6 +159,7 @@ class FeatureGaussian(keras.layers.Layer):
         }
 
 
+LIKELIHOOD = "bernoulli"  # of images, unless the caller says; tables use feature_gaussian
 LIKELIHOODS = {"bernoulli": Bernoulli, "gaussian": Gaussian, "feature_gaussian": FeatureGaussian}
 
 

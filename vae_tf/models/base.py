@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from vae_tf.core.likelihoods import LIKELIHOOD
 from vae_tf.core import likelihoods
 from vae_tf.models import signatures
 from vae_tf.models.fitting import KerasLoops
@@ -75,7 +76,7 @@ class Autoencoder(KerasLoops):
     # The score estimating -log p(x), which `complexity` corrects by the PNG length.
     likelihood_score = "reconstruction"
 
-    def __init__(self, encoder, decoder, likelihood="bernoulli", seed=None, **kwargs):
+    def __init__(self, encoder, decoder, likelihood=LIKELIHOOD, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from vae_tf.core.likelihoods import LIKELIHOOD
+from vae_tf.core.layers import BETA
 from vae_tf.models import registry
 from vae_tf.models.loops import checks
 from vae_tf.models.vae import VAE
@@ -32,7 +34,7 @@ class CVAE(VAE):
 
     is_conditional = True
 
-    def __init__(self, encoder, decoder, num_classes, likelihood="bernoulli", beta=1.0,
+    def __init__(self, encoder, decoder, num_classes, likelihood=LIKELIHOOD, beta=BETA,
                  seed=None, prior=None, **kwargs):
         if prior is not None and not prior.analytic_kl:
             raise ValueError("CVAE supports only the standard normal prior: a VampPrior's "

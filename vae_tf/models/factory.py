@@ -6,12 +6,11 @@ import numpy as np
 
 from vae_tf.core import likelihoods, networks
 from vae_tf.core.networks import FILTERS, HIDDEN_UNITS
+from vae_tf.core.layers import BETA, FREE_BITS
+from vae_tf.core.likelihoods import LIKELIHOOD
 from vae_tf.models import registry
 
 ARCHS = ("mlp", "conv")
-LIKELIHOOD = "bernoulli"  # of images; tables use feature_gaussian
-BETA = 1.0  # the KL weight of the ELBO
-FREE_BITS = 0.0  # no KL floor
 
 
 def make_model(

@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from vae_tf.core.likelihoods import LIKELIHOOD
+from vae_tf.core.layers import BETA
 from vae_tf.core import priors
 from vae_tf.core.layers import reparameterize
 from vae_tf.models import registry
@@ -35,7 +37,7 @@ class IWAE(VAE):
     >>> iwae.compile(); iwae.fit(x_train, epochs=10)
     """
 
-    def __init__(self, encoder, decoder, likelihood="bernoulli", beta=1.0, seed=None, prior=None,
+    def __init__(self, encoder, decoder, likelihood=LIKELIHOOD, beta=BETA, seed=None, prior=None,
                  train_samples=5, **kwargs):
         super().__init__(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed,
                          prior=prior, **kwargs)

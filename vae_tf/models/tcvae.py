@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from vae_tf.core.likelihoods import LIKELIHOOD
+from vae_tf.core.layers import BETA
 from vae_tf.core import priors
 from vae_tf.core.layers import clamp_log_var
 from vae_tf.models import registry
@@ -103,7 +105,7 @@ class TCVAE(VAE):
     loss_terms = ("loss", "reconstruction", "kl", "mutual_information", "total_correlation",
                   "dimension_kl")
 
-    def __init__(self, encoder, decoder, likelihood="bernoulli", beta=1.0, seed=None, prior=None,
+    def __init__(self, encoder, decoder, likelihood=LIKELIHOOD, beta=BETA, seed=None, prior=None,
                  tc_weight=6.0, dataset_size=60000, estimator="mss", **kwargs):
         super().__init__(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed,
                          prior=prior, **kwargs)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from vae_tf.core.likelihoods import LIKELIHOOD
+from vae_tf.core.layers import BETA
 from vae_tf.core import priors
 from vae_tf.core.layers import Sampling, reparameterize
 from vae_tf.models import registry
@@ -61,7 +63,7 @@ class VAE(Autoencoder):
     default_anomaly_score = "regret"
     nested_objects = ("encoder", "decoder", "likelihood", "prior")
 
-    def __init__(self, encoder, decoder, likelihood="bernoulli", beta=1.0, seed=None, prior=None,
+    def __init__(self, encoder, decoder, likelihood=LIKELIHOOD, beta=BETA, seed=None, prior=None,
                  **kwargs):
         super().__init__(encoder, decoder, likelihood=likelihood, seed=seed, **kwargs)
         if beta < 0:

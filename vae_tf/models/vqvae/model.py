@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from vae_tf.core.likelihoods import LIKELIHOOD
 from vae_tf.core import likelihoods
 from vae_tf.core.networks import FILTERS
 from vae_tf.models import registry
@@ -64,7 +65,7 @@ class VQVAE(Autoencoder):
     sample_options = ("temperature", "progress")
 
     def __init__(
-        self, encoder, decoder, quantizer, likelihood="bernoulli", prior=None, seed=None, **kwargs
+        self, encoder, decoder, quantizer, likelihood=LIKELIHOOD, prior=None, seed=None, **kwargs
     ):
         z_e_shape = tuple(encoder.outputs[0].shape[1:])
         if len(z_e_shape) != 3 or z_e_shape[-1] != quantizer.embedding_dim:
@@ -311,7 +312,7 @@ def make_vqvae(
     num_embeddings=NUM_EMBEDDINGS,
     embedding_dim=EMBEDDING_DIM,
     filters=FILTERS,
-    likelihood="bernoulli",
+    likelihood=LIKELIHOOD,
     sigma=None,
     learn_sigma=False,
     beta=COMMITMENT,
