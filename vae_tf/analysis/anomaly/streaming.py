@@ -25,7 +25,13 @@ def stream_scores(scorer, batches, count=None, chunk=CHUNK, verbose=True):
 
     Example:
 
-    >>> scores, _ = stream_scores(Scorer(model, ["regret"]), [(images, None)], verbose=False)
+    >>> from vae_tf import make_model
+    >>> from vae_tf.analysis.anomaly import Scorer
+    >>> model = make_model("ae", "mlp", (28, 28, 1), 2, hidden_units=(8,))
+    >>> batches = [(np.zeros((3, 28, 28), np.uint8), None), (np.ones((2, 28, 28), np.uint8), None)]
+    >>> scores, _ = stream_scores(Scorer(model, ["reconstruction"]), batches, chunk=4, verbose=False)
+    >>> scores["reconstruction"].shape
+    (5,)
     """
     progress = keras.utils.Progbar(count, unit_name="image", verbose=int(verbose))
     parts, all_labels, pending = [], [], []
