@@ -193,7 +193,7 @@ def test_a_full_disk_mid_checkpoint_ends_in_one_line_and_the_rerun_resumes(train
 
 
 def test_a_full_disk_while_writing_json_names_the_file(tmp_path):
-    from vae_tf.runs.run import write_json
+    from vae_tf.runtime.files import write_json
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -152,7 +152,8 @@ def completed(backup):
 
 
 def test_leftover_partial_directories_that_cannot_resume_are_refused(small_config, tmp_path):
-    from vae_tf.runs.run import check_start, start, write_json
+    from vae_tf.runs.run import check_start, start
+    from vae_tf.runtime.files import write_json
 
     config = small_config(out=str(tmp_path), name="r")
     partial = tmp_path / "r.partial"

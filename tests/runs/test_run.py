@@ -7,9 +7,8 @@ import pytest
 
 from vae_tf.config import RunConfig
 from vae_tf.models.factory import make_model
-from vae_tf.runs.run import (
-    BACKUP_DIR, Run, atomic_write, check_start, finish, read_history, start, write_csv, write_json,
-)
+from vae_tf.runs.run import BACKUP_DIR, Run, check_start, finish, read_history, start
+from vae_tf.runtime.files import atomic_write, write_csv, write_json
 
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
@@ -81,12 +80,11 @@ def test_check_start_writes_nothing_and_start_creates_a_whole_partial(tmp_path):
 
 def test_a_file_written_atomically_reaches_the_disk_before_its_name(tmp_path, monkeypatch):
     """fsync, then rename: after a power cut the new name never points at an empty file."""
-    from vae_tf.runs import run
     from vae_tf.runtime import files
 
     events = []
     real_fsync, real_replace = os.fsync, os.replace
     monkeypatch.setattr(files.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
-    monkeypatch.setattr(run.os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b)))
-    run.write_json(tmp_path / "manifest.json", {"epoch": 1})
+    monkeypatch.setattr(files.os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b)))
+    files.write_json(tmp_path / "manifest.json", {"epoch": 1})
     assert events == ["fsync", "rename"]

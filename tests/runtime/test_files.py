@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from vae_tf.runtime.files import temporary_directory, temporary_file
-from vae_tf.runs.run import write_json
+from vae_tf.runtime.files import write_json
 
 
 @pytest.fixture

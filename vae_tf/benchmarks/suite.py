@@ -26,7 +26,7 @@ def run_benchmarks(configs=tuple(throughput.CONFIGS), epochs=EPOCHS, examples=No
             the throughput configurations. Defaults to False.
         out: str, Path or None. Also write the results there as JSON. Defaults to None.
     """
-    from vae_tf.runs.run import write_json
+    from vae_tf.runtime.files import write_json
 
     small = [name for name in configs if name in throughput.CONFIGS]
     if scale and LARGE in configs:

@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 
 from vae_tf.analysis.evaluation import IW_SAMPLES, latent_features
-from vae_tf.runs.run import atomic_write
+from vae_tf.runtime.files import atomic_write
 from vae_tf.runs.runlock import run_lock
 from vae_tf.runs.sources import open_with_data, split_of
 from vae_tf.runs import training

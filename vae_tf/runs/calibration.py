@@ -4,7 +4,7 @@ RUN_DIR/anomaly.json, read by `vae-tf score`, `vae-tf ood` and export."""
 import json
 import pathlib
 
-from vae_tf.runs.run import write_json
+from vae_tf.runtime.files import write_json
 
 CALIBRATION_FILE = "anomaly.json"
 

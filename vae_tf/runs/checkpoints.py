@@ -20,7 +20,7 @@ import warnings
 from vae_tf.runtime import compat
 from vae_tf.testing.faults import kill_point
 from vae_tf.runtime.files import fsync_file
-from vae_tf.runs.run import write_json, writing
+from vae_tf.runtime.files import write_json, writing
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Disentanglement scores of a run trained on dSprites, written as JSON."""
 
-from vae_tf.runs.run import write_json
+from vae_tf.runtime.files import write_json
 from vae_tf.runs.sources import open_run
 
 # Sample sizes of `vae_tf.analysis.disentanglement.all_scores` by name: "default" takes a

@@ -7,7 +7,7 @@ import pathlib
 from vae_tf.analysis import anomaly, plots
 from vae_tf.analysis.anomaly.streaming import stream_scores
 from vae_tf.runs.calibration import load_calibration
-from vae_tf.runs.run import atomic_write, write_json
+from vae_tf.runtime.files import atomic_write, write_json
 from vae_tf.runs.scoring import methods_to_score, resolve_iw_samples
 from vae_tf.runs.sources import given_examples, open_run, run_feature_names, run_split
 

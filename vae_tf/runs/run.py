@@ -14,75 +14,18 @@ Names are one path component (`check_name`), so a run never lands outside the `O
 the user named. Every file is written through `atomic_write`.
 """
 
-import contextlib
 import csv
-import errno
 import json
 import os
 import pathlib
 import shutil
 
 from vae_tf.config import read_config
-from vae_tf.runtime.files import fsync_file, temporary_directory, temporary_file
+from vae_tf.runtime.files import atomic_write, temporary_directory, write_json
 from vae_tf.runtime.names import check_name
 
 BACKUP_DIR = "backup"  # BackupAndRestore state inside NAME.partial/
 SAMPLER_FILE = "latent_gmm.npz"  # the run's fitted GaussianMixtureSampler
-
-
-def atomic_write(path, write):
-    """Calls `write(temporary path)` beside `path` and renames the result to `path` only
-    if it succeeds, so `path` is never half-written.
-
-    Args:
-        path: str or Path. The file to write; its directory must exist.
-        write: callable taking the temporary Path.
-
-    Returns:
-        `path` as a Path.
-    """
-    path = pathlib.Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: output directory does not exist")
-    temporary = temporary_file(path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    try:
-        with writing(path):
-            write(temporary)
-            fsync_file(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
-
-
-@contextlib.contextmanager
-def writing(path):
-    """Reports a full disk met inside the block as `OSError(ENOSPC)` naming `path`
-    (TensorFlow reports one as a ResourceExhaustedError saying "No space left on device")."""
-    try:
-        yield
-    except Exception as error:
-        full = getattr(error, "errno", None) == errno.ENOSPC or os.strerror(errno.ENOSPC) in str(error)
-        if not full:
-            raise
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from error
-
-
-def write_json(path, payload):
-    """Writes `payload` as indented JSON, atomically; returns the Path."""
-    def write(temporary):
-        temporary.write_text(json.dumps(payload, indent=2) + "\n")
-    return atomic_write(path, write)
-
-
-def write_csv(path, header, rows):
-    """Writes a CSV file (a header row, then `rows`), atomically; returns the Path."""
-    def write(temporary):
-        with open(temporary, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(rows)
-    return atomic_write(path, write)
 
 
 def read_history(run_dir):

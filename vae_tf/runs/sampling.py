@@ -7,7 +7,7 @@ from vae_tf.analysis.samplers import NUM_COMPONENTS
 from vae_tf.config import check_positive
 from vae_tf.models.vqvae import pixelcnn
 from vae_tf.models.vqvae.prior import PRIOR_LEARNING_RATE
-from vae_tf.runs.run import atomic_write
+from vae_tf.runtime.files import atomic_write
 from vae_tf.runs.runlock import run_lock
 from vae_tf.runs.sources import open_run, open_with_data
 

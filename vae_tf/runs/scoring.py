@@ -9,7 +9,7 @@ from vae_tf.analysis import anomaly
 from vae_tf.analysis.anomaly.streaming import stream_scores
 from vae_tf.analysis.evaluation import IW_SAMPLES
 from vae_tf.runs.calibration import load_calibration, save_calibration
-from vae_tf.runs.run import write_csv
+from vae_tf.runtime.files import write_csv
 from vae_tf.runs.runlock import run_lock
 from vae_tf.runs.sources import examples, open_run, run_split
 

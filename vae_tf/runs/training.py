@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from vae_tf.analysis import evaluation, plots
 from vae_tf.runs import run
+from vae_tf.runtime import files
 from vae_tf.runs.callbacks import ImageLogger, RunProgbar, StopOnNaN
 from vae_tf.runs.checkpoints import VerifiedBackup, completed_epochs
 from vae_tf.config import is_conditional_kind, resolved_likelihood
@@ -197,11 +198,11 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
         resume = run.check_start(config, overwrite, multi_worker=multi_worker)
         run_dir = run.start(config, resume)
         _fit(model, data, config, run_dir, logged, verbose, callbacks)
-        with run.writing(run_dir / "model.keras"):
+        with files.writing(run_dir / "model.keras"):
             model.save(run_dir / "model.keras")  # as trained: its layers record the policy
         model = float32_copy(model)  # after training, everything runs in float32 (Run.model)
         metrics = evaluate_model(model, data, config.training.iw_samples)
-        run.write_json(run_dir / "metrics.json", metrics)
+        files.write_json(run_dir / "metrics.json", metrics)
         draw_plots(model, images, labels, run.read_history(run_dir), run_dir / "plots", data.class_names)
         write_projector(model, data, run_dir / "logs" / "projector", config.training.projector_examples)
         final = run.finish(run_dir)
@@ -218,7 +219,7 @@ def _drop_history_after(history_path, epochs):
         rows = list(csv.reader(f))
     kept = [row for row in rows[1:] if int(row[0]) < epochs]
     if len(kept) < len(rows) - 1:
-        run.write_csv(history_path, rows[0], kept)
+        files.write_csv(history_path, rows[0], kept)
 
 
 def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks):

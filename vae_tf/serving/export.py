@@ -155,7 +155,7 @@ def export_saved_model(model, export_root=EXPORT_ROOT, name=None, version=None, 
     archive.track(model)
     for signature, (function, specs) in signatures.items():
         archive.add_endpoint(signature, function, input_signature=specs)
-    from vae_tf.runs.run import writing  # vae_tf.runs.run imports the models, which import this module
+    from vae_tf.runtime.files import writing
 
     temporary = temporary_directory(model_dir, prefix=f".{version}.partial-")
     try:
