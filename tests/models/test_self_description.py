@@ -9,6 +9,7 @@ import tensorflow as tf
 import vae_tf
 from vae_tf.analysis import anomaly, evaluation
 from vae_tf.models import registry
+from vae_tf.serving.export import export_saved_model
 
 SHAPE = (8, 8, 1)
 
@@ -89,3 +90,17 @@ def test_held_out_metrics_and_training_callbacks_follow_the_model(kind):
         model.compile()
         model.fit(images, labels, epochs=1, verbose=0, callbacks=callbacks)
         assert float(model.beta.numpy()) == 0.0  # epoch 0 of a 2-epoch warm-up
+
+
+@pytest.mark.parametrize("kind", registry.names())
+def test_every_family_exports_the_signatures_it_says_it_serves(kind, tmp_path):
+    model = build(kind)
+    images, labels = data(model)
+    served = tf.saved_model.load(str(export_saved_model(model, tmp_path, name=kind)))
+    assert set(model.export_signatures()) <= set(served.signatures)
+    label_args = {} if labels is None else {"labels": tf.constant(labels)}
+    encoded = served.signatures["encode"](images=tf.constant(images), **label_args)
+    expected = model.encode(images, labels) if model.is_conditional else model.encode(images)
+    assert set(encoded) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(encoded[name].numpy(), np.asarray(value), rtol=1e-5, atol=1e-5)

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from vae_tf.models.signatures import SCORE_SEED  # noqa: F401  (the `score` signature's seed, named here for servers)
 from vae_tf.testing.faults import kill_point
-from vae_tf.runtime.files import temporary_directory
+from vae_tf.runtime.files import temporary_directory, writing
 from vae_tf.runtime.names import check_name
 from vae_tf.runtime.precision import float32_copy
 
@@ -155,7 +155,6 @@ def export_saved_model(model, export_root=EXPORT_ROOT, name=None, version=None, 
     archive.track(model)
     for signature, (function, specs) in signatures.items():
         archive.add_endpoint(signature, function, input_signature=specs)
-    from vae_tf.runtime.files import writing
 
     temporary = temporary_directory(model_dir, prefix=f".{version}.partial-")
     try:
