@@ -1,4 +1,5 @@
-"""Quiet start-up for the `vae-tf` command (console script or `python -m vae_tf`).
+"""Quiet start-up for the `vae-tf` command (console script, `python -m vae_tf` or
+`python -m vae_tf.cli`).
 
 TensorFlow writes start-up messages ("Could not find cuda drivers", CPU feature notes)
 straight to file descriptor 2 while it is imported and discovers devices, whatever
@@ -14,7 +15,8 @@ import tempfile
 
 def is_command():
     """Whether this process is the `vae-tf` command rather than a library user."""
-    return pathlib.Path(sys.argv[0]).name == "vae-tf" or sys.orig_argv[1:3] == ["-m", "vae_tf"]
+    return (pathlib.Path(sys.argv[0]).name == "vae-tf"
+            or sys.orig_argv[1:3] in (["-m", "vae_tf"], ["-m", "vae_tf.cli"]))
 
 
 def import_tensorflow_quietly():

@@ -232,6 +232,7 @@ def test_train_options_come_from_the_config_fields():
 
 @pytest.mark.parametrize("command", [
     [sys.executable, "-m", "vae_tf"],
+    [sys.executable, "-m", "vae_tf.cli"],
     # what the console script pip generates does: `vae-tf` as argv[0], then console_main
     [sys.executable, "-c", "import sys; sys.argv[0] = 'vae-tf'; from vae_tf.cli import console_main; console_main()"],
 ])
