@@ -9,7 +9,9 @@ from vae_tf.analysis.evaluation import IW_SAMPLES, batch_graph, log_likelihood_g
 
 METHODS = ("neg_elbo", "iw_nll", "reconstruction", "complexity", "regret")
 # `score`'s regret settings, stored with a calibration so an export recomputes the same score.
-REGRET_OPTIONS = {"regret_steps": 20, "regret_draws": 4, "regret_learning_rate": 0.1}
+REGRET_STEPS, REGRET_DRAWS, REGRET_LEARNING_RATE = 20, 4, 0.1
+REGRET_OPTIONS = {"regret_steps": REGRET_STEPS, "regret_draws": REGRET_DRAWS,
+                  "regret_learning_rate": REGRET_LEARNING_RATE}
 
 
 def available_methods(model):
@@ -50,9 +52,9 @@ def score(
     batch_size=256,
     seed=0,
     labels=None,
-    regret_steps=20,
-    regret_draws=4,
-    regret_learning_rate=0.1,
+    regret_steps=REGRET_STEPS,
+    regret_draws=REGRET_DRAWS,
+    regret_learning_rate=REGRET_LEARNING_RATE,
 ):
     """Per-example anomaly scores of new data; higher means more anomalous.
 
@@ -95,9 +97,9 @@ def score(
         batch_size: int. Examples per batch, >= 1. Defaults to 256.
         seed: int. Seed of every random draw. Defaults to 0.
         labels: array or None. Class ids of an array `data` (CVAE). Defaults to None.
-        regret_steps: int. Optimization steps of `regret`, >= 1. Defaults to 20.
-        regret_draws: int. Noise draws per example of `regret`, >= 1. Defaults to 4.
-        regret_learning_rate: float. Adam step size of `regret`. Defaults to 0.1.
+        regret_steps: int. Optimization steps of `regret`, >= 1. Defaults to `REGRET_STEPS`.
+        regret_draws: int. Noise draws per example of `regret`, >= 1. Defaults to `REGRET_DRAWS`.
+        regret_learning_rate: float. Adam step size of `regret`. Defaults to `REGRET_LEARNING_RATE`.
 
     Returns:
         A dict {method: float64 numpy array of one score per example}, in the order of
@@ -142,7 +144,8 @@ class Scorer:
     """
 
     def __init__(self, model, methods=None, iw_samples=IW_SAMPLES, batch_size=256, seed=0,
-                 regret_steps=20, regret_draws=4, regret_learning_rate=0.1):
+                 regret_steps=REGRET_STEPS, regret_draws=REGRET_DRAWS,
+                 regret_learning_rate=REGRET_LEARNING_RATE):
         self.methods = check_methods(model, methods)
         for name, value in (("iw_samples", iw_samples), ("batch_size", batch_size),
                             ("regret_steps", regret_steps), ("regret_draws", regret_draws)):
