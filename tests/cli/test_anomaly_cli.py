@@ -232,3 +232,16 @@ def test_an_empty_images_file_fails_with_one_line(run, tmp_path, capsys):
     assert main(["score", str(run), "--images", str(tmp_path / "empty.npy"), "--out", str(tmp_path / "s.csv")]) == 2
     one_error_line(capsys, "empty.npy: empty, not a .npy array")
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_bad_calibration_file_stops_score_before_scoring(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / CALIBRATION_FILE).write_text(json.dumps({"score": "regret", "fpr": 0.01, "threshold": "high",
+                                                     "num_examples": 100}))
+    out = tmp_path / "s.csv"
+    assert main(["score", str(copy), "--score", "reconstruction", "--out", str(out)]) == 2
+    one_error_line(capsys, f"{copy / CALIBRATION_FILE}: threshold must be a finite number, got 'high'")
+    assert not out.exists()
