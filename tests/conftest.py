@@ -94,9 +94,10 @@ def tiny_data(small_dir):
 
 @pytest.fixture(scope="session")
 def tiny_settings():
-    """`vae-tf train` arguments for a run of seconds, without the data: one epoch of a small MLP."""
+    """`vae-tf train` arguments for a run of seconds, without the data: one epoch of a small MLP,
+    with a validation split (not the default) for the commands that use one (calibrate)."""
     return ["--epochs", "1", "--hidden-units", "32", "--latent-dim", "2", "--iw-samples", "2",
-            "--batch-size", "256", "--no-export"]
+            "--batch-size", "256", "--validation-fraction", "0.1", "--no-export"]
 
 
 @pytest.fixture(scope="session")
@@ -109,11 +110,12 @@ def tiny_run(tiny_data, tiny_settings):
 @pytest.fixture(scope="session")
 def small_config(small_dir):
     """`small_config(**changes)`: a validated RunConfig of a small run on `small_dir`, with
-    `changes` given as in a flat config.json (e.g. model="ae", epochs=3, out=...)."""
+    `changes` given as in a flat config.json (e.g. model="ae", epochs=3, out=...); with a
+    validation split of 10%, not the default."""
     from vae_tf.config import RunConfig
 
     settings = dict(dataset="idx", data_dir=str(small_dir), hidden_units=(16,), latent_dim=2,
-                    iw_samples=2, batch_size=256, epochs=2)
+                    iw_samples=2, batch_size=256, epochs=2, validation_fraction=0.1)
     return lambda **changes: RunConfig.from_dict({**settings, **changes})
 
 

@@ -4,6 +4,7 @@ round trips, and flat config.json files from before format 2 still load."""
 import dataclasses
 import inspect
 import json
+import pathlib
 
 import pytest
 
@@ -11,10 +12,11 @@ from vae_tf.config import (
     FORMAT_VERSION, SECTIONS, ConfigError, DataConfig, ModelConfig, RunConfig, RuntimeConfig,
     TrainingConfig, flag, option_fields, read_config,
 )
-from vae_tf.data import load_data
+from vae_tf.data import VALIDATION_FRACTION, load_data
 from vae_tf.models.factory import make_model
 from vae_tf.models import registry
 
+BEFORE_MOVE_RUN = pathlib.Path(__file__).parent / "fixtures" / "before_move" / "run"
 # config.json exactly as TrainConfig.to_dict() wrote it before format 2 (no format_version).
 FLAT_CONFIG = {
     "model": "cvae", "arch": "conv", "dataset": "idx", "data_dir": "/data", "image_size": None,
@@ -32,7 +34,9 @@ def test_a_flat_config_from_before_format_2_migrates(tmp_path):
     assert config.model == ModelConfig(kind="cvae", arch="conv", latent_dim=16, hidden_units=(400,),
                                        filters=(32, 64), likelihood="gaussian", sigma=0.1, beta=2.0,
                                        free_bits=0.5)
-    assert config.data == DataConfig(dataset="idx", data_dir="/data", binarize="dynamic", batch_size=64)
+    # validation_fraction keeps its recorded 0.1, not today's default of 0.
+    assert config.data == DataConfig(dataset="idx", data_dir="/data", binarize="dynamic",
+                                     validation_fraction=0.1, batch_size=64)
     assert config.training == TrainingConfig(epochs=20, lr=0.0005, kl_warmup_epochs=3, seed=7)
     # False was the only way to say "float32" then, and stays float32 (not the new default).
     assert config.runtime == RuntimeConfig(strategy="mirrored", cpu_replicas=2, deterministic=True,
@@ -40,6 +44,14 @@ def test_a_flat_config_from_before_format_2_migrates(tmp_path):
     assert (config.name, config.out, config.run_name) == ("old-run", "runs", "old-run")
     # format 1 with its version number, as issue 23's interim format wrote it
     assert RunConfig.from_dict({"format_version": 1, **FLAT_CONFIG}) == config
+
+
+def test_a_run_config_written_before_a_default_changed_keeps_its_recorded_values():
+    """config.json holds every setting, so a run trained under an older default (a 10%
+    validation split until the likelihood measurements, docs/guides/defaults.md) reads back
+    as it was trained: its data splits, and `vae-tf calibrate`'s validation split, stay."""
+    assert read_config(BEFORE_MOVE_RUN).data.validation_fraction == 0.1
+    assert DataConfig().validation_fraction == 0.0
 
 
 def test_json_round_trip_is_exact():
@@ -101,6 +113,11 @@ def test_every_setting_is_one_option_with_help():
 
 def test_sections_are_the_keyword_arguments_of_load_data_and_make_model():
     assert {f.name for f in dataclasses.fields(DataConfig)} <= set(inspect.signature(load_data).parameters)
+    # ... with the same defaults: `vae-tf train` and `load_data` split the data alike.
+    parameters = inspect.signature(load_data).parameters
+    assert {f.name: f.default for f in dataclasses.fields(DataConfig)} == \
+        {f.name: parameters[f.name].default for f in dataclasses.fields(DataConfig)}
+    assert DataConfig().validation_fraction == VALIDATION_FRACTION == 0.0  # train on all of it
     fields = dataclasses.fields(ModelConfig)
     common = {f.name for f in fields if "family_option" not in f.metadata}
     assert common <= set(inspect.signature(make_model).parameters)

@@ -21,7 +21,7 @@ import typing
 from vae_tf.analysis.evaluation import IW_SAMPLES
 from vae_tf.analysis.projector import PROJECTOR_EXAMPLES
 from vae_tf.core.networks import FILTERS, HIDDEN_UNITS
-from vae_tf.data import BINARIZE, COLOR_MODES, sources
+from vae_tf.data import BINARIZE, COLOR_MODES, VALIDATION_FRACTION, sources
 from vae_tf.runtime.distribute import STRATEGIES
 from vae_tf.core.layers import BETA, FREE_BITS
 from vae_tf.core.likelihoods import LIKELIHOOD
@@ -71,8 +71,10 @@ class DataConfig:
     color_mode: str = setting("rgb", "channels for --dataset folder", choices=COLOR_MODES)
     binarize: str = setting("none", "binarize pixels: static (threshold 0.5) or dynamic "
                                     "(a fresh Bernoulli draw per epoch)", choices=BINARIZE)
-    validation_fraction: float = setting(0.1, "part of train held out for validation, in [0, 1)",
-                                         minimum=0.0)
+    validation_fraction: float = setting(
+        VALIDATION_FRACTION, "part of train held out for validation, in [0, 1): val_* curves, and "
+                             "the split vae-tf calibrate thresholds on (0: train on all of it)",
+        minimum=0.0)
     batch_size: int = setting(128, "global batch size", minimum=1)
     limit: int | None = setting(None, "train on a seeded random subset of N training examples "
                                       "(default: all)", minimum=1, metavar="N")

@@ -8,6 +8,7 @@ import pytest
 
 from vae_tf.analysis import anomaly
 from vae_tf.runs.calibration import CALIBRATION_FILE
+from vae_tf.runs.run import read_history
 from vae_tf.cli import main
 
 FAST = ["--iw-samples", "2"]
@@ -125,6 +126,24 @@ def test_score_asks_for_anomaly_on_an_uncalibrated_run(tiny_run, tmp_path, capsy
     assert main(["score", str(tmp_path / "u"), "--anomaly", "--out", str(out)]) == 2
     one_error_line(capsys, "never calibrated")
     assert not out.exists()
+
+
+def test_a_run_with_the_default_no_validation_split_trains_on_all_and_calibrate_says_how(
+        tiny_data, tiny_settings, tmp_path, capsys):
+    # The default: every training image is trained on, no val_* curves, and calibrate,
+    # which needs held-out images, refuses before reading data, naming the fix.
+    settings, flag = list(tiny_settings), tiny_settings.index("--validation-fraction")
+    del settings[flag:flag + 2]  # the fixture's own split left out
+    assert main(["train", *tiny_data, *settings, "--out", str(tmp_path), "--name", "d", "--model", "ae"]) == 0
+    run = tmp_path / "d"
+    assert json.loads((run / "config.json").read_text())["data"]["validation_fraction"] == 0.0
+    assert not any(name.startswith("val_") for name in read_history(run))  # NA columns
+    capsys.readouterr()
+    assert main(["calibrate", str(run), "--score", "reconstruction"]) == 2
+    one_error_line(capsys, "this run has none: it was trained with --validation-fraction 0, the default")
+    assert not (run / CALIBRATION_FILE).exists()
+    assert main(["score", str(run), "--split", "validation", "--out", str(tmp_path / "v.csv")]) == 2
+    one_error_line(capsys, "train it again with --validation-fraction 0.1 (say) to hold one out")
 
 
 def test_ood_report_and_figures(run, real_images, tmp_path):

@@ -66,6 +66,7 @@ def test_t10k_only_idx_directory_is_carved_deterministically(small_dir):
     assert splits.image_shape == (28, 28, 1) and splits.num_classes == 10
     assert (count(splits.train), count(splits.validation), count(splits.test)) == (7200, 800, 2000)
     again = load_data("idx", data_dir=small_dir, batch_size=500)
+    assert again.validation is None and count(again.train) == 8000  # by default nothing is held out
     first = lambda s: next(iter(s.test))[1].numpy()  # noqa: E731
     np.testing.assert_array_equal(first(splits), first(again))
     x, y = next(iter(splits.train))

@@ -44,9 +44,10 @@ TINY = {
 }
 # Appended only where the line does not set them (a page may rely on its own value).
 DEFAULTS = {
-    # A small validation split; a page that uses a run's SavedModel exports it itself (or
-    # says --export); the quick-start run has one.
-    "train": ["--validation-fraction", "0.02", "--no-export"],
+    # A page that uses a run's SavedModel exports it itself (or says --export); the
+    # quick-start run has one. No validation split is added: a page whose commands need
+    # one (calibrate) asks for it, as a user must.
+    "train": ["--no-export"],
 }
 # A tiny flag is left out where the line already has one it cannot be combined with.
 EXCLUSIVE = {"--quick": "--paper-samples"}

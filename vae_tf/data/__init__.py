@@ -12,13 +12,13 @@ Where the examples come from is a source (`sources`, one module each, behind a s
 registry); `dsprites` generates dSprites and `tabular` reads tables.
 """
 
-from vae_tf.data.load import DataSplits, load_data
+from vae_tf.data.load import VALIDATION_FRACTION, DataSplits, load_data
 from vae_tf.data.pipeline import BINARIZE, IndexedBatches, cache_plan, read_ahead, training_pipelines
 from vae_tf.data.sources.folder import COLOR_MODES
 from vae_tf.data.sources.idx import DEBIAN_FASHION_MNIST, has_idx_files, load_idx_directory, read_idx
 
 __all__ = [
-    "BINARIZE", "COLOR_MODES", "DEBIAN_FASHION_MNIST",
+    "BINARIZE", "COLOR_MODES", "DEBIAN_FASHION_MNIST", "VALIDATION_FRACTION",
     "DataSplits", "IndexedBatches", "cache_plan", "has_idx_files", "load_data", "load_idx_directory",
     "read_ahead", "read_idx", "training_pipelines",
 ]

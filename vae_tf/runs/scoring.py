@@ -11,7 +11,7 @@ from vae_tf.analysis.evaluation import IW_SAMPLES
 from vae_tf.runs.calibration import load_calibration, save_calibration
 from vae_tf.runtime.files import write_csv
 from vae_tf.runs.runlock import run_lock
-from vae_tf.runs.sources import examples, open_run, run_split
+from vae_tf.runs.sources import NO_VALIDATION, examples, open_run, run_split
 
 
 def methods_to_score(model, requested=None, also=None):
@@ -133,6 +133,9 @@ def calibrate_run(run, method=None, fpr=anomaly.FPR, iw_samples=IW_SAMPLES, verb
     anomaly.check_methods(model, [method])
     if not 0.0 < fpr < 1.0:  # before scoring, and naming the option
         raise ValueError(f"--fpr must be in (0, 1), got {fpr}")
+    if finished.config.data.validation_fraction == 0:  # before any data is read
+        raise ValueError(f"calibrate picks its threshold on the run's validation split, and this run "
+                         f"has none: {NO_VALIDATION}")
     with run_lock(finished.path):
         given = run_split(finished, "validation")
         scorer = anomaly.Scorer(model, [method], iw_samples)

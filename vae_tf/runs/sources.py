@@ -12,6 +12,9 @@ from vae_tf.runs.run import Run
 from vae_tf.runs.training import load_config_data
 
 SPLITS = ("train", "validation", "test")  # the splits of vae_tf.data.DataSplits
+# Why a run has no validation split, and the fix.
+NO_VALIDATION = ("it was trained with --validation-fraction 0, the default, which trains on every "
+                 "training example; train it again with --validation-fraction 0.1 (say) to hold one out")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,11 +68,17 @@ def open_with_data(run):
     return finished, model, load_config_data(finished.config)
 
 
-def split_of(data, name):
-    """The split `name` of `data`, refusing one the run does not have."""
+def split_of(data, name, whose="the run"):
+    """The split `name` of `data`, refusing one the run (or `whose` data) does not have.
+
+    Only a validation split can be missing: a run trained with `--validation-fraction 0`,
+    the default, holds none out; the error says how to get one.
+    """
     split = getattr(data, name)
     if split is None:
-        raise ValueError(f"the run has no {name} split (validation_fraction is 0)")
+        if whose == "the run":
+            raise ValueError(f"the run has no {name} split: {NO_VALIDATION}; or use --split train or test")
+        raise ValueError(f"{whose} has no {name} split here: use --split train or test")
     return split
 
 
@@ -134,7 +143,7 @@ def given_examples(source, model, feature_names=None):
     data = load_data(source.dataset, source.data_dir, batch_size=256, validation_fraction=0.0,
                      image_size=source.image_size or (height, width),
                      color_mode=source.color_mode or ("grayscale" if channels == 1 else "rgb"))
-    batches = _numpy_batches(split_of(data, source.split), _labelled(data))
+    batches = _numpy_batches(split_of(data, source.split, f"--dataset {source.dataset}"), _labelled(data))
     return Examples(data.source, batches, None, (data.paths or {}).get(source.split))
 
 
