@@ -35,6 +35,28 @@ def test_mlp_builders_produce_exact_shapes(shape, num_classes):
     assert tuple(out.shape) == (3, *shape)
 
 
+def test_mlp_layers_start_as_pytorch_linear_layers(tmp_path):
+    """Weights and biases U(+-1/sqrt(fan_in)), as torch.nn.Linear: Keras's Glorot weights
+    and zero biases cost 0.3 nats of test NLL (docs/guides/defaults.md)."""
+    import keras
+
+    vae = vae_tf.make_model("vae", "mlp", (28, 28, 1), 20, hidden_units=(400,))
+    fan_in = {"encoder": {"dense_0": 784, "z_mean": 400, "z_log_var": 400},
+              "decoder": {"dense_0": 20, "dense_out": 400}}
+    for network, layers in fan_in.items():
+        for name, inputs in layers.items():
+            kernel, bias = getattr(vae, network).get_layer(name).get_weights()
+            limit = 1 / np.sqrt(inputs)
+            for weights in (kernel, bias):  # uniform over the whole interval, biases too
+                assert 0 < np.abs(weights).max() <= limit, (network, name)
+                if weights.size >= 400:
+                    assert abs(weights.std() - limit / np.sqrt(3)) < 0.1 * limit, (network, name)
+    assert np.abs(vae.encoder.get_layer("dense_0").get_weights()[0]).max() < np.sqrt(6 / (784 + 400))
+    path = tmp_path / "decoder.keras"  # the initializers serialize: the network saves and loads
+    vae.decoder.save(path)
+    np.testing.assert_array_equal(keras.saving.load_model(path).get_weights()[0], vae.decoder.get_weights()[0])
+
+
 def test_deterministic_encoders_output_z_only():
     for build in (vae_tf.build_mlp_encoder, vae_tf.build_conv_encoder):
         encoder = build((28, 28, 1), 7, variational=False)

@@ -3,7 +3,8 @@
 Encoders take `images` (and, with `num_classes`, an integer `label`); a variational
 encoder outputs `[z_mean, z_log_var, z]` with a `Sampling` layer inside, a
 deterministic one outputs `z`. Decoders take `z` (and `label`) and output logits or
-means with exactly the image shape.
+means with exactly the image shape. The MLP builders' dense layers start as PyTorch's
+`nn.Linear` does (`linear`), which trains to better likelihoods than Keras's default.
 """
 
 import math
@@ -50,13 +51,40 @@ def _label_input(num_classes):
     return label, OneHot(num_classes, name="label_one_hot")(label)
 
 
-def _latent_head(features, latent_dim, variational, sampling_kwargs):
+def linear(units, **kwargs):
+    """A `Dense` layer initialized as PyTorch's `nn.Linear`: weights and biases drawn from
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in read from the features it is applied to.
+
+    Keras's default (Glorot-uniform weights, zero biases) cost 0.3 nats of test NLL on
+    binarized MNIST with the 784-400-20 MLP VAE after 10 epochs (docs/guides/defaults.md);
+    the MLP builders use this instead.
+
+    Args:
+        units: int. Output width.
+        **kwargs: other `keras.layers.Dense` arguments (activation, name, dtype).
+
+    Returns:
+        A function from a (batch, fan_in) tensor to the layer's output.
+
+    Example:
+
+    >>> hidden = linear(400, activation="relu", name="dense_0")(keras.Input((784,)))
+    """
+    def apply(features):
+        limit = 1.0 / math.sqrt(features.shape[-1])
+        uniform = lambda: keras.initializers.RandomUniform(-limit, limit)  # noqa: E731
+        return layers.Dense(units, kernel_initializer=uniform(), bias_initializer=uniform(), **kwargs)(features)
+
+    return apply
+
+
+def _latent_head(features, latent_dim, variational, sampling_kwargs, dense=layers.Dense):
     # The code and the KL term stay float32 under a mixed precision policy: these
     # layers are small, and log-variances and KL lose too much in bfloat16 or float16.
     if not variational:
-        return layers.Dense(latent_dim, name="z", dtype="float32")(features)
-    z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(features)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(features)
+        return dense(latent_dim, name="z", dtype="float32")(features)
+    z_mean = dense(latent_dim, name="z_mean", dtype="float32")(features)
+    z_log_var = dense(latent_dim, name="z_log_var", dtype="float32")(features)
     z = Sampling(name="sampling", dtype="float32", **sampling_kwargs)([z_mean, z_log_var])
     return [z_mean, z_log_var, z]
 
@@ -124,8 +152,8 @@ def build_mlp_encoder(
     if one_hot is not None:
         x = layers.Concatenate(name="condition")([x, one_hot])
     for i, units in enumerate(hidden_units):
-        x = layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
-    outputs = _latent_head(x, latent_dim, variational, sampling_kwargs)
+        x = linear(units, activation="relu", name=f"dense_{i}")(x)
+    outputs = _latent_head(x, latent_dim, variational, sampling_kwargs, dense=linear)
     return _model(images, label, outputs, "mlp_encoder")
 
 
@@ -157,8 +185,8 @@ def build_mlp_decoder(output_shape, latent_dim, hidden_units=HIDDEN_UNITS[::-1],
     label, one_hot = _label_input(num_classes)
     x = z if one_hot is None else layers.Concatenate(name="condition")([z, one_hot])
     for i, units in enumerate(hidden_units):
-        x = layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
-    x = layers.Dense(math.prod(output_shape), name="dense_out")(x)
+        x = linear(units, activation="relu", name=f"dense_{i}")(x)
+    x = linear(math.prod(output_shape), name="dense_out")(x)
     outputs = layers.Reshape(output_shape, name="decoded")(x)
     unscale = _scaling_layer(scaling, tuple(output_shape), invert=True, name="unstandardize")
     if unscale is not None:
