@@ -31,7 +31,8 @@ def add_calibrate(commands):
     from vae_tf.analysis.evaluation import IW_SAMPLES
 
     calibrate = commands.add_parser("calibrate", help="pick an anomaly threshold on the run's "
-                                    "validation split; stored as RUN_DIR/anomaly.json")
+                                    "validation split (a run trained with --validation-fraction); "
+                                    "stored as RUN_DIR/anomaly.json")
     calibrate.add_argument("run_dir")
     calibrate.add_argument("--score", default=None,
                            help="score to threshold (default: regret for a VAE, complexity for an AE)")
