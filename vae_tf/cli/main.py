@@ -6,7 +6,7 @@ import importlib.metadata
 import logging
 import sys
 
-from vae_tf.cli import anomaly, benchmark, disentanglement, encode, run_commands, sampling, train
+from vae_tf.cli import anomaly, benchmark, disentanglement, encode, quality, run_commands, sampling, train
 
 log = logging.getLogger("vae_tf")
 
@@ -17,6 +17,7 @@ COMMANDS = (
     run_commands.add_export,
     sampling.add_fit_sampler,
     sampling.add_sample,
+    quality.add_sample_quality,
     encode.add_encode,
     anomaly.add_score,
     anomaly.add_calibrate,
