@@ -130,3 +130,15 @@ def test_train_prior_and_temperature_refuse_other_models(tiny_data, tmp_path, ca
     capsys.readouterr()
     assert main(["train-prior", run, "--epochs", "1"]) == 2
     assert "train-prior needs a --model vqvae run" in capsys.readouterr().err
+
+
+def test_sample_quality_draws_from_the_pixelcnn_prior(vq_run, tmp_path, capsys, monkeypatch):
+    from vae_tf.analysis.feature_classifier import ClassifierSpec
+    from vae_tf.runs import classifier_cache
+
+    monkeypatch.setattr(classifier_cache, "ClassifierSpec",
+                        lambda: ClassifierSpec(filters=(4,), feature_units=8, epochs=1, batch_size=256))
+    assert main(["sample-quality", str(vq_run), "--samples", "20", "--classifier-cache", str(tmp_path)]) == 0
+    assert "20 samples from the prior" in capsys.readouterr().out
+    result = json.loads((vq_run / "sample_quality.json").read_text())["prior"]
+    assert result["frechet_distance"] > 0 and 0 <= result["recall"] <= 1

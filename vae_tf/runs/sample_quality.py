@@ -21,7 +21,7 @@ from vae_tf.analysis.feature_classifier import classifier_features
 from vae_tf.analysis.sample_quality import NEAREST_K, frechet_distance, precision_recall
 from vae_tf.runs.classifier_cache import cached_classifier
 from vae_tf.runs.runlock import run_lock
-from vae_tf.runs.sampling import latent_sampler, sample_run
+from vae_tf.runs.sampling import check_prior_trained, latent_sampler, sample_run
 from vae_tf.runs.sources import open_run
 from vae_tf.runtime.files import write_json
 
@@ -58,24 +58,27 @@ def _arrays(split):
     return np.concatenate(images), np.concatenate(labels).astype("int32").reshape(-1)
 
 
-def labelled_images(run):
-    """The data set of a run as sample quality uses it: the training and test splits as
-    stored (grey levels, whole, no validation split carved out), with class labels.
+def labelled_images(data_config):
+    """The data set of a `vae_tf.config.DataConfig` (a run's `config.data`) as sample
+    quality uses it: the training and test splits as stored (grey levels, no validation
+    split carved out, no `limit`), with class labels.
 
     Args:
-        run: `Run` or run directory.
+        data_config: `vae_tf.config.DataConfig`. Its dataset, data_dir, image_size and
+            color_mode are used.
 
     Returns:
         (train (images, labels), test (images, labels), num_classes, source name).
+
+    Example:
+
+    >>> train, test, num_classes, source = labelled_images(DataConfig())  # Fashion-MNIST
     """
     from vae_tf.data import load_data
 
-    finished = open_run(run)
-    config = finished.config.data
-    if finished.model.input_name != "images":
-        raise ValueError(f"{finished.path} models a table's records; sample quality is measured on images")
-    data = load_data(config.dataset, config.data_dir, batch_size=SAMPLE_BATCH, validation_fraction=0.0,
-                     image_size=config.image_size, color_mode=config.color_mode)
+    data = load_data(data_config.dataset, data_config.data_dir, batch_size=SAMPLE_BATCH,
+                     validation_fraction=0.0, image_size=data_config.image_size,
+                     color_mode=data_config.color_mode)
     if data.num_classes is None:
         raise ValueError(f"sample quality needs class labels to train its feature classifier; "
                          f"{data.source} has none")
@@ -84,14 +87,13 @@ def labelled_images(run):
 
 
 def sampler_name(run, sampler=None):
-    """"prior" or "gmm": what `sample_run` draws from for `sampler`, after checking the
-    run can sample at all (one-line errors otherwise)."""
+    """What `sample_run` draws from for `sampler`, "prior" or "gmm", after checking that
+    the run can sample at all (one-line errors otherwise)."""
     finished = open_run(run)
     model = finished.model
     if model.input_name != "images":
         raise ValueError(f"{finished.path} models a table's records; sample quality is measured on images")
-    if model.learns_prior and not model.can_sample:
-        raise ValueError("this run has no prior yet: train one with vae-tf train-prior RUN")
+    check_prior_trained(model)
     return "prior" if latent_sampler(finished, sampler) is None else "gmm"
 
 
@@ -130,7 +132,7 @@ def sample_quality(run, num_samples=NUM_SAMPLES, sampler=None, classifier_cache=
     finished = open_run(run)
     name = sampler_name(finished, sampler)  # first: a run that cannot sample costs nothing
     generated = _draw(finished, num_samples, sampler, seed, verbose)
-    train, test, num_classes, source = labelled_images(finished)
+    train, test, num_classes, source = labelled_images(finished.config.data)
     classifier, record, classifier_path, trained = cached_classifier(
         train, test, num_classes, source, spec, classifier_cache, verbose)
     chosen = np.sort(np.random.default_rng(seed).permutation(len(test[0]))[:num_samples])
