@@ -20,7 +20,8 @@ import typing
 
 from vae_tf.analysis.evaluation import IW_SAMPLES
 from vae_tf.analysis.projector import PROJECTOR_EXAMPLES
-from vae_tf.core.networks import FILTERS, HIDDEN_UNITS
+from vae_tf.core.optimizers import ADAM_EPSILON, LR_SCHEDULES
+from vae_tf.core.networks import ACTIVATION, ACTIVATIONS, FILTERS, HIDDEN_UNITS
 from vae_tf.data import BINARIZE, COLOR_MODES, sources
 from vae_tf.runtime.distribute import STRATEGIES
 from vae_tf.core.layers import BETA, FREE_BITS
@@ -116,6 +117,7 @@ class ModelConfig:
     hidden_units: tuple[int, ...] = setting(HIDDEN_UNITS, "MLP hidden layer widths", minimum=1)
     filters: tuple[int, ...] = setting(FILTERS, "conv encoder filters (the decoder mirrors them)",
                                        minimum=1)
+    activation: str = setting(ACTIVATION, "activation of the hidden layers (mlp and conv)", choices=ACTIVATIONS)
     likelihood: str | None = setting(
         None, f"reconstruction likelihood (default: {LIKELIHOOD}; feature_gaussian, one learned sigma "
               "per feature, for --dataset tabular)", choices=tuple(LIKELIHOODS))
@@ -152,6 +154,10 @@ class TrainingConfig:
 
     epochs: int = setting(10, "training epochs", minimum=1)
     lr: float = setting(1e-3, "Adam learning rate, > 0")
+    lr_schedule: str = setting("constant", "constant: --lr throughout; staged: the IWAE paper's 3^i passes "
+                                           "at --lr * 10^(-i/7), i = 0..7 (3,280 passes in all)",
+                               choices=LR_SCHEDULES)
+    adam_epsilon: float = setting(ADAM_EPSILON, "Adam's epsilon, > 0 (the IWAE paper's: 1e-4)")
     kl_warmup_epochs: int = setting(0, "linear KL warm-up from 0 to --beta over this many epochs",
                                     minimum=0)
     seed: int = setting(0, "seed of the data order, the validation split and the sampling noise")
@@ -352,6 +358,7 @@ def validate(config):
     if not config.out:
         raise ConfigError("--out must name a directory, got ''")
     check_positive("--lr", training.lr)
+    check_positive("--adam-epsilon", training.adam_epsilon)
     if not data.validation_fraction < 1:
         raise ConfigError(f"--validation-fraction must be in [0, 1), got {data.validation_fraction!r}")
     likelihood = resolved_likelihood(config)
@@ -364,6 +371,9 @@ def validate(config):
         option = "--beta" if model.beta != BETA else "--free-bits"
         raise ConfigError(f"{option} applies only to variational models, not --model {model.kind}")
     _check_family_options(model)
+    if registry.get(model.kind).networks is not None and model.activation != ACTIVATION:
+        raise ConfigError(f"--activation: --model {model.kind} builds its own networks, "
+                          f"which take only {ACTIVATION!r}, got {model.activation!r}")
     try:
         sources.check(data.dataset, data.data_dir, data.image_size, data.binarize,
                       label_column=data.label_column, columns=data.columns)

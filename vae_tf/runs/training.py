@@ -30,7 +30,7 @@ from vae_tf.runtime.distribute import get_strategy, is_chief, shard_by_data
 from vae_tf.runtime.distribute import resolve as resolve_strategy
 from vae_tf.models.factory import make_model
 from vae_tf.models import registry
-from vae_tf.core.optimizers import FusedAdam
+from vae_tf.core.optimizers import FusedAdam, StagedDecay
 from vae_tf.runtime.precision import dtype_policy, float32_copy, policy_name
 from vae_tf.runs.runlock import check_unlocked, run_lock
 
@@ -61,8 +61,16 @@ def build_model(config, data):
         seed=config.training.seed,
         feature_scaling=getattr(data, "feature_statistics", None),  # a table's, built into the model
     )
-    model.compile(optimizer=FusedAdam(learning_rate=config.training.lr))
+    model.compile(optimizer=make_optimizer(config.training, steps_per_pass=int(data.epoch(0).cardinality())))
     return model
+
+
+def make_optimizer(training, steps_per_pass):
+    """The Adam a TrainingConfig describes, its schedule counted in `steps_per_pass`."""
+    learning_rate = training.lr
+    if training.lr_schedule == "staged":
+        learning_rate = StagedDecay(training.lr, steps_per_pass)
+    return FusedAdam(learning_rate=learning_rate, epsilon=training.adam_epsilon)
 
 
 def training_size(data):
