@@ -162,6 +162,10 @@ class TrainingConfig:
                                     minimum=0)
     seed: int = setting(0, "seed of the data order, the validation split and the sampling noise")
     iw_samples: int = setting(IW_SAMPLES, "importance samples for the test log-likelihood", minimum=1)
+    curve_iw_samples: int = setting(
+        0, "after epochs 1, 4, 13, 40, ... (the ends of the staged schedule's stages) and the last, "
+           "the test metrics with this many importance samples go to curve.csv; 0: none",
+        minimum=0, metavar="K")
     projector_examples: int = setting(
         PROJECTOR_EXAMPLES, "test examples whose latent means go to TensorBoard's Embedding Projector "
               "(logs/projector); 0 turns it off", minimum=0, metavar="N")

@@ -1,3 +1,5 @@
+import numpy as np
+import csv
 """The run directory: atomic writers, reading a run back, creating and finishing one."""
 
 import os
@@ -88,3 +90,23 @@ def test_a_file_written_atomically_reaches_the_disk_before_its_name(tmp_path, mo
     monkeypatch.setattr(files.os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b)))
     files.write_json(tmp_path / "manifest.json", {"epoch": 1})
     assert events == ["fsync", "rename"]
+
+
+def test_a_staged_run_records_its_schedule_and_its_learning_curve(small_config, tmp_path):
+    """--lr-schedule staged, --adam-epsilon and --activation reach the model and
+    config.json; --curve-iw-samples writes the test metrics after epochs 1, 4 and the last."""
+    from vae_tf.runs.training import train
+
+    config = small_config(epochs=5, lr_schedule="staged", adam_epsilon=1e-4, activation="tanh",
+                          curve_iw_samples=3, out=str(tmp_path), name="staged")
+    finished = train(config, verbose=0)
+    optimizer = finished.model.optimizer
+    assert optimizer.epsilon == 1e-4
+    # after 5 passes the schedule is in stage 2 (passes 4..12)
+    np.testing.assert_allclose(float(optimizer.learning_rate), 1e-3 * 10 ** (-2 / 7), rtol=1e-6)
+    saved = json.loads((finished.path / "config.json").read_text())["training"]
+    assert (saved["lr_schedule"], saved["adam_epsilon"], saved["curve_iw_samples"]) == ("staged", 1e-4, 3)
+    with open(finished.path / "curve.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 4, 5]
+    assert all(int(r["iw_samples"]) == 3 and float(r["iw_log_likelihood"]) < 0 for r in rows)

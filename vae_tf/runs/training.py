@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import math
 import pathlib
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ import tensorflow as tf
 from vae_tf.analysis import evaluation, plots
 from vae_tf.runs import run
 from vae_tf.runtime import files
-from vae_tf.runs.callbacks import ImageLogger, RunProgbar, StopOnNaN
+from vae_tf.runs.callbacks import ImageLogger, LearningCurve, RunProgbar, StopOnNaN
 from vae_tf.runs.checkpoints import VerifiedBackup, completed_epochs
 from vae_tf.config import is_conditional_kind, resolved_likelihood
 from vae_tf.data import load_data
@@ -218,6 +219,16 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     return run.Run(final, config, model, metrics)
 
 
+def learning_curve(config, data, run_dir):
+    """The `LearningCurve` callback writing run_dir/curve.csv, or None if not asked for."""
+    training = config.training
+    if not training.curve_iw_samples:
+        return None
+    epochs = {*StagedDecay.stage_ends(stages=math.ceil(math.log(2 * training.epochs + 1, 3))), training.epochs}
+    return LearningCurve(run_dir / "curve.csv", data.test, training.curve_iw_samples,
+                         {e for e in epochs if e <= training.epochs})
+
+
 def _drop_history_after(history_path, epochs):
     """Keeps the first `epochs` rows of a CSVLogger file: rows past a checkpoint exist
     when the process died between writing the history and the checkpoint."""
@@ -242,6 +253,7 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
         keras.callbacks.CSVLogger(str(history), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         ImageLogger(run_dir / "logs", *logged_examples) if model.input_name == "images" else None,
+        learning_curve(config, data, run_dir),
         # After every callback that changes state during an epoch, so a backup holds it all.
         VerifiedBackup(backup),
         RunProgbar(config.training.epochs) if verbose else None,
