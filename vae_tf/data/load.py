@@ -45,6 +45,8 @@ class DataSplits:
     `indexed_epoch(index)`, where the training split is in memory (IDX files,
     tensorflow-datasets and tables), is `epoch(index)` as
     `IndexedBatches`: the same batches, for a model that gathers them itself; else None.
+    `sizes` holds the number of examples of each split where it is known in advance
+    (e.g. {"train": 54000, "validation": 6000, "test": 10000}), for progress bars.
     """
 
     train: tf.data.Dataset
@@ -61,6 +63,7 @@ class DataSplits:
     paths: dict | None = None
     cached: tuple = ()
     indexed_epoch: Callable[[int], IndexedBatches] | None = None
+    sizes: dict = dataclasses.field(default_factory=dict)
 
 
 def _check_arguments(batch_size, validation_fraction, binarize, image_size, limit, cache):
@@ -210,4 +213,5 @@ def load_data(
         paths=raw.paths,
         cached=cached,
         indexed_epoch=indexed_epoch,
+        sizes={name: size for name, split in splits.items() if (size := int(split.cardinality())) >= 0},
     )
