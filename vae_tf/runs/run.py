@@ -41,6 +41,25 @@ def read_history(run_dir):
     return {key: [float("nan") if r[key] == "NA" else float(r[key]) for r in rows] for key in columns} if rows else None
 
 
+def read_metrics(path):
+    """A metrics.json written by vae_tf: a JSON object of finite numbers, checked.
+
+    Raises:
+        ValueError: naming the file and the field, for anything else.
+    """
+    fix = "rerun vae-tf evaluate on the run to rewrite it"
+    try:
+        values = json.loads(pathlib.Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error}); {fix}") from None
+    if not isinstance(values, dict) or not values:
+        raise ValueError(f"{path}: not a JSON object of metrics; {fix}")
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{path}: metric {name!r} must be a finite number, got {value!r}; {fix}")
+    return values
+
+
 def read_curve(run_dir):
     """A run's learning curve (`--curve-iw-samples`) as (epochs, test -log p(x) in nats,
     importance samples), or None if it has none.
@@ -119,7 +138,7 @@ class Run:
             path = self.path / "metrics.json"
             if not path.is_file():
                 raise FileNotFoundError(f"{self.path}: no metrics.json (the run did not finish)")
-            self._metrics = json.loads(path.read_text())
+            self._metrics = read_metrics(path)
         return self._metrics
 
     def history(self):
