@@ -167,11 +167,12 @@ def train_prior(run, epochs=PRIOR_EPOCHS, conditional=False, learning_rate=PRIOR
     if conditional and data.num_classes is None:
         raise ValueError(f"--conditional needs labelled data; {data.source} has no labels")
     check_positive("--lr", learning_rate)
+    earlier = finished.metrics  # checked before the prior trains, not after
     with run_lock(finished.path):
         prior, metrics = fit_prior(model, data.train, data.test, epochs,
                                    num_classes=data.num_classes if conditional else None,
                                    learning_rate=learning_rate, filters=filters, num_layers=layers)
         model.attach_prior(prior)
         path = atomic_write(finished.path / "model.keras", model.save)
-        finished.write_metrics({**finished.metrics, **metrics})
+        finished.write_metrics({**earlier, **metrics})
     return path, metrics
