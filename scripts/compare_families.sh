@@ -4,12 +4,14 @@
 # Trains VAE, IWAE (K = 5), VAE + VampPrior and beta-TCVAE with the same MLP, binarization,
 # epochs and seed; evaluates each on the whole test set (-ELBO and the importance-weighted
 # -log p(x) with IW_SAMPLES draws); draws a sample grid from each; trains an AE and fits the
-# ex-post Gaussian mixture to it and to the VAE, and samples with it. Wall times go to
-# OUT/times.tsv, the metrics to OUT/summary.tsv.
+# ex-post Gaussian mixture to it and to the VAE, and samples with it; measures the sample
+# quality of every sampler (Fréchet distance, precision, recall). Wall times go to
+# OUT/times.tsv, the metrics to OUT/summary.tsv, the sample quality to OUT/quality.tsv.
 #
 # Usage: scripts/compare_families.sh [OUT]        (default OUT: compare_runs)
 # Environment: EPOCHS (20), IW_SAMPLES (1000), SEED (0), PARALLEL (0: one family after
-# another; 1: train and evaluate the families at the same time), VAE_TF (vae-tf).
+# another; 1: train and evaluate the families at the same time), VAE_TF (vae-tf),
+# CLASSIFIER_CACHE (the sample-quality classifier's directory; default OUT/classifiers).
 set -euo pipefail
 
 OUT=${1:-compare_runs}
@@ -18,6 +20,7 @@ IW_SAMPLES=${IW_SAMPLES:-1000}
 SEED=${SEED:-0}
 PARALLEL=${PARALLEL:-0}
 VAE_TF=${VAE_TF:-vae-tf}
+CLASSIFIER_CACHE=${CLASSIFIER_CACHE:-$OUT/classifiers}
 COMMON="--dataset fashion_mnist --binarize dynamic --arch mlp --hidden-units 400 --latent-dim 20
         --batch-size 128 --lr 1e-3 --epochs $EPOCHS --seed $SEED --iw-samples 1
         --projector-examples 0 --no-export --out $OUT"
@@ -56,6 +59,14 @@ for name in ae vae; do
         --out "$OUT/$name-samples-gmm.png"
 done
 
+# Sample quality (docs/guides/sample-quality.md), one run after another: the first trains
+# the data set's classifier, the others reuse it.
+for pair in vae:prior iwae:prior vamp:prior tcvae:prior vae:gmm ae:gmm; do
+    name=${pair%%:*} sampler=${pair##*:}
+    timed "$name" "quality-$sampler" $VAE_TF sample-quality "$OUT/$name" --sampler "$sampler" \
+        --classifier-cache "$CLASSIFIER_CACHE"
+done
+
 printf 'run\tneg_elbo\tneg_log_px\tkl\texamples\tiw_samples\n' > "$OUT/summary.tsv"
 for name in vae iwae vamp tcvae; do
     python3 - "$OUT/$name/metrics.json" "$name" >> "$OUT/summary.tsv" <<'PY'
@@ -65,3 +76,14 @@ print(f"{sys.argv[2]}\t{m['neg_elbo']:.1f}\t{-m['iw_log_likelihood']:.1f}\t{m['k
 PY
 done
 cat "$OUT/summary.tsv"
+
+printf 'run\tsampler\tfrechet_distance\tprecision\trecall\tsamples\tclassifier_sha256\n' > "$OUT/quality.tsv"
+for pair in vae:prior iwae:prior vamp:prior tcvae:prior vae:gmm ae:gmm; do
+    python3 - "$OUT/${pair%%:*}/sample_quality.json" "${pair%%:*}" "${pair##*:}" >> "$OUT/quality.tsv" <<'PY'
+import json, sys
+q = json.load(open(sys.argv[1]))[sys.argv[3]]
+print(f"{sys.argv[2]}\t{sys.argv[3]}\t{q['frechet_distance']:.2f}\t{q['precision']:.3f}\t{q['recall']:.3f}"
+      f"\t{q['samples']}\t{q['classifier']['weights_sha256'][:12]}")
+PY
+done
+cat "$OUT/quality.tsv"

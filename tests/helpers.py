@@ -4,7 +4,7 @@
 config; `run_model_saving_test` checks a model survives a `.keras` file with safe mode.
 `family_archs` lists the registered model families with the architectures each builds,
 for tests parametrized over every family; `mixture_log_prob` is a Gaussian mixture's
-density computed by hand.
+density computed by hand; `InterruptAfter` stops training after an epoch is checkpointed.
 """
 
 import functools
@@ -112,3 +112,15 @@ def mixture_log_prob(z, weights, means, variances):
         np.log(2 * np.pi * variances) + (z - means) ** 2 / variances, axis=-1)
     top = log_components.max(axis=1, keepdims=True)
     return (top + np.log(np.exp(log_components - top).sum(axis=1, keepdims=True)))[:, 0]
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt once the given epoch has been checkpointed."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt

@@ -20,7 +20,8 @@ import typing
 
 from vae_tf.analysis.evaluation import IW_SAMPLES
 from vae_tf.analysis.projector import PROJECTOR_EXAMPLES
-from vae_tf.core.networks import FILTERS, HIDDEN_UNITS
+from vae_tf.core.optimizers import ADAM_EPSILON, LR_SCHEDULES
+from vae_tf.core.networks import ACTIVATION, ACTIVATIONS, FILTERS, HIDDEN_UNITS
 from vae_tf.data import BINARIZE, COLOR_MODES, VALIDATION_FRACTION, sources
 from vae_tf.runtime.distribute import STRATEGIES
 from vae_tf.core.layers import BETA, FREE_BITS
@@ -118,6 +119,7 @@ class ModelConfig:
     hidden_units: tuple[int, ...] = setting(HIDDEN_UNITS, "MLP hidden layer widths", minimum=1)
     filters: tuple[int, ...] = setting(FILTERS, "conv encoder filters (the decoder mirrors them)",
                                        minimum=1)
+    activation: str = setting(ACTIVATION, "activation of the hidden layers (mlp and conv)", choices=ACTIVATIONS)
     likelihood: str | None = setting(
         None, f"reconstruction likelihood (default: {LIKELIHOOD}; feature_gaussian, one learned sigma "
               "per feature, for --dataset tabular)", choices=tuple(LIKELIHOODS))
@@ -154,10 +156,18 @@ class TrainingConfig:
 
     epochs: int = setting(10, "training epochs", minimum=1)
     lr: float = setting(1e-3, "Adam learning rate, > 0")
+    lr_schedule: str = setting("constant", "constant: --lr throughout; staged: the IWAE paper's 3^i passes "
+                                           "at --lr * 10^(-i/7), i = 0..7 (3,280 passes in all)",
+                               choices=LR_SCHEDULES)
+    adam_epsilon: float = setting(ADAM_EPSILON, "Adam's epsilon, > 0 (the IWAE paper's: 1e-4)")
     kl_warmup_epochs: int = setting(0, "linear KL warm-up from 0 to --beta over this many epochs",
                                     minimum=0)
     seed: int = setting(0, "seed of the data order, the validation split and the sampling noise")
     iw_samples: int = setting(IW_SAMPLES, "importance samples for the test log-likelihood", minimum=1)
+    curve_iw_samples: int = setting(
+        0, "after epochs 1, 4, 13, 40, ... (the ends of the staged schedule's stages) and the last, "
+           "the test metrics with this many importance samples go to curve.csv; 0: none",
+        minimum=0, metavar="K")
     projector_examples: int = setting(
         PROJECTOR_EXAMPLES, "test examples whose latent means go to TensorBoard's Embedding Projector "
               "(logs/projector); 0 turns it off", minimum=0, metavar="N")
@@ -248,15 +258,51 @@ def option_dest(section, field):
     return f"{section}.{field.name}" if section else field.name
 
 
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A protocol from the literature as settings: `vae-tf train --preset NAME`.
+
+    Args:
+        help: str. What the protocol is and where it comes from.
+        settings: dict. Values keyed by `option_dest`; options given still win.
+    """
+
+    help: str
+    settings: dict
+
+
+PRESETS = {
+    "iwae-paper": Preset(
+        "Burda, Grosse & Salakhutdinov (2016), 'Importance Weighted Autoencoders', section 5, "
+        "one stochastic layer: 784-200-200-50 tanh MLPs and a Bernoulli decoder, dynamically "
+        "binarized training images (all of them: no validation split), batch 20, Adam "
+        "(epsilon 1e-4) at 1e-3 with the staged schedule over 3,280 passes, test "
+        "log-likelihood with K = 5,000; choose --model vae, or iwae with --train-samples 5",
+        {"model.hidden_units": (200, 200), "model.latent_dim": 50, "model.activation": "tanh",
+         "model.likelihood": "bernoulli", "data.binarize": "dynamic", "data.validation_fraction": 0.0,
+         "data.batch_size": 20, "training.lr": 1e-3, "training.lr_schedule": "staged",
+         "training.adam_epsilon": 1e-4, "training.epochs": 3280, "training.iw_samples": 5000,
+         "training.curve_iw_samples": 1000}),
+}
+
+
 def config_from_options(options):
     """The validated RunConfig of options keyed by `option_dest` (e.g. `vars()` of what the
-    parser `vae-tf train` builds from these fields parses); lists become tuples.
+    parser `vae-tf train` builds from these fields parses); lists become tuples. A
+    setting left out takes its value from the preset named by `options["preset"]`, if
+    any, else its default.
 
     Example:
 
     >>> config_from_options({"model.latent_dim": 2, "training.epochs": 1}).model.latent_dim
     2
+    >>> config_from_options({"preset": "iwae-paper"}).training.lr_schedule
+    'staged'
     """
+    preset = options.get("preset")
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"--preset must be one of {tuple(PRESETS)}, got {preset!r}")
+    options = {**(PRESETS[preset].settings if preset else {}), **options}
     values = {"format_version": FORMAT_VERSION, **{section: {} for section in SECTIONS}}
     for section, field in option_fields():
         key = option_dest(section, field)
@@ -354,6 +400,7 @@ def validate(config):
     if not config.out:
         raise ConfigError("--out must name a directory, got ''")
     check_positive("--lr", training.lr)
+    check_positive("--adam-epsilon", training.adam_epsilon)
     if not data.validation_fraction < 1:
         raise ConfigError(f"--validation-fraction must be in [0, 1), got {data.validation_fraction!r}")
     likelihood = resolved_likelihood(config)
@@ -366,6 +413,9 @@ def validate(config):
         option = "--beta" if model.beta != BETA else "--free-bits"
         raise ConfigError(f"{option} applies only to variational models, not --model {model.kind}")
     _check_family_options(model)
+    if registry.get(model.kind).networks is not None and model.activation != ACTIVATION:
+        raise ConfigError(f"--activation: --model {model.kind} builds its own networks, "
+                          f"which take only {ACTIVATION!r}, got {model.activation!r}")
     try:
         sources.check(data.dataset, data.data_dir, data.image_size, data.binarize,
                       label_column=data.label_column, columns=data.columns)

@@ -127,3 +127,12 @@ def test_a_training_run_on_named_folders_draws_the_names(tmp_path, monkeypatch):
                       iw_samples=2, out=str(tmp_path / "runs"), name="shapes")), verbose=0)
     assert legend_texts(drawn["latent_scatter"]) == ["circle", "square"]
     assert [t.get_text() for t in drawn["class_grid"].axes[0].get_yticklabels()] == ["circle", "square"]
+
+
+def test_learning_curves_draw_one_line_per_run_and_per_reference():
+    fig = plots.learning_curves({"vae": ([1, 4, 13], [177.0, 120.5, 104.0]), "iwae": ([1, 4], [170.0, 115.0])},
+                                {"paper": 86.76})
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["vae", "iwae", "paper"]
+    assert ax.get_xscale() == "log"
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), [170.0, 115.0])

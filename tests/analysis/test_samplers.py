@@ -55,14 +55,19 @@ def test_save_and_load_round_trip_without_pickle(tmp_path):
     (tmp_path / "pickled.npz").write_bytes((tmp_path / "pickled.npy").read_bytes())
     with pytest.raises(ValueError, match="pickled.npz"):
         GaussianMixtureSampler.load(tmp_path / "pickled.npz")
+    np.savez(tmp_path / "nan.npz", weights=WEIGHTS, means=MEANS * np.nan, covariances=COVARIANCES)
+    with pytest.raises(ValueError, match=r"nan.npz is not a readable latent sampler file: means must be finite"):
+        GaussianMixtureSampler.load(tmp_path / "nan.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "latent_gmm.npz", "other.npz", "pickled.npy", "pickled.npz"]  # no temporary files left
+        "latent_gmm.npz", "nan.npz", "other.npz", "pickled.npy", "pickled.npz"]  # no temporary files left
 
 
 @pytest.mark.parametrize("args, word", [
     ((np.array([0.5, 0.6]), MEANS, COVARIANCES), "sum to 1"),
     ((WEIGHTS, MEANS[:1], COVARIANCES), "means"),
     ((WEIGHTS, MEANS, -COVARIANCES), "positive definite"),
+    ((WEIGHTS, np.where(np.arange(MEANS.size).reshape(MEANS.shape) == 1, np.nan, MEANS), COVARIANCES),
+     "means must be finite, got nan"),
 ])
 def test_bad_mixtures_are_refused(args, word):
     with pytest.raises(ValueError, match=word):

@@ -67,9 +67,10 @@ def test_score_data_is_the_table_the_command_writes(run, real_images, tmp_path):
     assert rows == read_rows(tmp_path / "cli.csv") and [r["index"] for r in rows] == [str(i) for i in range(20)]
 
 
-def test_score_a_dataset_keeps_its_labels(tiny_data, run, tmp_path):
+def test_score_a_dataset_keeps_its_labels(tiny_data, run, tmp_path, capsys):
     out = tmp_path / "s.csv"
     assert main(["score", str(run), *tiny_data, "--score", "reconstruction", "--out", str(out)]) == 0
+    assert "2000/2000" in capsys.readouterr().out  # the progress bar knows the split's size
     rows = read_rows(out)
     assert len(rows) == 2000  # the test split the loader carves from a t10k-only directory
     assert list(rows[0]) == ["index", "label", "reconstruction"] or "anomaly" in rows[0]
@@ -264,3 +265,23 @@ def test_a_bad_calibration_file_stops_score_before_scoring(run, tmp_path, capsys
     assert main(["score", str(copy), "--score", "reconstruction", "--out", str(out)]) == 2
     one_error_line(capsys, f"{copy / CALIBRATION_FILE}: threshold must be a finite number, got 'high'")
     assert not out.exists()
+
+
+def test_the_progress_bar_over_a_runs_own_split_shows_its_total(run, tmp_path, capsys):
+    assert main(["score", str(run), "--score", "reconstruction", "--out", str(tmp_path / "s.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "2000/2000" in out and "Unknown" not in out
+
+
+def test_an_error_after_a_progress_bar_starts_on_a_line_of_its_own(capsys):
+    import io
+    from vae_tf.cli.main import LineTracking
+
+    screen = io.StringIO()
+    stdout = LineTracking(screen)
+    stdout.write("\r 512/2000 [=====>.....]")  # a progress bar, mid-line
+    stdout.end_line()
+    stdout.end_line()  # once: the line is closed
+    stdout.write("done\n")
+    stdout.end_line()
+    assert screen.getvalue() == "\r 512/2000 [=====>.....]\ndone\n"

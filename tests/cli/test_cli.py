@@ -224,7 +224,8 @@ def test_train_options_come_from_the_config_fields():
     actions = {a.option_strings[0]: a for a in train_parser._actions if a.option_strings}
     for section, field in option_fields():
         action = actions[flag(field)]
-        assert action.default == field.default and field.metadata["help"] in action.help
+        assert field.metadata["help"] in action.help
+        assert field.default in (None, False) or f"(default: {field.default})" in action.help
     assert tuple(actions["--model"].choices) == registry.names()
     parsed = train_parser.parse_args(["--latent-dim", "3", "--hidden-units", "8", "8", "--learn-sigma"])
     assert dataclasses.asdict(RunConfig().model)["latent_dim"] == 20 and parsed.__dict__["model.latent_dim"] == 3

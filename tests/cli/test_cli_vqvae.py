@@ -130,3 +130,30 @@ def test_train_prior_and_temperature_refuse_other_models(tiny_data, tmp_path, ca
     capsys.readouterr()
     assert main(["train-prior", run, "--epochs", "1"]) == 2
     assert "train-prior needs a --model vqvae run" in capsys.readouterr().err
+
+
+def test_train_prior_checks_the_runs_metrics_before_it_trains(vq_run, capsys):
+    """metrics.json is read (and checked) before the prior trains, not after."""
+    metrics, model = vq_run / "metrics.json", (vq_run / "model.keras").read_bytes()
+    saved = metrics.read_text()
+    try:
+        metrics.write_text("{\"reconstruction\": [1]}")
+        assert main(["train-prior", str(vq_run), *TINY_PRIOR]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"vae-tf: error: {metrics}: metric 'reconstruction' must be a finite number, got [1]; "
+                       "rerun vae-tf evaluate on the run to rewrite it"]
+        assert (vq_run / "model.keras").read_bytes() == model
+    finally:
+        metrics.write_text(saved)
+
+
+def test_sample_quality_draws_from_the_pixelcnn_prior(vq_run, tmp_path, capsys, monkeypatch):
+    from vae_tf.analysis.feature_classifier import ClassifierSpec
+    from vae_tf.runs import classifier_cache
+
+    monkeypatch.setattr(classifier_cache, "ClassifierSpec",
+                        lambda: ClassifierSpec(filters=(4,), feature_units=8, epochs=1, batch_size=256))
+    assert main(["sample-quality", str(vq_run), "--samples", "20", "--classifier-cache", str(tmp_path)]) == 0
+    assert "20 samples from the prior" in capsys.readouterr().out
+    result = json.loads((vq_run / "sample_quality.json").read_text())["prior"]
+    assert result["frechet_distance"] > 0 and 0 <= result["recall"] <= 1

@@ -96,8 +96,21 @@ def test_the_label_changes_the_output():
         (lambda: vae_tf.build_conv_encoder((28, 28, 1), 2, filters=()), "filters"),
         (lambda: vae_tf.build_mlp_encoder((784,), 2, hidden_units=(0,)), "hidden_units"),
         (lambda: vae_tf.build_mlp_encoder((784,), 2, num_classes=1), "num_classes"),
+        (lambda: vae_tf.build_mlp_decoder((784,), 2, activation="sigmoid"), "activation must be one of"),
+        (lambda: vae_tf.build_conv_encoder((8, 8, 1), 2, activation="relu6"), "activation must be one of"),
     ],
 )
 def test_builders_reject_bad_arguments(call, word):
     with pytest.raises(ValueError, match=word):
         call()
+
+
+def test_hidden_layers_take_the_activation_asked_for():
+    """The IWAE paper's networks are tanh MLPs: every hidden layer, not the output layers."""
+    encoder = vae_tf.build_mlp_encoder((784,), 50, hidden_units=(200, 200), activation="tanh")
+    decoder = vae_tf.build_conv_decoder((8, 8, 1), 2, filters=(4,), activation="elu")
+    hidden = [layer.activation.__name__ for layer in encoder.layers if layer.name.startswith("dense_")]
+    assert hidden == ["tanh", "tanh"]
+    assert [layer.activation.__name__ for layer in decoder.layers if hasattr(layer, "activation")] == \
+        ["elu", "elu", "linear"]
+    assert encoder.get_layer("z_mean").activation.__name__ == "linear"

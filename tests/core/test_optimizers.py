@@ -74,3 +74,20 @@ def test_models_default_to_fused_adam_and_reload_it(tmp_path, real_batch):
     assert int(reloaded.optimizer.iterations) == 4
     for a, b in zip(model.optimizer.variables, reloaded.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_staged_decay_is_the_iwae_papers_schedule():
+    """Burda et al. (2016), section 5: 3^i passes at 1e-3 * 10^(-i/7), i = 0..7: 3,280 passes."""
+    from vae_tf.core.optimizers import StagedDecay
+
+    assert StagedDecay.stage_ends() == (1, 4, 13, 40, 121, 364, 1093, 3280)
+    schedule = StagedDecay(1e-3, steps_per_pass=10)
+    for stage, end in enumerate(StagedDecay.stage_ends()):
+        first = (end - 3 ** stage) * 10  # the stage's first step
+        for step in (first, end * 10 - 1):
+            np.testing.assert_allclose(float(schedule(step)), 1e-3 * 10 ** (-stage / 7), rtol=1e-6)
+    np.testing.assert_allclose(float(schedule(10 ** 7)), 1e-4, rtol=1e-6)  # stays at the last stage's
+    again = StagedDecay.from_config(schedule.get_config())
+    assert float(again(400)) == float(schedule(400))
+    with pytest.raises(ValueError, match="steps_per_pass must be an integer >= 1, got 0"):
+        StagedDecay(1e-3, steps_per_pass=0)

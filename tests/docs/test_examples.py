@@ -40,6 +40,7 @@ TINY = {
     "ood": ["--iw-samples", "2"],
     "plot": ["--projector-examples", "16"],
     "disentanglement": ["--quick"],
+    "sample-quality": ["--samples", "200"],
     "benchmark": ["--examples", "256", "--epochs", "1", "--serving-calls", "5", "--repeats", "1"],
 }
 # Appended only where the line does not set them (a page may rely on its own value).

@@ -133,24 +133,26 @@ def test_a_cvae_label_out_of_range_stops_the_compiled_loop(real_batch):
     assert int(model.optimizer.iterations) == 0
 
 
-def _indexed(images, labels, batch_size, seed, reshuffle=False):
+def _indexed(images, labels, batch_size, seed, reshuffle=False, keys=None):
     """IndexedBatches of (images, labels): one shuffled epoch."""
     order = tf.data.Dataset.range(len(images)).shuffle(len(images), seed=seed, reshuffle_each_iteration=reshuffle)
-    return IndexedBatches((tf.constant(images), tf.constant(labels)), order.batch(batch_size))
+    return IndexedBatches((tf.constant(images), tf.constant(labels)), order.batch(batch_size), keys)
 
 
-@pytest.mark.parametrize("kind", ["vae", "cvae", "iwae"])
-def test_gathering_batches_in_the_loop_trains_as_reading_them_does(kind, real_batch):
+@pytest.mark.parametrize("kind,binarized", [("vae", False), ("cvae", False), ("iwae", False), ("vae", True)])
+def test_gathering_batches_in_the_loop_trains_as_reading_them_does(kind, binarized, real_batch):
     """IndexedBatches: 500 images in batches of 32 (15 full and one of 20), 4 steps per
     execution, 3 epochs. Gathered inside the compiled loop, read by the compiled loop
-    from `dataset()`, and read by Keras's loop: the same training."""
+    from `dataset()`, and read by Keras's loop: the same training; with per-batch keys,
+    the same dynamic binarization's draws."""
     images, labels = real_batch[0][:500], real_batch[1][:500].astype("int32")
     results = []
     for gather, jit_compile in ((True, True), (False, True), (False, False)):
         keras.utils.set_random_seed(0)  # the initial weights
         model = mlp(kind)
         model.compile(optimizer=keras.optimizers.SGD(1e-3), steps_per_execution=4, jit_compile=jit_compile)
-        batches = _indexed(images, labels, 32, seed=5)
+        keys = tf.data.Dataset.random(seed=11, rerandomize_each_iteration=False) if binarized else None
+        batches = _indexed(images, labels, 32, seed=5, keys=keys)
         history = model.fit(batches if gather else batches.dataset(), epochs=3, verbose=0).history
         assert int(model.optimizer.iterations) == 3 * 16  # the padding is never run
         results.append((history, model.get_weights()))

@@ -91,3 +91,16 @@ def test_a_config_json_without_the_family_options_still_loads(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model": "iwae", "latent_dim": 3}))  # format 1
     old = read_config(tmp_path)
     assert old.model.kind == "iwae" and old.model.train_samples is None
+
+
+def test_a_preset_sets_what_the_command_line_leaves_out():
+    """--preset iwae-paper: the paper's settings replace the defaults; options given win,
+    even when they equal the default (here --batch-size 128)."""
+    config = config_of("--preset", "iwae-paper", "--model", "iwae", "--train-samples", "5",
+                       "--batch-size", "128")
+    assert (config.model.hidden_units, config.model.latent_dim, config.model.activation) == ((200, 200), 50, "tanh")
+    assert (config.data.binarize, config.data.validation_fraction) == ("dynamic", 0.0)
+    assert (config.training.lr_schedule, config.training.adam_epsilon, config.training.epochs) == ("staged", 1e-4, 3280)
+    assert config.training.iw_samples == 5000 and config.model.train_samples == 5
+    assert config.data.batch_size == 128
+    assert config_of("--batch-size", "64").training.lr_schedule == "constant"  # no preset: the defaults

@@ -19,20 +19,9 @@ from vae_tf.runs import runlock
 from vae_tf.runs.checkpoints import CheckpointError, completed_epochs
 from vae_tf.cli import main
 from vae_tf.runs.training import train
+from helpers import InterruptAfter
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-class InterruptAfter(keras.callbacks.Callback):
-    """Raises KeyboardInterrupt once the given epoch has been checkpointed."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def history_epochs(run_dir):

@@ -1,13 +1,18 @@
 """The run directory: atomic writers, reading a run back, creating and finishing one."""
 
-import os
+import csv
 import json
+import os
+import pathlib
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from vae_tf.config import RunConfig
 from vae_tf.models.factory import make_model
-from vae_tf.runs.run import BACKUP_DIR, Run, check_start, finish, read_history, start
+from vae_tf.runs.run import BACKUP_DIR, Run, check_start, finish, read_curve, read_history, start
 from vae_tf.runtime.files import atomic_write, write_csv, write_json
 
 
@@ -88,3 +93,41 @@ def test_a_file_written_atomically_reaches_the_disk_before_its_name(tmp_path, mo
     monkeypatch.setattr(files.os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b)))
     files.write_json(tmp_path / "manifest.json", {"epoch": 1})
     assert events == ["fsync", "rename"]
+
+
+def test_a_staged_run_records_its_schedule_and_its_learning_curve(small_config, tmp_path):
+    """--lr-schedule staged, --adam-epsilon and --activation reach the model and
+    config.json; --curve-iw-samples writes the test metrics after epochs 1, 4 and the last."""
+    from vae_tf.runs.training import train
+
+    config = small_config(epochs=5, lr_schedule="staged", adam_epsilon=1e-4, activation="tanh",
+                          curve_iw_samples=3, out=str(tmp_path), name="staged")
+    finished = train(config, verbose=0)
+    optimizer = finished.model.optimizer
+    assert optimizer.epsilon == 1e-4
+    # after 5 passes the schedule is in stage 2 (passes 4..12)
+    np.testing.assert_allclose(float(optimizer.learning_rate), 1e-3 * 10 ** (-2 / 7), rtol=1e-6)
+    saved = json.loads((finished.path / "config.json").read_text())["training"]
+    assert (saved["lr_schedule"], saved["adam_epsilon"], saved["curve_iw_samples"]) == ("staged", 1e-4, 3)
+    with open(finished.path / "curve.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 4, 5]
+    assert all(int(r["iw_samples"]) == 3 and float(r["iw_log_likelihood"]) < 0 for r in rows)
+    epochs, nats, samples = read_curve(finished.path)
+    assert (epochs, samples) == ([1, 4, 5], 3) and nats == [-float(r["iw_log_likelihood"]) for r in rows]
+    script = subprocess.run([sys.executable, "scripts/learning_curves.py", str(finished.path), "--out",
+                             str(tmp_path / "curves.png")], capture_output=True, text=True, timeout=120,
+                            cwd=pathlib.Path(__file__).parents[2], env={**os.environ, "PYTHONPATH": "."})
+    assert script.returncode == 0, script.stderr
+    assert f"staged: {nats[-1]:.2f} nats after 5 passes (K = 3); final: " in script.stdout
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("text", ["", "epoch,iw_log_likelihood,iw_samples\n", "epoch,iw_log_likelihood\n1,-90\n",
+                                  "epoch,iw_log_likelihood,iw_samples\n1,oops,5\n",
+                                  "epoch,iw_log_likelihood,iw_samples\n4,-90,5\n1,-99,5\n",
+                                  "epoch,iw_log_likelihood,iw_samples\n1,nan,5\n"])
+def test_a_damaged_learning_curve_is_refused_naming_the_file(text, tmp_path):
+    (tmp_path / "curve.csv").write_text(text)
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'curve.csv'}: not a learning curve written by vae_tf"):
+        read_curve(tmp_path)

@@ -1,1 +1,2 @@
-"""What a trained model tells: likelihoods, anomaly scores, disentanglement, samplers, plots, the projector."""
+"""What a trained model tells: likelihoods, anomaly scores, disentanglement, sample quality
+(and its feature classifier), samplers, plots, the projector."""

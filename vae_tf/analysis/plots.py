@@ -228,6 +228,37 @@ def training_curves(history):
     return fig
 
 
+def learning_curves(curves, references=None):
+    """Test negative log-likelihood against passes over the training set, one line per
+    run, the passes on a log scale (the IWAE paper's stages are 3^i passes long).
+
+    Args:
+        curves: dict. Run name -> (passes, nats): the epochs and -log p(x) of its
+            learning curve (`vae_tf.runs.run.read_curve`).
+        references: dict or None. Label -> nats, drawn as dashed horizontal lines (a
+            paper's figures). Defaults to None.
+
+    Returns:
+        A `Figure`.
+
+    Example:
+
+    >>> fig = learning_curves({"vae": ([1, 4, 13], [177.0, 120.5, 104.0])}, {"paper VAE": 86.76})
+    """
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for name, (passes, nats) in curves.items():
+        ax.plot(passes, nats, marker="o", label=name)
+    for i, (label, nats) in enumerate((references or {}).items()):
+        ax.axhline(nats, linestyle="--", linewidth=1, color=f"C{len(curves) + i}", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("passes over the training set")
+    ax.set_ylabel("test -log p(x), nats")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return fig
+
+
 def save_all(model, images, labels, history, out_dir, z=None, class_names=None, latent_sampler=None):
     """Draws every plot that applies to `model` into `out_dir`; returns the paths.
 

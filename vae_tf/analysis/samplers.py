@@ -53,6 +53,9 @@ class GaussianMixtureSampler:
         d = means.shape[1]
         if covariances.shape != (k, d, d):
             raise ValueError(f"covariances must have shape ({k}, {d}, {d}), got {covariances.shape}")
+        for name, array in (("weights", weights), ("means", means), ("covariances", covariances)):
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"{name} must be finite, got {array[~np.isfinite(array)][0]}")
         if np.any(weights <= 0) or not np.isclose(weights.sum(), 1.0, atol=1e-6):
             raise ValueError(f"weights must be positive and sum to 1, got sum {weights.sum()}")
         try:

@@ -6,7 +6,7 @@ import importlib.metadata
 import logging
 import sys
 
-from vae_tf.cli import anomaly, benchmark, disentanglement, encode, run_commands, sampling, train
+from vae_tf.cli import anomaly, benchmark, disentanglement, encode, quality, run_commands, sampling, train
 
 log = logging.getLogger("vae_tf")
 
@@ -17,6 +17,7 @@ COMMANDS = (
     run_commands.add_export,
     sampling.add_fit_sampler,
     sampling.add_sample,
+    quality.add_sample_quality,
     encode.add_encode,
     anomaly.add_score,
     anomaly.add_calibrate,
@@ -66,18 +67,45 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     tf.get_logger().setLevel(logging.ERROR)
+    stdout = sys.stdout = LineTracking(sys.stdout)
     try:
         args.handler(args)
     except (ValueError, OSError, RuntimeError, tf.errors.OpError) as error:
         message = error.message if isinstance(error, tf.errors.OpError) else str(error)
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             message = f"no space left on device while writing {error.filename}"
+        stdout.end_line()
         print(f"vae-tf: error: {message.splitlines()[0] if message else type(error).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        stdout.end_line()
         print("vae-tf: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout = stdout.stream
     return 0
+
+
+class LineTracking:
+    """A stream that remembers whether its last write left a line open (a progress bar
+    drawn with carriage returns), so that an error message starts on a line of its own."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.line_open = False
+
+    def write(self, text):
+        if text:
+            self.line_open = not text.endswith("\n")
+        return self.stream.write(text)
+
+    def end_line(self):
+        if self.line_open:
+            self.write("\n")
+            self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def console_main():

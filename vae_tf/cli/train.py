@@ -7,13 +7,19 @@ from vae_tf.cli.report import print_metrics, print_export
 
 
 def add_config_arguments(parser):
-    """One option per RunConfig setting: help, default and choices from its field."""
-    from vae_tf.config import flag, option_dest, option_fields, value_type
+    """One option per RunConfig setting: help, default and choices from its field, and
+    --preset. An option not given is left out of the parsed namespace (its default is
+    filled in by `config_from_options`), so that a preset's settings apply to it."""
+    from vae_tf.config import PRESETS, flag, option_dest, option_fields, value_type
 
+    presets = "; ".join(f"{name}: {preset.help}" for name, preset in PRESETS.items())
+    parser.add_argument("--preset", choices=tuple(PRESETS), default=argparse.SUPPRESS,
+                        help=f"a protocol from the literature, whose settings replace the defaults "
+                             f"(options given still win): {presets}")
     for section, field in option_fields():
         python_type, item_type, length = value_type(field)
         meta = field.metadata
-        options = {"dest": option_dest(section, field), "default": field.default, "help": meta["help"]}
+        options = {"dest": option_dest(section, field), "default": argparse.SUPPRESS, "help": meta["help"]}
         if python_type is bool:  # an optional one (default None) can also be switched off
             options["action"] = "store_true" if field.default is False else argparse.BooleanOptionalAction
         else:
@@ -22,7 +28,7 @@ def add_config_arguments(parser):
             if python_type is tuple:
                 options["nargs"] = length or "+"
             if field.default is not None:
-                options["help"] += " (default: %(default)s)"
+                options["help"] += f" (default: {field.default})"
         parser.add_argument(flag(field), **options)
 
 

@@ -17,6 +17,8 @@ from vae_tf.core.layers import OneHot, Sampling
 
 HIDDEN_UNITS = (400,)  # MLP encoder widths (the tutorials'); decoders mirror them
 FILTERS = (32, 64)  # conv encoder filters; decoders mirror them
+ACTIVATION = "relu"  # of every hidden layer (the IWAE paper's networks use "tanh")
+ACTIVATIONS = ("relu", "tanh", "elu", "softplus", "gelu")
 
 
 def _check_positive_ints(name, values, allow_empty=False):
@@ -107,6 +109,11 @@ def _scaling_layer(scaling, input_shape, invert, name):
     return layers.Normalization(mean=mean, variance=variance, invert=invert, name=name, dtype="float32")
 
 
+def _check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+
+
 def _model(inputs, label, outputs, name):
     return keras.Model(inputs if label is None else [inputs, label], outputs, name=name)
 
@@ -118,6 +125,7 @@ def build_mlp_encoder(
     num_classes=None,
     variational=True,
     scaling=None,
+    activation=ACTIVATION,
     **sampling_kwargs,
 ):
     """Builds a multilayer-perceptron encoder.
@@ -125,7 +133,7 @@ def build_mlp_encoder(
     Args:
         input_shape: tuple. Shape of one example: (D,), (H, W) or (H, W, C).
         latent_dim: int. Size of z, >= 1.
-        hidden_units: tuple of int. Widths of the ReLU layers. Defaults to `HIDDEN_UNITS`.
+        hidden_units: tuple of int. Widths of the hidden layers. Defaults to `HIDDEN_UNITS`.
         num_classes: int or None. Adds a `label` input, one-hot encoded and
             concatenated to the flattened image. Defaults to None.
         variational: bool. Output `[z_mean, z_log_var, z]` rather than `z`.
@@ -133,6 +141,7 @@ def build_mlp_encoder(
         scaling: (mean, variance) or None. Vector inputs (F,) only: the training
             split's per-feature mean and variance; a `Normalization` standardizes the
             raw records first. Defaults to None.
+        activation: str. Of the hidden layers, one of `ACTIVATIONS`. Defaults to `ACTIVATION`.
         **sampling_kwargs: `beta`, `free_bits`, `seed` for the `Sampling` layer.
 
     Returns:
@@ -145,6 +154,7 @@ def build_mlp_encoder(
     input_shape = _check_shape("input_shape", input_shape, (1, 2, 3))
     _check_latent_dim(latent_dim)
     hidden_units = _check_positive_ints("hidden_units", hidden_units, allow_empty=True)
+    _check_activation(activation)
     normalize = _scaling_layer(scaling, input_shape, invert=False, name="standardize")
     images = keras.Input(shape=input_shape, name="images" if normalize is None else "features")
     label, one_hot = _label_input(num_classes)
@@ -152,24 +162,26 @@ def build_mlp_encoder(
     if one_hot is not None:
         x = layers.Concatenate(name="condition")([x, one_hot])
     for i, units in enumerate(hidden_units):
-        x = linear(units, activation="relu", name=f"dense_{i}")(x)
+        x = linear(units, activation=activation, name=f"dense_{i}")(x)
     outputs = _latent_head(x, latent_dim, variational, sampling_kwargs, dense=linear)
     return _model(images, label, outputs, "mlp_encoder")
 
 
-def build_mlp_decoder(output_shape, latent_dim, hidden_units=HIDDEN_UNITS[::-1], num_classes=None, scaling=None):
+def build_mlp_decoder(output_shape, latent_dim, hidden_units=HIDDEN_UNITS[::-1], num_classes=None, scaling=None,
+                      activation=ACTIVATION):
     """Builds a multilayer-perceptron decoder returning logits or means.
 
     Args:
         output_shape: tuple. Shape of one example, as the encoder's input_shape.
         latent_dim: int. Size of z, >= 1.
-        hidden_units: tuple of int. Widths of the ReLU layers, applied in this order.
+        hidden_units: tuple of int. Widths of the hidden layers, applied in this order.
             Defaults to `HIDDEN_UNITS` reversed.
         num_classes: int or None. Adds a `label` input concatenated to z.
             Defaults to None.
         scaling: (mean, variance) or None. Vector outputs (F,) only: the inverse
             `Normalization` maps the standardized output back to raw units (the means of
             a Gaussian likelihood). Defaults to None.
+        activation: str. Of the hidden layers, one of `ACTIVATIONS`. Defaults to `ACTIVATION`.
 
     Returns:
         A functional `keras.Model` named "mlp_decoder" with output shape `output_shape`.
@@ -181,11 +193,12 @@ def build_mlp_decoder(output_shape, latent_dim, hidden_units=HIDDEN_UNITS[::-1],
     output_shape = _check_shape("output_shape", output_shape, (1, 2, 3))
     _check_latent_dim(latent_dim)
     hidden_units = _check_positive_ints("hidden_units", hidden_units, allow_empty=True)
+    _check_activation(activation)
     z = keras.Input(shape=(latent_dim,), name="z")
     label, one_hot = _label_input(num_classes)
     x = z if one_hot is None else layers.Concatenate(name="condition")([z, one_hot])
     for i, units in enumerate(hidden_units):
-        x = linear(units, activation="relu", name=f"dense_{i}")(x)
+        x = linear(units, activation=activation, name=f"dense_{i}")(x)
     x = linear(math.prod(output_shape), name="dense_out")(x)
     outputs = layers.Reshape(output_shape, name="decoded")(x)
     unscale = _scaling_layer(scaling, tuple(output_shape), invert=True, name="unstandardize")
@@ -201,9 +214,10 @@ def build_conv_encoder(
     num_classes=None,
     variational=True,
     dense_units=None,
+    activation=ACTIVATION,
     **sampling_kwargs,
 ):
-    """Builds a convolutional encoder: stride-2 3x3 ReLU convolutions, then dense heads.
+    """Builds a convolutional encoder: stride-2 3x3 convolutions, then dense heads.
 
     Works for any image size; each convolution halves H and W (rounding up).
 
@@ -215,8 +229,9 @@ def build_conv_encoder(
             appended to the image as constant channels. Defaults to None.
         variational: bool. Output `[z_mean, z_log_var, z]` rather than `z`.
             Defaults to True.
-        dense_units: int or None. Width of a ReLU dense layer between the
+        dense_units: int or None. Width of a dense layer between the
             convolutions and the latent heads; None for none. Defaults to None.
+        activation: str. Of the hidden layers, one of `ACTIVATIONS`. Defaults to `ACTIVATION`.
         **sampling_kwargs: `beta`, `free_bits`, `seed` for the `Sampling` layer.
 
     Returns:
@@ -229,6 +244,7 @@ def build_conv_encoder(
     input_shape = _check_shape("input_shape", input_shape, (3,))
     _check_latent_dim(latent_dim)
     filters = _check_positive_ints("filters", filters)
+    _check_activation(activation)
     height, width, _ = input_shape
     images = keras.Input(shape=input_shape, name="images")
     label, one_hot = _label_input(num_classes)
@@ -238,16 +254,16 @@ def build_conv_encoder(
         planes = layers.Reshape((height, width, num_classes), name="label_planes")(planes)
         x = layers.Concatenate(name="condition")([x, planes])
     for i, f in enumerate(filters):
-        x = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(x)
+        x = layers.Conv2D(f, 3, strides=2, padding="same", activation=activation, name=f"conv_{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     if dense_units is not None:
         (dense_units,) = _check_positive_ints("dense_units", (dense_units,))
-        x = layers.Dense(dense_units, activation="relu", name="dense")(x)
+        x = layers.Dense(dense_units, activation=activation, name="dense")(x)
     outputs = _latent_head(x, latent_dim, variational, sampling_kwargs)
     return _model(images, label, outputs, "conv_encoder")
 
 
-def build_conv_decoder(output_shape, latent_dim, filters=FILTERS[::-1], num_classes=None):
+def build_conv_decoder(output_shape, latent_dim, filters=FILTERS[::-1], num_classes=None, activation=ACTIVATION):
     """Builds a convolutional decoder mirroring `build_conv_encoder`.
 
     A dense layer makes a (ceil(H / 2^n), ceil(W / 2^n), filters[0]) map; n stride-2
@@ -262,6 +278,7 @@ def build_conv_decoder(output_shape, latent_dim, filters=FILTERS[::-1], num_clas
             Defaults to `FILTERS` reversed.
         num_classes: int or None. Adds a `label` input concatenated to z.
             Defaults to None.
+        activation: str. Of the hidden layers, one of `ACTIVATIONS`. Defaults to `ACTIVATION`.
 
     Returns:
         A functional `keras.Model` named "conv_decoder".
@@ -273,17 +290,18 @@ def build_conv_decoder(output_shape, latent_dim, filters=FILTERS[::-1], num_clas
     output_shape = _check_shape("output_shape", output_shape, (3,))
     _check_latent_dim(latent_dim)
     filters = _check_positive_ints("filters", filters)
+    _check_activation(activation)
     height, width, channels = output_shape
     scale = 2 ** len(filters)
     start_h, start_w = math.ceil(height / scale), math.ceil(width / scale)
     z = keras.Input(shape=(latent_dim,), name="z")
     label, one_hot = _label_input(num_classes)
     x = z if one_hot is None else layers.Concatenate(name="condition")([z, one_hot])
-    x = layers.Dense(start_h * start_w * filters[0], activation="relu", name="dense")(x)
+    x = layers.Dense(start_h * start_w * filters[0], activation=activation, name="dense")(x)
     x = layers.Reshape((start_h, start_w, filters[0]), name="reshape")(x)
     for i, f in enumerate(filters):
         x = layers.Conv2DTranspose(
-            f, 3, strides=2, padding="same", activation="relu", name=f"deconv_{i}"
+            f, 3, strides=2, padding="same", activation=activation, name=f"deconv_{i}"
         )(x)
     x = layers.Conv2DTranspose(channels, 3, padding="same", name="deconv_out")(x)
     extra_h, extra_w = start_h * scale - height, start_w * scale - width

@@ -48,8 +48,10 @@ class DataSplits:
     `cached` names the splits kept in memory after their first pass (see `load_data`'s
     `cache`).
     `indexed_epoch(index)`, where the training split is in memory (IDX files,
-    tensorflow-datasets and tables, unless `binarize="dynamic"`), is `epoch(index)` as
+    tensorflow-datasets and tables), is `epoch(index)` as
     `IndexedBatches`: the same batches, for a model that gathers them itself; else None.
+    `sizes` holds the number of examples of each split where it is known in advance
+    (e.g. {"train": 54000, "validation": 6000, "test": 10000}), for progress bars.
     """
 
     train: tf.data.Dataset
@@ -66,6 +68,7 @@ class DataSplits:
     paths: dict | None = None
     cached: tuple = ()
     indexed_epoch: Callable[[int], IndexedBatches] | None = None
+    sizes: dict = dataclasses.field(default_factory=dict)
 
 
 def _check_arguments(batch_size, validation_fraction, binarize, image_size, limit, cache):
@@ -148,8 +151,8 @@ def load_data(
             chosen with `seed`; 0 holds out nothing (`validation` is None). Defaults
             to `VALIDATION_FRACTION` (0: train on all of it).
         binarize: str. "none", "static" (threshold 0.5) or "dynamic" (a fresh
-            Bernoulli draw per epoch for train; one fixed draw for validation and
-            test). Defaults to "none".
+            Bernoulli draw per batch for train; for validation and test one draw
+            with a fixed seed, the same whatever `seed`). Defaults to "none".
         image_size: (H, W) or None. Resize images; required for "folder".
         color_mode: str. "rgb" or "grayscale" for "folder". Defaults to "rgb".
         num_classes: int or None. If given, labels must lie in [0, num_classes).
@@ -196,9 +199,10 @@ def load_data(
         log.info("data: caching %s in memory (budget %d MiB)", ", ".join(cached) or "nothing", cache)
     else:
         cached = tuple(splits)
-    build = dict(batch_size=batch_size, binarize=binarize, seed=seed, decode=raw.decode)
+    build = dict(batch_size=batch_size, binarize=binarize, decode=raw.decode)
     in_memory = not source.streamed and raw.decode is None
-    train, epoch, indexed_epoch = training_pipelines(raw.train, cache="train" in cached, in_memory=in_memory, **build)
+    train, epoch, indexed_epoch = training_pipelines(raw.train, cache="train" in cached, in_memory=in_memory,
+                                                     seed=seed, **build)
     return DataSplits(
         train=train,
         validation=None if raw.validation is None else evaluation_pipeline(
@@ -215,4 +219,5 @@ def load_data(
         paths=raw.paths,
         cached=cached,
         indexed_epoch=indexed_epoch,
+        sizes={name: size for name, split in splits.items() if (size := int(split.cardinality())) >= 0},
     )

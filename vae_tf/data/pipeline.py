@@ -13,6 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 BINARIZE = ("none", "static", "dynamic")
+# The held-out splits' one Bernoulli draw under binarize="dynamic": the same for every
+# run and seed, so that test likelihoods of different models compare (the IWAE paper's protocol).
+HELD_OUT_DRAW_SEED = 0
 _SHUFFLE_BUFFER = 10_000
 
 
@@ -39,21 +42,29 @@ class IndexedBatches:
     whose training loop is compiled (`vae_tf.models.loops.compiled_loop`) keeps the examples
     in memory and gathers each batch inside its XLA program, with no input pipeline
     between the steps; any other model fits `dataset()`. The batches are the same.
+
+    With `keys` (a dataset of int64 keys, one per batch: `binarize="dynamic"`), each
+    batch's images (the first of `examples`, pixel intensities in [0, 1]) are a fresh
+    Bernoulli draw made with its key: `bernoulli_noise(shape, key) < images`.
     """
 
     examples: tuple
     indices: tf.data.Dataset
+    keys: tf.data.Dataset | None = None
 
     def dataset(self):
         gather = lambda indices: tuple(tf.gather(t, indices) for t in self.examples)  # noqa: E731
-        return read_ahead(self.indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE))
+        if self.keys is None:
+            return read_ahead(self.indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE))
+        gathered = tf.data.Dataset.zip(self.indices.map(gather), self.keys)
+        return read_ahead(_binarize_per_batch(gathered))
 
 
 def _binarize_static(dataset):
     return dataset.map(lambda x, y: (tf.cast(x >= 0.5, tf.float32), y))
 
 
-def _binarize_fixed(dataset, seed):
+def _binarize_fixed(dataset, seed=HELD_OUT_DRAW_SEED):
     """Binarizes once with a fixed seed: stochastic, but the same every epoch and run."""
     def draw(index, example):
         image, label = example
@@ -63,25 +74,34 @@ def _binarize_fixed(dataset, seed):
     return dataset.enumerate().map(lambda i, ex: draw(tf.cast(i, tf.int32), ex))
 
 
-def _binarize_per_batch(batches, keys):
-    """A fresh Bernoulli draw for every batch: batch i uses the i-th of `keys` (int64)."""
+def bernoulli_noise(shape, key):
+    """The uniform noise of a dynamic binarization's draw with int64 `key`: an image is
+    `noise < intensities`. Made outside XLA only (XLA's random bits differ from the kernel's)."""
+    return tf.random.stateless_uniform(shape, seed=tf.stack([tf.cast(key, tf.int64), 0]))
+
+
+def _binarize_per_batch(batches_and_keys):
+    """A fresh Bernoulli draw for every batch of a dataset of ((images, ...), key)."""
     def draw(batch, key):
-        images, labels = batch
-        noise = tf.random.stateless_uniform(tf.shape(images), seed=tf.stack([key, 0]))
-        return tf.cast(noise < images, tf.float32), labels
+        images, *rest = batch
+        return (tf.cast(bernoulli_noise(tf.shape(images), key) < images, tf.float32), *rest)
 
-    return tf.data.Dataset.zip(batches, keys).map(draw, num_parallel_calls=tf.data.AUTOTUNE)
+    return batches_and_keys.map(draw, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def evaluation_pipeline(dataset, batch_size, binarize, seed, cache, decode=None):
+def _batch_keys(shuffle_seed, reshuffle):
+    return tf.data.Dataset.random(seed=shuffle_seed + 1, rerandomize_each_iteration=reshuffle)
+
+
+def evaluation_pipeline(dataset, batch_size, binarize, cache, decode=None):
     """A validation or test split in its order: (decode) -> map (binarize: "dynamic" is
-    one fixed draw) -> cache -> batch -> prefetch."""
+    one draw with `HELD_OUT_DRAW_SEED`) -> cache -> batch -> prefetch."""
     if decode is not None:
         dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     if binarize == "static":
         dataset = _binarize_static(dataset)
     elif binarize == "dynamic":
-        dataset = _binarize_fixed(dataset, seed)
+        dataset = _binarize_fixed(dataset)
     if cache:
         dataset = dataset.cache()
     return read_ahead(dataset.batch(batch_size))
@@ -99,10 +119,10 @@ def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None, 
     seed and the element count alone).
 
     With `in_memory` (a dataset of known size whose elements are in memory already,
-    nothing to decode) and no `binarize="dynamic"` (whose draws are made per batch),
-    `indexed_epoch(index)` is `epoch(index)` as `IndexedBatches`: the same batches, by
-    that same property, as shuffled indices into the prepared examples, which are
-    gathered into tensors on its first call. Else it is None.
+    nothing to decode), `indexed_epoch(index)` is `epoch(index)` as `IndexedBatches`:
+    the same batches, by that same property, as shuffled indices into the prepared
+    examples, which are gathered into tensors on its first call, with the same per-batch
+    keys of `binarize="dynamic"`'s draws. Else it is None.
     """
     def prepare(elements):
         if decode is not None:
@@ -123,8 +143,7 @@ def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None, 
             batched = prepare(batched)
         batched = batched.batch(batch_size)
         if binarize == "dynamic":
-            keys = tf.data.Dataset.random(seed=shuffle_seed + 1, rerandomize_each_iteration=reshuffle)
-            batched = _binarize_per_batch(batched, keys)
+            batched = _binarize_per_batch(tf.data.Dataset.zip(batched, _batch_keys(shuffle_seed, reshuffle)))
         return read_ahead(batched)
 
     def epoch_seed(index):
@@ -139,10 +158,11 @@ def training_pipelines(dataset, batch_size, binarize, seed, cache, decode=None, 
 
     def indexed_epoch(index):
         order = shuffled(tf.data.Dataset.range(count), epoch_seed(index), reshuffle=False)
-        return IndexedBatches(examples(), order.batch(batch_size))
+        keys = _batch_keys(epoch_seed(index), reshuffle=False) if binarize == "dynamic" else None
+        return IndexedBatches(examples(), order.batch(batch_size), keys)
 
     train = batches(seed, reshuffle=True)
-    gatherable = in_memory and decode is None and count > 0 and binarize != "dynamic"
+    gatherable = in_memory and decode is None and count > 0
     return train, epoch, indexed_epoch if gatherable else None
 
 

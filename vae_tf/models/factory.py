@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from vae_tf.core import likelihoods, networks
-from vae_tf.core.networks import FILTERS, HIDDEN_UNITS
+from vae_tf.core.networks import ACTIVATION, FILTERS, HIDDEN_UNITS
 from vae_tf.core.layers import BETA, FREE_BITS
 from vae_tf.core.likelihoods import LIKELIHOOD
 from vae_tf.models import registry
@@ -23,6 +23,7 @@ def make_model(
     hidden_units=HIDDEN_UNITS,
     filters=FILTERS,
     dense_units=None,
+    activation=ACTIVATION,
     likelihood=LIKELIHOOD,
     sigma=None,
     learn_sigma=False,
@@ -48,6 +49,8 @@ def make_model(
         hidden_units: tuple of int. MLP widths. Defaults to `HIDDEN_UNITS`.
         filters: tuple of int. Conv encoder filters. Defaults to `FILTERS`.
         dense_units: int or None. Conv only: a dense layer before the latent heads.
+        activation: str. Of the hidden layers, `networks.ACTIVATIONS`; families with
+            networks of their own (VQ-VAE) take only the default. Defaults to `ACTIVATION`.
         likelihood: str. "bernoulli", "gaussian" or "feature_gaussian" (one learned sigma
             per feature; vector inputs). Defaults to `LIKELIHOOD`.
         sigma: float or None. Gaussian sigma (its initial value if learned).
@@ -92,7 +95,10 @@ def make_model(
     likelihood = likelihoods.get(likelihood, sigma=sigma, learn_sigma=learn_sigma,
                                  num_features=math.prod(input_shape))
 
-    encoder_kwargs = {"num_classes": num_classes, "variational": family.variational}
+    if family.networks is not None and activation != ACTIVATION:
+        raise ValueError(f"kind {kind!r} builds its own networks: activation must be {ACTIVATION!r}, "
+                         f"got {activation!r}")
+    encoder_kwargs = {"num_classes": num_classes, "variational": family.variational, "activation": activation}
     if family.variational:
         encoder_kwargs.update(free_bits=free_bits, seed=seed)
     if family.networks is not None:
@@ -102,14 +108,15 @@ def make_model(
             input_shape, latent_dim, hidden_units, scaling=feature_scaling, **encoder_kwargs
         )
         decoder = networks.build_mlp_decoder(
-            input_shape, latent_dim, tuple(reversed(hidden_units)), num_classes, scaling=feature_scaling
+            input_shape, latent_dim, tuple(reversed(hidden_units)), num_classes, scaling=feature_scaling,
+            activation=activation,
         )
     else:
         encoder = networks.build_conv_encoder(
             input_shape, latent_dim, filters, dense_units=dense_units, **encoder_kwargs
         )
         decoder = networks.build_conv_decoder(
-            input_shape, latent_dim, tuple(reversed(filters)), num_classes
+            input_shape, latent_dim, tuple(reversed(filters)), num_classes, activation=activation
         )
     return family.build(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed,
                         num_classes=num_classes, input_shape=tuple(input_shape), **options)

@@ -167,7 +167,11 @@ class KerasLoops(compat.BuiltAtConstruction, keras.Model):
             self._examples_checked = [weakref.ref(t) for t in batches.examples]
         self.gathered_examples = tuple(part for part in self._split_data(batches.examples) if part is not None)
         padding = tf.constant(-1, batches.indices.element_spec.dtype)
-        stacks = batches.indices.padded_batch(self.steps_per_execution, padding_values=padding)
+        if batches.keys is None:
+            stacks = batches.indices.padded_batch(self.steps_per_execution, padding_values=padding)
+        else:  # each execution's index vectors and their batches' binarization keys
+            stacks = tf.data.Dataset.zip(batches.indices, batches.keys).padded_batch(
+                self.steps_per_execution, padding_values=(padding, tf.constant(0, tf.int64)))
         return read_ahead(stacks.repeat()), dict(kwargs, steps_per_epoch=steps)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):

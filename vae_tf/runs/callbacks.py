@@ -1,13 +1,16 @@
-"""Training callbacks: the KL weight schedule, TensorBoard image summaries, the NaN
-stop and a progress bar for training that calls `fit` once per epoch."""
+"""Training callbacks: TensorBoard image summaries, the NaN stop, a progress bar for
+training that calls `fit` once per epoch, and the held-out learning curve."""
 
+import csv
 import math
+import pathlib
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_tf.analysis.evaluation import model_labels
+from vae_tf.analysis.evaluation import held_out_metrics, model_labels
+from vae_tf.runtime import files
 
 
 class ImageLogger(keras.callbacks.Callback):
@@ -109,3 +112,36 @@ class RunProgbar(keras.callbacks.ProgbarLogger):
         if self.target is not None:  # None: a dataset of unknown length
             batch = min(batch, self.target - 1)
         super().on_train_batch_end(batch, logs)
+
+
+class LearningCurve(keras.callbacks.Callback):
+    """After each of `epochs`, the held-out metrics (`evaluation.held_out_metrics`) as one
+    row of a CSV file: test log-likelihood against passes, the IWAE paper's figure.
+
+    Rows are rewritten atomically with every new one; a row for an epoch at or after the
+    current one (written before a kill, the epoch then run again on resume) is replaced.
+
+    Args:
+        path: str or Path. The CSV file.
+        data: the held-out dataset.
+        iw_samples: int. Importance samples of the log-likelihood estimate.
+        epochs: iterable of int. The epochs (counted from 1) after which to evaluate.
+    """
+
+    def __init__(self, path, data, iw_samples, epochs):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        self.data = data
+        self.iw_samples = iw_samples
+        self.epochs = set(epochs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 not in self.epochs:
+            return
+        metrics = {"epoch": epoch + 1, **held_out_metrics(self.model, self.data, self.iw_samples)}
+        rows = []
+        if self.path.is_file():
+            with open(self.path, newline="") as f:
+                rows = [row for row in csv.DictReader(f) if int(row["epoch"]) < epoch + 1]
+        files.write_csv(self.path, list(metrics), [[row[k] for k in metrics] for row in rows]
+                        + [list(metrics.values())])

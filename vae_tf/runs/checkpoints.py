@@ -14,8 +14,8 @@ import json
 import logging
 import os
 import pathlib
+import re
 import warnings
-
 
 from vae_tf.runtime import compat
 from vae_tf.testing.faults import kill_point
@@ -55,6 +55,43 @@ def _find(backup, name, expected):
     return None
 
 
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def read_manifest(path):
+    """The checkpoints a manifest.json lists, newest first, each checked: one or two
+    entries {"epoch": int >= 0, "files": {WEIGHTS and METADATA: {"size": int >= 0,
+    "sha256": 64 hex digits}}} and nothing else, so no other file is ever read for it.
+
+    Raises:
+        CheckpointError: naming the file and the field, for anything else.
+    """
+    fix = "pass --overwrite to start afresh"
+    try:
+        record = json.loads(pathlib.Path(path).read_text())
+    except (UnicodeDecodeError, ValueError) as error:
+        raise CheckpointError(f"{path}: unreadable manifest ({error}); {fix}") from None
+    entries = record.get("checkpoints") if isinstance(record, dict) and set(record) == {"checkpoints"} else None
+    if not isinstance(entries, list) or not 1 <= len(entries) <= 2:
+        raise CheckpointError(f"{path}: 'checkpoints' must be a list of one or two checkpoints, and the "
+                              f"only field; {fix}")
+    for i, entry in enumerate(entries):
+        where = f"{path}: checkpoints[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"epoch", "files"} or not _is_count(entry["epoch"]):
+            raise CheckpointError(f"{where} must hold 'epoch' (an integer >= 0) and 'files' only; {fix}")
+        files = entry["files"]
+        if not isinstance(files, dict) or set(files) != {WEIGHTS, METADATA}:
+            raise CheckpointError(f"{where}.files must describe {WEIGHTS} and {METADATA} only; {fix}")
+        for name, description in files.items():
+            if not isinstance(description, dict) or set(description) != {"size", "sha256"} \
+                    or not _is_count(description["size"]) \
+                    or not re.fullmatch(r"[0-9a-f]{64}", str(description["sha256"])):
+                raise CheckpointError(f"{where}.files[{name!r}] must give 'size' (an integer >= 0) and "
+                                      f"'sha256' (64 hex digits); {fix}")
+    return entries
+
+
 def newest_whole(backup_dir):
     """The newest checkpoint in `backup_dir` whose files all verify.
 
@@ -74,10 +111,7 @@ def newest_whole(backup_dir):
             raise CheckpointError(f"{backup / WEIGHTS}: checkpoint has no {MANIFEST}; it cannot be verified, "
                                   "so it is not resumed from (pass --overwrite to start afresh)")
         return None
-    try:
-        entries = json.loads(manifest_path.read_text())["checkpoints"]
-    except (ValueError, KeyError) as error:
-        raise CheckpointError(f"{manifest_path}: unreadable manifest ({error})") from error
+    entries = read_manifest(manifest_path)
     for entry in entries:  # newest first
         found = {name: _find(backup, name, expected) for name, expected in entry["files"].items()}
         if all(found.values()):
@@ -183,5 +217,4 @@ class VerifiedBackup(compat.BackupWriter):
             return None
         if found is None:
             return None
-        entries = json.loads((self._backup / MANIFEST).read_text())["checkpoints"]
-        return next(e for e in entries if e["epoch"] == found[0])
+        return next(e for e in read_manifest(self._backup / MANIFEST) if e["epoch"] == found[0])

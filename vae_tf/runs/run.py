@@ -16,6 +16,7 @@ the user named. Every file is written through `atomic_write`.
 
 import csv
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -38,6 +39,49 @@ def read_history(run_dir):
     # Keras' CSVLogger writes NA for a column an epoch lacks (val_* without a validation split).
     columns = [key for key in (rows[0] if rows else ()) if key != "epoch" and any(r[key] != "NA" for r in rows)]
     return {key: [float("nan") if r[key] == "NA" else float(r[key]) for r in rows] for key in columns} if rows else None
+
+
+def read_metrics(path):
+    """A metrics.json written by vae_tf: a JSON object of finite numbers, checked.
+
+    Raises:
+        ValueError: naming the file and the field, for anything else.
+    """
+    fix = "rerun vae-tf evaluate on the run to rewrite it"
+    try:
+        values = json.loads(pathlib.Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error}); {fix}") from None
+    if not isinstance(values, dict) or not values:
+        raise ValueError(f"{path}: not a JSON object of metrics; {fix}")
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{path}: metric {name!r} must be a finite number, got {value!r}; {fix}")
+    return values
+
+
+def read_curve(run_dir):
+    """A run's learning curve (`--curve-iw-samples`) as (epochs, test -log p(x) in nats,
+    importance samples), or None if it has none.
+
+    Raises:
+        ValueError: naming the file, for a curve.csv that is not one.
+    """
+    path = pathlib.Path(run_dir) / "curve.csv"
+    if not path.is_file():
+        return None
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        epochs = [int(r["epoch"]) for r in rows]
+        nats = [-float(r["iw_log_likelihood"]) for r in rows]
+        samples = {int(r["iw_samples"]) for r in rows}
+    except (KeyError, TypeError, ValueError, csv.Error) as error:
+        raise ValueError(f"{path}: not a learning curve written by vae_tf ({error!r})") from None
+    if not rows or len(samples) != 1 or epochs != sorted(set(epochs)) or not all(map(math.isfinite, nats)):
+        raise ValueError(f"{path}: not a learning curve written by vae_tf (empty, mixed sample counts, "
+                         "epochs out of order or non-finite values)")
+    return epochs, nats, samples.pop()
 
 
 class Run:
@@ -94,7 +138,7 @@ class Run:
             path = self.path / "metrics.json"
             if not path.is_file():
                 raise FileNotFoundError(f"{self.path}: no metrics.json (the run did not finish)")
-            self._metrics = json.loads(path.read_text())
+            self._metrics = read_metrics(path)
         return self._metrics
 
     def history(self):

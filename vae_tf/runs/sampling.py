@@ -80,6 +80,12 @@ def _sampling_labels(model, label):
     return label  # None: a conditional model cycles through its classes
 
 
+def check_prior_trained(model):
+    """Refuses a model whose prior is trained as a second stage (VQ-VAE) before it has one."""
+    if model.learns_prior and not model.can_sample:
+        raise ValueError("this run has no prior yet: train one with vae-tf train-prior RUN")
+
+
 def sample_run(run, num_samples, label=None, seed=0, sampler=None, temperature=TEMPERATURE, verbose=True):
     """`num_samples` images sampled from a run's model.
 
@@ -98,8 +104,7 @@ def sample_run(run, num_samples, label=None, seed=0, sampler=None, temperature=T
     """
     finished = open_run(run)
     model = finished.model
-    if model.learns_prior and not model.can_sample:
-        raise ValueError("this run has no prior yet: train one with vae-tf train-prior RUN")
+    check_prior_trained(model)
     latent = latent_sampler(finished, sampler)  # first: it refuses a model that cannot sample
     labels = _sampling_labels(model, label)
     options = {} if latent is None else {"latent_sampler": latent}
@@ -162,11 +167,12 @@ def train_prior(run, epochs=PRIOR_EPOCHS, conditional=False, learning_rate=PRIOR
     if conditional and data.num_classes is None:
         raise ValueError(f"--conditional needs labelled data; {data.source} has no labels")
     check_positive("--lr", learning_rate)
+    earlier = finished.metrics  # checked before the prior trains, not after
     with run_lock(finished.path):
         prior, metrics = fit_prior(model, data.train, data.test, epochs,
                                    num_classes=data.num_classes if conditional else None,
                                    learning_rate=learning_rate, filters=filters, num_layers=layers)
         model.attach_prior(prior)
         path = atomic_write(finished.path / "model.keras", model.save)
-        finished.write_metrics({**finished.metrics, **metrics})
+        finished.write_metrics({**earlier, **metrics})
     return path, metrics

@@ -97,7 +97,7 @@ def run_split(run, name):
     finished = open_run(run)
     data = load_config_data(finished.config)
     batches = _numpy_batches(split_of(data, name), _labelled(data))
-    return Examples(f"{finished.name} {name} split", batches, None, (data.paths or {}).get(name))
+    return Examples(f"{finished.name} {name} split", batches, data.sizes.get(name), (data.paths or {}).get(name))
 
 
 def run_feature_names(run):
@@ -144,7 +144,7 @@ def given_examples(source, model, feature_names=None):
                      image_size=source.image_size or (height, width),
                      color_mode=source.color_mode or ("grayscale" if channels == 1 else "rgb"))
     batches = _numpy_batches(split_of(data, source.split, f"--dataset {source.dataset}"), _labelled(data))
-    return Examples(data.source, batches, None, (data.paths or {}).get(source.split))
+    return Examples(data.source, batches, data.sizes.get(source.split), (data.paths or {}).get(source.split))
 
 
 def _given_table(source, model, feature_names):

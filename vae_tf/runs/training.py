@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import math
 import pathlib
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ import tensorflow as tf
 from vae_tf.analysis import evaluation, plots
 from vae_tf.runs import run
 from vae_tf.runtime import files
-from vae_tf.runs.callbacks import ImageLogger, RunProgbar, StopOnNaN
+from vae_tf.runs.callbacks import ImageLogger, LearningCurve, RunProgbar, StopOnNaN
 from vae_tf.runs.checkpoints import VerifiedBackup, completed_epochs
 from vae_tf.config import is_conditional_kind, resolved_likelihood
 from vae_tf.data import load_data
@@ -30,7 +31,7 @@ from vae_tf.runtime.distribute import get_strategy, is_chief, shard_by_data
 from vae_tf.runtime.distribute import resolve as resolve_strategy
 from vae_tf.models.factory import make_model
 from vae_tf.models import registry
-from vae_tf.core.optimizers import FusedAdam
+from vae_tf.core.optimizers import FusedAdam, StagedDecay
 from vae_tf.runtime.precision import dtype_policy, float32_copy, policy_name
 from vae_tf.runs.runlock import check_unlocked, run_lock
 
@@ -61,8 +62,16 @@ def build_model(config, data):
         seed=config.training.seed,
         feature_scaling=getattr(data, "feature_statistics", None),  # a table's, built into the model
     )
-    model.compile(optimizer=FusedAdam(learning_rate=config.training.lr))
+    model.compile(optimizer=make_optimizer(config.training, steps_per_pass=int(data.epoch(0).cardinality())))
     return model
+
+
+def make_optimizer(training, steps_per_pass):
+    """The Adam a TrainingConfig describes, its schedule counted in `steps_per_pass`."""
+    learning_rate = training.lr
+    if training.lr_schedule == "staged":
+        learning_rate = StagedDecay(training.lr, steps_per_pass)
+    return FusedAdam(learning_rate=learning_rate, epsilon=training.adam_epsilon)
 
 
 def training_size(data):
@@ -210,6 +219,16 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     return run.Run(final, config, model, metrics)
 
 
+def learning_curve(config, data, run_dir):
+    """The `LearningCurve` callback writing run_dir/curve.csv, or None if not asked for."""
+    training = config.training
+    if not training.curve_iw_samples:
+        return None
+    epochs = {*StagedDecay.stage_ends(stages=math.ceil(math.log(2 * training.epochs + 1, 3))), training.epochs}
+    return LearningCurve(run_dir / "curve.csv", data.test, training.curve_iw_samples,
+                         {e for e in epochs if e <= training.epochs})
+
+
 def _drop_history_after(history_path, epochs):
     """Keeps the first `epochs` rows of a CSVLogger file: rows past a checkpoint exist
     when the process died between writing the history and the checkpoint."""
@@ -234,6 +253,7 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
         keras.callbacks.CSVLogger(str(history), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         ImageLogger(run_dir / "logs", *logged_examples) if model.input_name == "images" else None,
+        learning_curve(config, data, run_dir),
         # After every callback that changes state during an epoch, so a backup holds it all.
         VerifiedBackup(backup),
         RunProgbar(config.training.epochs) if verbose else None,

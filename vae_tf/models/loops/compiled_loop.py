@@ -12,7 +12,9 @@ updates as Keras's loop (tests/test_compiled_loop.py and tests/test_benchmark.py
 Given `IndexedBatches` (examples held in memory, batches named by index; see
 `Autoencoder.fit`), the loop reads each execution's index vectors instead, and the XLA
 program gathers every step's batch from the examples itself: no input pipeline and no
-stacking between executions. `fit` checks the examples when it first sees them.
+stacking between executions. `fit` checks the examples when it first sees them. A
+dynamic binarization's noise is drawn per execution outside the program (XLA's random
+bits differ from the kernel's tf.data uses) and compared with the gathered images inside.
 
 Convolutional models keep Keras's loop: XLA's CPU convolutions are far slower than
 oneDNN's (README, Performance).
@@ -22,6 +24,8 @@ import itertools
 
 import numpy as np
 import tensorflow as tf
+
+from vae_tf.data.pipeline import bernoulli_noise
 
 
 def _shapes(batch):
@@ -50,7 +54,8 @@ def _check(check, stack, batches):
 
 def _index_runs(stack, count):
     """The runs of one execution's index vectors (`stack`, one row per batch, short rows
-    padded with -1) into `count` examples: consecutive rows of one length, trimmed.
+    padded with -1) into `count` examples: consecutive rows of one length, as
+    (row slice, length) pairs.
 
     Raises:
         ValueError: an index is outside [0, count), where XLA's gather would clamp it.
@@ -65,7 +70,7 @@ def _index_runs(stack, count):
     runs, start = [], 0
     for size, rows in itertools.groupby(sizes):
         rows = len(list(rows))
-        runs.append(stack[start:start + rows, :int(size)])
+        runs.append((slice(start, start + rows), int(size)))
         start += rows
     return runs
 
@@ -85,11 +90,14 @@ def make_train_function(model):
     steps = model.steps_per_execution
 
     @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
-    def run_steps(stack, count, examples=None):
+    def run_steps(stack, count, examples=None, noise=None):
         def step(i):
             if examples is None:
                 return model.train_step(tf.nest.map_structure(lambda t: t[i], stack))
-            return model.train_step(tuple(tf.gather(t, stack[i]) for t in examples))
+            images, *rest = (tf.gather(t, stack[i]) for t in examples)
+            if noise is not None:  # a dynamic binarization's draw (`IndexedBatches.keys`)
+                images = tf.cast(noise[i] < images, images.dtype)
+            return model.train_step((images, *rest))
 
         # The loop's first value: what every family's train_step returns (`_record`).
         logs = {metric.name: metric.result() for metric in model.metrics}
@@ -105,10 +113,15 @@ def make_train_function(model):
             stack = iterator.get_next()
         except tf.errors.OutOfRangeError:
             raise StopIteration
-        runs = _index_runs(stack, int(model.gathered_examples[0].shape[0]))
+        stack, keys = stack if isinstance(stack, tuple) else (stack, None)
+        images = model.gathered_examples[0]
         logs = None
-        for run in runs:
-            logs = run_steps(_padded(run, steps), tf.constant(len(run)), model.gathered_examples)
+        for rows, size in _index_runs(stack, int(images.shape[0])):
+            run, noise = stack[rows, :size], None
+            if keys is not None:  # drawn here: XLA's random bits differ from tf.data's
+                shape = (size, *images.shape[1:])
+                noise = _padded(tf.stack([bernoulli_noise(shape, key) for key in keys[rows]]), steps)
+            logs = run_steps(_padded(run, steps), tf.constant(run.shape[0]), model.gathered_examples, noise)
         return logs
 
     def train_function(iterator):
