@@ -151,7 +151,8 @@ def test_binarization_static_and_dynamic(small_dir):
 
 def test_epoch_k_depends_only_on_the_seed_and_k(small_dir):
     def load(seed=3):
-        return load_data("idx", data_dir=small_dir, batch_size=500, binarize="dynamic", seed=seed)
+        return load_data("idx", data_dir=small_dir, batch_size=500, binarize="dynamic", seed=seed,
+                         validation_fraction=0.1)
 
     def batches(dataset):
         return [(x.numpy(), y.numpy()) for x, y in dataset]
@@ -191,7 +192,7 @@ def test_indexed_epochs_give_the_batches_of_the_shuffled_elements(binarize):
 
 
 def test_load_data_offers_indexed_epochs_for_sources_in_memory(small_dir, tmp_path):
-    idx = load_data("idx", data_dir=small_dir, batch_size=500, seed=3)
+    idx = load_data("idx", data_dir=small_dir, batch_size=500, seed=3, validation_fraction=0.1)
     indexed = idx.indexed_epoch(2)
     assert [t.shape[0] for t in indexed.examples] == [7200, 7200]
     assert int(indexed.indices.cardinality()) == int(idx.epoch(2).cardinality()) == 15

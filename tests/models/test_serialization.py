@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import vae_tf
+from vae_tf.core.optimizers import StagedDecay
 from helpers import families, run_model_saving_test, run_serialization_test
 from vae_tf.core import likelihoods, priors
 from vae_tf.core.layers import OneHot, Sampling
@@ -32,6 +33,7 @@ PARTS = {
     "CausalConv2D": lambda: CausalConv2D(4, 3, "horizontal", include_centre=False),
     "PixelCNNPrior": lambda: PixelCNNPrior(8, (3, 3), filters=4, num_layers=2),
     "FusedAdam": lambda: vae_tf.FusedAdam(learning_rate=0.01),
+    "StagedDecay": lambda: StagedDecay(1e-3, steps_per_pass=10, stages=4),
 }
 
 

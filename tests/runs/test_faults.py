@@ -121,7 +121,7 @@ def test_a_checkpoint_with_no_whole_copy_is_refused_in_one_line(tiny_data, small
         completed_epochs(backup)
     status = main(["train", *tiny_data, "--out", str(tmp_path),
                    "--name", "t", "--epochs", "2", "--hidden-units", "16", "--latent-dim", "2",
-                   "--iw-samples", "2", "--batch-size", "256", "--no-export"])
+                   "--iw-samples", "2", "--batch-size", "256", "--validation-fraction", "0.1", "--no-export"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "no checkpoint in" in err[0]
     assert weights.stat().st_size == 100 and not (tmp_path / "t").exists()  # left as found

@@ -33,7 +33,7 @@ def run_cluster(tiny_data, tmp_path, model, network=("--hidden-units", "32")):
     """Runs both workers to the end (or the timeout); returns their (returncode, stderr)."""
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     arguments = ["--model", model, *network, "--latent-dim", "2", "--iw-samples", "2",
-                 "--batch-size", "256", "--epochs", "2", "--seed", "5"]
+                 "--batch-size", "256", "--epochs", "2", "--seed", "5", "--validation-fraction", "0.1"]
     processes = []
     try:
         for index in range(2):

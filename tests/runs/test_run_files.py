@@ -61,7 +61,7 @@ def test_a_damaged_checkpoint_manifest_is_refused_in_one_line_and_left_as_found(
             completed_epochs(manifest.parent)
     status = main(["train", *tiny_data, "--out", str(tmp_path), "--name", "t", "--epochs", "3",
                    "--hidden-units", "16", "--latent-dim", "2", "--iw-samples", "2", "--batch-size", "256",
-                   "--no-export"])
+                   "--validation-fraction", "0.1", "--no-export"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and f"vae-tf: error: {manifest}: " in err[0]
     assert manifest.read_text() == text and not (tmp_path / "t").exists()  # left as found
