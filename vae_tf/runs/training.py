@@ -11,7 +11,6 @@ import dataclasses
 import functools
 import hashlib
 import logging
-import math
 import pathlib
 import shutil
 import tempfile
@@ -224,9 +223,10 @@ def learning_curve(config, data, run_dir):
     training = config.training
     if not training.curve_iw_samples:
         return None
-    epochs = {*StagedDecay.stage_ends(stages=math.ceil(math.log(2 * training.epochs + 1, 3))), training.epochs}
+    # Stage i ends after more than 2^i passes: bit_length(epochs) stages reach past the last epoch.
+    ends = StagedDecay.stage_ends(stages=training.epochs.bit_length())
     return LearningCurve(run_dir / "curve.csv", data.test, training.curve_iw_samples,
-                         {e for e in epochs if e <= training.epochs})
+                         {e for e in ends if e <= training.epochs} | {training.epochs})
 
 
 def _drop_history_after(history_path, epochs):
