@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from vae_tf.runs.training import train, weights_digest
+from vae_tf.analysis.feature_classifier import weights_sha256
+from vae_tf.runs.training import train
 
 TIMEOUT_S = 300
 
@@ -76,7 +77,7 @@ def test_two_local_workers_train_one_model(small_config, tiny_data, tmp_path, mo
 
     # Both workers end with bit-identical weights, and the chief saved exactly those.
     chief_model = keras.saving.load_model(run / "model.keras")
-    assert logged_digest(chief_log) == logged_digest(worker_log) == weights_digest(chief_model)
+    assert logged_digest(chief_log) == logged_digest(worker_log) == weights_sha256(chief_model)
 
     if model == "ae":  # no sampling noise: the same as one process with the same global batch
         reference = train(small_config(model="ae", hidden_units=(32,), seed=5, strategy="default",

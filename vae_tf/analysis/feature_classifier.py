@@ -150,5 +150,6 @@ def arrays_sha256(*arrays):
 
 
 def weights_sha256(model):
-    """The sha256 of a model's weights (`arrays_sha256`), as the sample-quality reports give it."""
+    """The sha256 of a model's weights (`arrays_sha256`): equal digests mean bit-identical weights
+    (the sample-quality reports and the training log give it)."""
     return arrays_sha256(*model.get_weights())

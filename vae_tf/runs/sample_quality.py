@@ -131,8 +131,9 @@ def sample_quality(run, num_samples=NUM_SAMPLES, sampler=None, classifier_cache=
                          f"got {num_samples}")
     finished = open_run(run)
     name = sampler_name(finished, sampler)  # first: a run that cannot sample costs nothing
-    generated = _draw(finished, num_samples, sampler, seed, verbose)
+    # Then the data: a data set without labels is refused before any image is drawn.
     train, test, num_classes, source = labelled_images(finished.config.data)
+    generated = _draw(finished, num_samples, sampler, seed, verbose)
     classifier, record, classifier_path, trained = cached_classifier(
         train, test, num_classes, source, spec, classifier_cache, verbose)
     chosen = np.sort(np.random.default_rng(seed).permutation(len(test[0]))[:num_samples])

@@ -9,7 +9,6 @@ leaves nothing behind. The finished run is moved to `OUT/NAME/` atomically.
 import csv
 import dataclasses
 import functools
-import hashlib
 import logging
 import pathlib
 import shutil
@@ -20,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae_tf.analysis import evaluation, plots
+from vae_tf.analysis.feature_classifier import weights_sha256
 from vae_tf.runs import run
 from vae_tf.runtime import files
 from vae_tf.runs.callbacks import ImageLogger, LearningCurve, RunProgbar, StopOnNaN
@@ -116,14 +116,6 @@ def write_projector(model, data, log_dir, max_examples):
         test = test.map(lambda images, factors: images)
     return write_latent_projector(log_dir, model, test, class_names=getattr(data, "class_names", None),
                                   max_examples=max_examples)
-
-
-def weights_digest(model):
-    """SHA-256 of a model's weights: equal digests mean bit-identical weights."""
-    digest = hashlib.sha256()
-    for weights in model.get_weights():
-        digest.update(np.ascontiguousarray(weights).tobytes())
-    return digest.hexdigest()
 
 
 def train(config, overwrite=False, verbose="auto", callbacks=()):
@@ -287,4 +279,4 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
             verbose=verbose,
             shuffle=False,  # the pipeline shuffles
         )
-    log.info("final weights sha256 %s", weights_digest(model))
+    log.info("final weights sha256 %s", weights_sha256(model))
