@@ -186,6 +186,10 @@ class RuntimeConfig:
     deterministic: bool = setting(
         False, "deterministic ops (tf.config.experimental.enable_op_determinism): a rerun, or a "
                "resumed run, gives bit-identical weights; slower")
+    checkpoint_every_steps: int = setting(
+        0, "also save a checkpoint within an epoch every N training steps (at the end of "
+           "the execution of steps that reaches them), for long epochs; one is saved at every "
+           "epoch end, and on SIGTERM or Ctrl-C; 0: no others", minimum=0, metavar="N")
     mixed_precision: bool | None = setting(
         None, "compute in bfloat16 (CPUs with bfloat16 instructions) or float16 (GPUs), weights, "
               "code, KL and likelihood in float32: faster conv models, numbers differ slightly "

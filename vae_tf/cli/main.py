@@ -7,6 +7,7 @@ import logging
 import sys
 
 from vae_tf.cli import anomaly, benchmark, disentanglement, encode, quality, run_commands, sampling, train
+from vae_tf.runs.preemption import PREEMPTED_STATUS, Preempted
 
 log = logging.getLogger("vae_tf")
 
@@ -51,7 +52,9 @@ def build_parser():
 
 
 def main(argv=None):
-    """Runs one `vae-tf` command; returns the exit status (2 on a bad argument or input).
+    """Runs one `vae-tf` command; returns the exit status: 2 on a bad argument or input,
+    75 when SIGTERM or Ctrl-C stopped training after a checkpoint (rerun to resume), 130
+    on an interrupt anywhere else.
 
     Args:
         argv: list of str or None. The arguments after `vae-tf`; None reads sys.argv.
@@ -70,6 +73,10 @@ def main(argv=None):
     stdout = sys.stdout = LineTracking(sys.stdout)
     try:
         args.handler(args)
+    except Preempted as stopped:
+        stdout.end_line()
+        print(f"vae-tf: {stopped}", file=sys.stderr)
+        return PREEMPTED_STATUS
     except (ValueError, OSError, RuntimeError, tf.errors.OpError) as error:
         message = error.message if isinstance(error, tf.errors.OpError) else str(error)
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:

@@ -52,6 +52,11 @@ class IndexedBatches:
     indices: tf.data.Dataset
     keys: tf.data.Dataset | None = None
 
+    def skip(self, count):
+        """These batches without the first `count` (and their keys)."""
+        keys = None if self.keys is None else self.keys.skip(count)
+        return dataclasses.replace(self, indices=self.indices.skip(count), keys=keys)
+
     def dataset(self):
         gather = lambda indices: tuple(tf.gather(t, indices) for t in self.examples)  # noqa: E731
         if self.keys is None:

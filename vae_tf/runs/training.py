@@ -23,7 +23,8 @@ from vae_tf.analysis.feature_classifier import weights_sha256
 from vae_tf.runs import run
 from vae_tf.runtime import files
 from vae_tf.runs.callbacks import ImageLogger, LearningCurve, RunProgbar, StopOnNaN
-from vae_tf.runs.checkpoints import VerifiedBackup, completed_epochs
+from vae_tf.runs.checkpoints import VerifiedBackup
+from vae_tf.runs.preemption import stop_requests
 from vae_tf.config import is_conditional_kind, resolved_likelihood
 from vae_tf.data import load_data
 from vae_tf.runtime.distribute import get_strategy, is_chief, shard_by_data
@@ -130,9 +131,12 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     Nothing is written before the data has loaded and the model is built. One process
     owns a run (`vae_tf.runs.runlock`): a second `train` of the same name is refused. The run is
     built in `OUT/NAME.partial/` with a verified checkpoint
-    (`vae_tf.runs.checkpoints.VerifiedBackup`) saved there after every epoch. Calling `train`
+    (`vae_tf.runs.checkpoints.VerifiedBackup`) saved there after every epoch, every
+    `config.runtime.checkpoint_every_steps` steps, and when SIGTERM or Ctrl-C arrives
+    during `fit` (which then raises `vae_tf.runs.preemption.Preempted`). Calling `train`
     again with the same config after an interruption resumes from the last whole
-    checkpoint; with `config.runtime.deterministic` the result is bit-identical to an uninterrupted run.
+    checkpoint, within an epoch too; with `config.runtime.deterministic` the result is
+    bit-identical to an uninterrupted run.
     The model is built under `precision.policy_name(config.runtime.mixed_precision, ...)`:
     by default bfloat16 compute for conv networks on a CPU with bfloat16 instructions.
     model.keras keeps that policy; the test metrics, plots and the returned model are in
@@ -156,6 +160,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
         non-chief worker.
 
     Raises:
+        Preempted: SIGTERM or SIGINT arrived during training; a checkpoint was saved.
         TrainingDiverged: the loss became NaN or infinite; the last good checkpoint
             stays in `NAME.partial/backup`.
 
@@ -234,49 +239,75 @@ def _drop_history_after(history_path, epochs):
 
 
 def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks):
-    """Fits `model`, resuming from the BackupAndRestore state in `run_dir` if any."""
-    backup = str(run_dir / run.BACKUP_DIR)
+    """Fits `model`, resuming from the checkpoint in `run_dir` if any, within an epoch
+    too; SIGTERM or Ctrl-C saves a checkpoint and raises `preemption.Preempted`."""
     history = run_dir / "history.csv"
-    first_epoch = completed_epochs(backup)
-    _drop_history_after(history, first_epoch)  # each epoch is logged once
-    callbacks = [
-        StopOnNaN(backup),  # first, so a NaN epoch reaches neither history nor backup
-        *model.training_callbacks(config.model.beta, config.training.kl_warmup_epochs),
-        keras.callbacks.CSVLogger(str(history), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs")),
-        ImageLogger(run_dir / "logs", *logged_examples) if model.input_name == "images" else None,
-        learning_curve(config, data, run_dir),
-        # After every callback that changes state during an epoch, so a backup holds it all.
-        VerifiedBackup(backup),
-        RunProgbar(config.training.epochs) if verbose else None,
-        *extra_callbacks,
-    ]
-    callbacks = [c for c in callbacks if c is not None]
-    if first_epoch:
-        log.info("resuming %s after epoch %d of %d", config.run_name, first_epoch, config.training.epochs)
-    log.info("training %s on %s: %d parameters, dtype policy %s", config.run_name, data.source,
-             model.count_params(), model.dtype_policy.name)
-    validation = None if data.validation is None else shard_by_data(data.validation)
-    # `data.epoch(e)`'s batches depend on (seed, e) alone: a resumed run trains on
-    # exactly the batches of an uninterrupted one. One `fit` per epoch, or, where the
-    # model reads one iterator for a whole `fit` (under a strategy: each `fit` would make a
-    # new distributed iterator), one `fit` on the epochs in turn.
-    epochs = range(first_epoch, config.training.epochs)
-    steps = int(data.epoch(0).cardinality())
-    together = model.reads_one_iterator and steps > 0
-    for group in [epochs] if together and epochs else [[epoch] for epoch in epochs]:
-        # A compiled training loop (never under a strategy: one epoch per `fit`) gathers
-        # the epoch's batches from the examples in memory, where the data offers them.
-        gathered = model.compiles_training_loop and data.indexed_epoch is not None
-        model.fit(
-            data.indexed_epoch(group[0]) if gathered else
-            shard_by_data(functools.reduce(tf.data.Dataset.concatenate, map(data.epoch, group))),
-            steps_per_epoch=steps if together else None,
-            validation_data=validation,
-            initial_epoch=group[0],
-            epochs=group[-1] + 1,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,  # the pipeline shuffles
-        )
+    with stop_requests() as stop:
+        backup = VerifiedBackup(run_dir / run.BACKUP_DIR, config.runtime.checkpoint_every_steps, stop)
+        first_epoch, first_step = backup.restore(model)
+        _drop_history_after(history, first_epoch)  # each epoch is logged once
+        callbacks = [
+            StopOnNaN(backup.backup_dir),  # first, so a NaN epoch reaches neither history nor backup
+            *model.training_callbacks(config.model.beta, config.training.kl_warmup_epochs),
+            keras.callbacks.CSVLogger(str(history), append=True),
+            keras.callbacks.TensorBoard(str(run_dir / "logs")),
+            ImageLogger(run_dir / "logs", *logged_examples) if model.input_name == "images" else None,
+            learning_curve(config, data, run_dir),
+            # After every callback that changes state during an epoch, so a backup holds it all.
+            backup,
+            RunProgbar(config.training.epochs) if verbose else None,
+            *extra_callbacks,
+        ]
+        callbacks = [c for c in callbacks if c is not None]
+        if first_epoch or first_step:
+            within = f", step {first_step} of epoch {first_epoch + 1}" if first_step else ""
+            log.info("resuming %s after epoch %d of %d%s", config.run_name, first_epoch, config.training.epochs,
+                     within)
+        log.info("training %s on %s: %d parameters, dtype policy %s", config.run_name, data.source,
+                 model.count_params(), model.dtype_policy.name)
+        validation = None if data.validation is None else shard_by_data(data.validation)
+        for group, skip in _epoch_groups(model, data, config.training.epochs, first_epoch, first_step):
+            _fit_epochs(model, data, group, skip, validation, callbacks, verbose)
     log.info("final weights sha256 %s", weights_sha256(model))
+
+
+def _epoch_groups(model, data, epochs, first_epoch, first_step):
+    """(epochs, steps to skip in the first) of each `fit`: one `fit` per epoch, or, where the
+    model reads one iterator for a whole `fit` (under a strategy: each `fit` would make a
+    new distributed iterator), one `fit` on all the epochs in turn, after one on the
+    rest of an epoch left within."""
+    remaining = list(range(first_epoch, epochs))
+    if not remaining:
+        return []
+    steps = int(data.epoch(0).cardinality())
+    groups = [([first_epoch], first_step)] if first_step else []
+    rest = remaining[1:] if first_step else remaining
+    if model.reads_one_iterator and steps > 0:
+        return groups + ([(rest, 0)] if rest else [])
+    return groups + [([epoch], 0) for epoch in rest]
+
+
+def _fit_epochs(model, data, group, skip, validation, callbacks, verbose):
+    """One `fit` on epochs `group` (consecutive), skipping the first `skip` steps of the first.
+
+    `data.epoch(e)`'s batches depend on (seed, e) alone: a resumed run trains on exactly
+    the batches of an uninterrupted one.
+    """
+    # A compiled training loop (never under a strategy: one epoch per `fit`) gathers the
+    # epoch's batches from the examples in memory, where the data offers them.
+    if model.compiles_training_loop and data.indexed_epoch is not None:
+        batches, steps_per_epoch = data.indexed_epoch(group[0]).skip(skip), None
+    else:
+        epochs = [data.epoch(group[0]).skip(skip), *map(data.epoch, group[1:])]
+        batches = shard_by_data(functools.reduce(tf.data.Dataset.concatenate, epochs))
+        steps_per_epoch = int(epochs[-1].cardinality()) if len(group) > 1 else None
+    model.fit(
+        batches,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=validation,
+        initial_epoch=group[0],
+        epochs=group[-1] + 1,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the pipeline shuffles
+    )

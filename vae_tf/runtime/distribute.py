@@ -139,6 +139,22 @@ def is_chief(strategy):
     return task_type == "chief" or (task_type == "worker" and not has_chief and resolver.task_id == 0)
 
 
+def any_worker(strategy, flag):
+    """Whether `flag` (a bool) holds on any worker of `strategy`: one MAX all-reduce across
+    workers; `flag` itself on one process. Every worker must call it at the same point of
+    training, as with any collective.
+
+    Example:
+
+    >>> any_worker(tf.distribute.get_strategy(), True)
+    True
+    """
+    if not spans_workers(strategy):
+        return bool(flag)
+    votes = strategy.run(lambda: tf.constant(1.0 if flag else 0.0))
+    return bool(strategy.reduce("MAX", votes, axis=None) > 0)
+
+
 def shard_by_data(dataset):
     """Shards `dataset` by element across workers (files cannot shard in-memory data)."""
     options = tf.data.Options()
