@@ -28,7 +28,11 @@ Example:
 >>> mmd(z_codes, prior_draws, kernel="imq")          # a scalar tensor
 """
 
+import keras
 from keras import ops
+
+from vae_tf.core.layers import draw_normal, training_noise
+from vae_tf.runtime import compat
 
 KERNELS = ("imq", "rbf")
 SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # of C, with multiscale=True (the WAE code's)
@@ -91,3 +95,46 @@ def mmd(x, y, kernel="imq", multiscale=False, prior_variance=PRIOR_VARIANCE):
 
     cross = ops.sum(kernel_matrix(x, y, kernel, multiscale, prior_variance)) / (n * m)
     return within(x, n) + within(y, m) - 2.0 * cross
+
+
+@keras.saving.register_keras_serializable(package="vae_tf")
+class PriorDraws(keras.layers.Layer):
+    """Draws from the prior N(0, I) shaped like a batch of codes: the sample of p(z) an
+    MMD compares the codes with.
+
+    Training draws come from `vae_tf.core.layers.training_noise`, so Keras's loop and the
+    compiled one draw the same. The position of the noise stream is saved with the
+    weights (as the `Sampling` layer's), so a run resumed from a checkpoint draws on
+    where it stopped.
+
+    Args:
+        seed: int or None. Seed of the layer's `SeedGenerator`. Defaults to None.
+
+    Example:
+
+    >>> draws = PriorDraws(seed=2)(codes, training=True)   # (batch, d), N(0, I)
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+
+    def call(self, codes, training=False):
+        shape = ops.shape(codes)
+        return training_noise(shape, self.seed_generator) if training else draw_normal(shape, self.seed_generator)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        compat.save_extra_variable(store, self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        weights_store = compat.load_extra_variable(self, store, self.seed_generator.state)
+        super().load_own_variables(weights_store)
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}

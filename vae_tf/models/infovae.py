@@ -9,7 +9,7 @@ from vae_tf.core.likelihoods import LIKELIHOOD
 from vae_tf.core.priors import StandardNormal
 from vae_tf.models import registry
 from vae_tf.models.vae import VAE
-from vae_tf.models.wae import prior_draws, prior_noise_seed
+from vae_tf.models.wae import prior_draws_layer
 
 ALPHA = 0.0  # the paper's experiments: the ELBO's KL term kept whole ...
 LAMBDA = 1000.0  # ... and the MMD weighted by alpha + lambda - 1 = 999
@@ -81,7 +81,7 @@ class InfoVAE(VAE):
         self.info_lambda = float(info_lambda)
         self.mmd_kernel = mmd_kernel
         self.mmd_multiscale = bool(mmd_multiscale)
-        self.prior_seed_generator = keras.random.SeedGenerator(prior_noise_seed(seed))
+        self.prior_draws = prior_draws_layer(seed)
 
     @property
     def kl_weight(self):
@@ -100,7 +100,7 @@ class InfoVAE(VAE):
         kl = ops.mean(self.prior.kl(z_mean, z_log_var, z))
         # The Sampling layer's added loss: beta * KL, with free bits if set.
         regularizer = ops.sum(ops.stack(self.encoder.losses))
-        draws = prior_draws(z, self.prior_seed_generator, training)
+        draws = self.prior_draws(z, training=training)
         divergence = mmd_lib.mmd(z, draws, self.mmd_kernel, self.mmd_multiscale)
         loss = reconstruction + self.kl_weight * regularizer + self.mmd_weight * divergence
         return {"loss": loss, "reconstruction": reconstruction, "kl": kl, "mmd": divergence}

@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from vae_tf.core import mmd as mmd_lib
-from vae_tf.core.layers import draw_normal, training_noise
 from vae_tf.core.likelihoods import LIKELIHOOD
 from vae_tf.core.priors import StandardNormal
 from vae_tf.models import registry
@@ -13,18 +12,10 @@ from vae_tf.models.base import Autoencoder
 MMD_WEIGHT = 10.0  # lambda of the WAE paper's MNIST experiments
 
 
-def prior_noise_seed(seed):
-    """The seed of a model's prior draws in training: another stream than the encoder's
-    noise (`seed`), so the prior draws never repeat the posterior's."""
-    return None if seed is None else seed + 1
-
-
-def prior_draws(codes, seed_generator, training):
-    """N(0, I) draws shaped like `codes` (batch, d): the sample of p(z) the MMD compares
-    with. Training draws come from `training_noise`, so Keras's loop and the compiled one
-    draw the same."""
-    shape = ops.shape(codes)
-    return training_noise(shape, seed_generator) if training else draw_normal(shape, seed_generator)
+def prior_draws_layer(seed):
+    """The `PriorDraws` layer of a model seeded `seed`: another stream than the encoder's
+    noise (seeded `seed` too), so the prior draws never repeat the posterior's."""
+    return mmd_lib.PriorDraws(seed=None if seed is None else seed + 1)
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
@@ -56,7 +47,7 @@ class WAE(Autoencoder):
         encoder: keras.Model. Maps images to z (`variational=False` networks).
         decoder: keras.Model. Maps z to logits (Bernoulli) or means (Gaussian).
         likelihood: str or likelihood layer. The cost c. Defaults to "bernoulli".
-        seed: int or None. Seeds `sample` and, through `prior_noise_seed`, the prior
+        seed: int or None. Seeds `sample` and, through `prior_draws_layer`, the prior
             draws in training. Defaults to None.
         mmd_weight: float. lambda, >= 0. Defaults to 10.0.
         mmd_kernel: str. "imq" or "rbf". Defaults to "imq".
@@ -82,8 +73,7 @@ class WAE(Autoencoder):
         self.mmd_kernel = mmd_kernel
         self.mmd_multiscale = bool(mmd_multiscale)
         self.prior = StandardNormal(self.latent_dim)
-        # Its state is saved with the weights: a resumed run draws on where it stopped.
-        self.prior_seed_generator = keras.random.SeedGenerator(prior_noise_seed(seed))
+        self.prior_draws = prior_draws_layer(seed)
 
     @property
     def can_sample(self):
@@ -104,7 +94,7 @@ class WAE(Autoencoder):
 
     def mmd(self, z, training=False):
         """The U-statistic MMD^2 between codes z (batch, d) and as many prior draws."""
-        draws = prior_draws(z, self.prior_seed_generator, training)
+        draws = self.prior_draws(z, training=training)
         return mmd_lib.mmd(z, draws, self.mmd_kernel, self.mmd_multiscale)
 
     def compute_terms(self, x, labels=None, training=False):
