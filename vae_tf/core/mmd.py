@@ -66,7 +66,10 @@ def kernel_matrix(x, y, kernel="imq", multiscale=False, prior_variance=PRIOR_VAR
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     distances = squared_distances(x, y)
-    base = kernel_scale(x.shape[-1], prior_variance)
+    latent_dim = x.shape[-1] if x.shape[-1] is not None else y.shape[-1]
+    if latent_dim is None:
+        raise ValueError("kernel_matrix needs the codes' dimension d known when traced, got None")
+    base = kernel_scale(latent_dim, prior_variance)
     total = 0.0
     for scale in SCALES if multiscale else (1.0,):
         c = base * scale
@@ -87,6 +90,11 @@ def mmd(x, y, kernel="imq", multiscale=False, prior_variance=PRIOR_VARIANCE):
     """
     n = ops.cast(ops.shape(x)[0], "float32")
     m = ops.cast(ops.shape(y)[0], "float32")
+    x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+    if x.shape[-1] is None:  # the kernels' scale C needs d: take it from the other sample
+        x = ops.reshape(x, (-1, y.shape[-1]))
+    elif y.shape[-1] is None:
+        y = ops.reshape(y, (-1, x.shape[-1]))
 
     def within(sample, count):
         k = kernel_matrix(sample, sample, kernel, multiscale, prior_variance)
@@ -123,7 +131,8 @@ class PriorDraws(keras.layers.Layer):
 
     def call(self, codes, training=False):
         shape = ops.shape(codes)
-        return training_noise(shape, self.seed_generator) if training else draw_normal(shape, self.seed_generator)
+        draws = training_noise(shape, self.seed_generator) if training else draw_normal(shape, self.seed_generator)
+        return ops.reshape(draws, (-1, codes.shape[-1])) if codes.shape[-1] is not None else draws
 
     def compute_output_shape(self, input_shape):
         return input_shape
