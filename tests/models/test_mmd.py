@@ -186,3 +186,16 @@ def test_infovae_options_are_checked_together_and_defaults_are_named():
         vae_tf.make_model("wae", "mlp", SHAPE, 2, beta=2.0)
     with pytest.raises(ValueError, match="has no option 'prior'"):
         tiny("infovae", prior="vamp")
+
+
+@pytest.mark.parametrize("kind", ["wae", "infovae"])
+def test_trains_under_mirrored_with_the_mmd_of_each_replicas_batch(kind, real_batch, mirrored_strategy):
+    """Each replica estimates the MMD on its own share of the batch (a U-statistic of a
+    batch is not a mean over examples), so only training, not equality with one device."""
+    x, _ = real_batch
+    with mirrored_strategy.scope():
+        model = vae_tf.make_model(kind, "mlp", (28, 28, 1), 3, hidden_units=(32,), seed=0)
+        model.compile()
+    history = model.fit(x, batch_size=128, epochs=3, verbose=0).history
+    assert np.all(np.isfinite(history["loss"])) and history["loss"][-1] < history["loss"][0]
+    assert np.all(np.isfinite(history["mmd"]))
