@@ -142,7 +142,7 @@ class ModelConfig:
     info_alpha: float | None = family_setting("info_alpha")
     info_lambda: float | None = family_setting("info_lambda")
     mmd_kernel: str | None = family_setting("mmd_kernel", "imq for wae, rbf for infovae")
-    mmd_multiscale: bool | None = family_setting("mmd_multiscale")
+    mmd_multiscale: bool | None = family_setting("mmd_multiscale", "on for wae, off for infovae")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""

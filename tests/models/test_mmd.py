@@ -177,7 +177,7 @@ def test_infovae_options_are_checked_together_and_defaults_are_named():
     defaults = {o.name: o.default for o in family.options}
     assert defaults == {"info_alpha": 0.0, "info_lambda": 1000.0, "mmd_kernel": "rbf", "mmd_multiscale": False}
     assert {o.name: o.default for o in registry.get("wae").options} == {
-        "mmd_weight": 10.0, "mmd_kernel": "imq", "mmd_multiscale": False}
+        "mmd_weight": 10.0, "mmd_kernel": "imq", "mmd_multiscale": True}
     with pytest.raises(ValueError, match=r"info_alpha \+ info_lambda must be >= 1"):
         tiny("infovae", info_alpha=0.0, info_lambda=0.5)
     with pytest.raises(ValueError, match="info_alpha must be <= 1"):

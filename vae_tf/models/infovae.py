@@ -9,7 +9,7 @@ from vae_tf.core.likelihoods import LIKELIHOOD
 from vae_tf.core.priors import StandardNormal
 from vae_tf.models import registry
 from vae_tf.models.vae import VAE
-from vae_tf.models.wae import prior_draws_layer
+from vae_tf.models.wae import KERNEL_HELP, MULTISCALE_HELP, prior_draws_layer
 
 ALPHA = 0.0  # the paper's experiments: the ELBO's KL term kept whole ...
 LAMBDA = 1000.0  # ... and the MMD weighted by alpha + lambda - 1 = 999
@@ -130,11 +130,8 @@ registry.register(registry.Family(
                         maximum=1.0),
         registry.Option("info_lambda", float, LAMBDA,
                         "InfoVAE lambda: the MMD weighs alpha + lambda - 1", minimum=0.0),
-        registry.Option("mmd_kernel", str, "rbf",
-                        "kernel of the MMD: inverse multiquadratic (imq) or Gaussian (rbf), scale C = 2 d",
-                        choices=mmd_lib.KERNELS),
-        registry.Option("mmd_multiscale", bool, False,
-                        "sum the MMD kernel over the scales 0.1 C to 10 C (the WAE authors' code)"),
+        registry.Option("mmd_kernel", str, "rbf", KERNEL_HELP, choices=mmd_lib.KERNELS),
+        registry.Option("mmd_multiscale", bool, False, MULTISCALE_HELP),
     ),
     check=lambda options: check_weights(options["info_alpha"], options["info_lambda"]),
 ))
