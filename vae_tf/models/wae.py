@@ -32,7 +32,8 @@ class WAE(Autoencoder):
     summed by default over the scales 0.1 C, 0.2 C, ..., 10 C as in the authors' code
     of the paper's experiments (`mmd_multiscale=False` keeps the one scale C the paper's
     text names). "rbf" is exp(-||x - y||^2 / C) at the same scales (the authors' code
-    sets its width by a median heuristic instead); the paper reports it works worse.
+    sets its width by a median heuristic instead); the paper prefers the IMQ kernel for
+    its heavier tails.
 
     The cost c is the decoder's negative log-likelihood in nats: with the Bernoulli
     decoder, the cross-entropy; with a Gaussian one of fixed sigma, ||x - y||^2 / (2
