@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Compares the model families on Fashion-MNIST (README "Comparison on Fashion-MNIST").
 #
-# Trains VAE, IWAE (K = 5), VAE + VampPrior and beta-TCVAE with the same MLP, binarization,
-# epochs and seed; evaluates each on the whole test set (-ELBO and the importance-weighted
-# -log p(x) with IW_SAMPLES draws); draws a sample grid from each; trains an AE and fits the
+# Trains VAE, IWAE (K = 5), VAE + VampPrior, beta-TCVAE, InfoVAE and WAE-MMD with the same
+# MLP, binarization, epochs and seed; evaluates each on the whole test set (-ELBO and the
+# importance-weighted -log p(x) with IW_SAMPLES draws; a WAE has no likelihood and reports
+# its reconstruction NLL); draws a sample grid from each; trains an AE and fits the
 # ex-post Gaussian mixture to it and to the VAE, and samples with it; measures the sample
 # quality of every sampler (Fréchet distance, precision, recall). Wall times go to
 # OUT/times.tsv, the metrics to OUT/summary.tsv, the sample quality to OUT/quality.tsv.
@@ -49,6 +50,8 @@ run family vae --model vae
 run family iwae --model iwae --train-samples 5
 run family vamp --model vae --prior vamp --prior-components 500
 run family tcvae --model tcvae --tc-weight 6
+run family infovae --model infovae --info-alpha 0 --info-lambda 1000
+run family wae --model wae --mmd-weight 10 --mmd-kernel imq
 run timed ae train $VAE_TF train --name ae --model ae $COMMON
 wait
 
@@ -61,24 +64,29 @@ done
 
 # Sample quality (docs/guides/sample-quality.md), one run after another: the first trains
 # the data set's classifier, the others reuse it.
-for pair in vae:prior iwae:prior vamp:prior tcvae:prior vae:gmm ae:gmm; do
+QUALITY="vae:prior iwae:prior vamp:prior tcvae:prior infovae:prior wae:prior vae:gmm ae:gmm"
+for pair in $QUALITY; do
     name=${pair%%:*} sampler=${pair##*:}
     timed "$name" "quality-$sampler" $VAE_TF sample-quality "$OUT/$name" --sampler "$sampler" \
         --classifier-cache "$CLASSIFIER_CACHE"
 done
 
-printf 'run\tneg_elbo\tneg_log_px\tkl\texamples\tiw_samples\n' > "$OUT/summary.tsv"
-for name in vae iwae vamp tcvae; do
+# A figure a model does not have (a WAE's likelihood) is "-".
+printf 'run\tneg_elbo\tneg_log_px\tkl\treconstruction\texamples\tiw_samples\n' > "$OUT/summary.tsv"
+for name in vae iwae vamp tcvae infovae wae; do
     python3 - "$OUT/$name/metrics.json" "$name" >> "$OUT/summary.tsv" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]}\t{m['neg_elbo']:.1f}\t{-m['iw_log_likelihood']:.1f}\t{m['kl']:.1f}\t{m['examples']}\t{m['iw_samples']}")
+def figure(key, sign=1):
+    return f"{sign * m[key]:.1f}" if key in m else "-"
+print(f"{sys.argv[2]}\t{figure('neg_elbo')}\t{figure('iw_log_likelihood', -1)}\t{figure('kl')}"
+      f"\t{figure('reconstruction')}\t{m['examples']}\t{m.get('iw_samples', '-')}")
 PY
 done
 cat "$OUT/summary.tsv"
 
 printf 'run\tsampler\tfrechet_distance\tprecision\trecall\tsamples\tclassifier_sha256\n' > "$OUT/quality.tsv"
-for pair in vae:prior iwae:prior vamp:prior tcvae:prior vae:gmm ae:gmm; do
+for pair in $QUALITY; do
     python3 - "$OUT/${pair%%:*}/sample_quality.json" "${pair%%:*}" "${pair##*:}" >> "$OUT/quality.tsv" <<'PY'
 import json, sys
 q = json.load(open(sys.argv[1]))[sys.argv[3]]

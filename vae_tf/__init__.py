@@ -16,7 +16,7 @@ from vae_tf.core.networks import (  # noqa: E402
     build_mlp_encoder,
 )
 from vae_tf.core.optimizers import FusedAdam  # noqa: E402
-from vae_tf.models import AE, CVAE, IWAE, TCVAE, VAE, VQVAE  # noqa: E402
+from vae_tf.models import AE, CVAE, IWAE, TCVAE, VAE, VQVAE, WAE, InfoVAE  # noqa: E402
 from vae_tf.models.factory import make_model  # noqa: E402
 from vae_tf.models.vqvae.quantizer import VectorQuantizer  # noqa: E402
 from vae_tf.runtime.distribute import get_strategy  # noqa: E402
@@ -29,12 +29,14 @@ __all__ = [
     "CVAE",
     "FusedAdam",
     "IWAE",
+    "InfoVAE",
     "OneHot",
     "Sampling",
     "TCVAE",
     "VAE",
     "VQVAE",
     "VectorQuantizer",
+    "WAE",
     "build_conv_decoder",
     "build_conv_encoder",
     "build_mlp_decoder",

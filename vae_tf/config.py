@@ -138,6 +138,11 @@ class ModelConfig:
     embedding_dim: int | None = family_setting("embedding_dim")
     codebook_ema: bool | None = family_setting("codebook_ema")
     commitment: float | None = family_setting("commitment")
+    mmd_weight: float | None = family_setting("mmd_weight")
+    info_alpha: float | None = family_setting("info_alpha")
+    info_lambda: float | None = family_setting("info_lambda")
+    mmd_kernel: str | None = family_setting("mmd_kernel", "imq for wae, rbf for infovae")
+    mmd_multiscale: bool | None = family_setting("mmd_multiscale", "on for wae, off for infovae")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""
@@ -489,6 +494,13 @@ def _check_family_options(model):
             raise ConfigError(f"{option_flag}: {error}") from None
     if model.prior_components is not None and (model.prior or known["prior"].default) != "vamp":
         raise ConfigError("--prior-components applies only to --prior vamp")
+    try:
+        family.resolve(model.family_options())  # the family's own check of options together
+    except ValueError as error:
+        message = str(error)
+        for option in family.options:
+            message = message.replace(option.name, "--" + option.name.replace("_", "-"))
+        raise ConfigError(message) from None
     try:
         family.check_arch(model.arch)
     except ValueError as error:

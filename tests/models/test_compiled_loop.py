@@ -50,7 +50,7 @@ def test_dense_models_compile_their_loop_and_others_do_not(tmp_path):
     assert not conv.compiles_training_loop
 
 
-@pytest.mark.parametrize("kind", ["vae", "cvae", "iwae"])
+@pytest.mark.parametrize("kind", ["vae", "cvae", "iwae", "wae", "infovae"])
 def test_the_compiled_loop_trains_as_keras_loop_does(kind, real_batch):
     """500 images in batches of 32 (15 full and one of 20), 4 steps per execution: full
     and partial executions, and a batch of another shape."""
@@ -70,7 +70,9 @@ def test_the_compiled_loop_trains_as_keras_loop_does(kind, real_batch):
     (compiled, compiled_weights), (plain, plain_weights) = results
     assert compiled["loss"][-1] < compiled["loss"][0]
     for name in plain:
-        np.testing.assert_allclose(compiled[name], plain[name], rtol=METRICS_RTOL, err_msg=name)
+        # The MMD estimate is a difference of kernel means that reaches 0: an absolute tolerance.
+        atol = 1e-6 if name == "mmd" else 0
+        np.testing.assert_allclose(compiled[name], plain[name], rtol=METRICS_RTOL, atol=atol, err_msg=name)
     for a, b in zip(compiled_weights, plain_weights, strict=True):
         np.testing.assert_allclose(a, b, rtol=METRICS_RTOL, atol=WEIGHTS_ATOL)
 

@@ -32,7 +32,7 @@ def binary_data(n=64, seed=0):
 
 
 def test_registry_lists_each_family_with_typed_options():
-    assert set(registry.names()) >= {"ae", "vae", "cvae", "iwae", "tcvae", "vqvae"}  # the built-in ones
+    assert set(registry.names()) >= {"ae", "vae", "cvae", "iwae", "tcvae", "vqvae", "wae", "infovae"}  # the built-in ones
     for name in registry.names():
         family = registry.get(name)
         assert family.name == name and family.summary
@@ -58,7 +58,9 @@ def test_models_describe_themselves(kind):
     labels = np.array([0, 1, 2, 0, 1], "int32") if model.is_conditional else None
     codes = model.encode(x, labels)
     assert tuple(codes) == model.encode_outputs and model.code_name in codes
-    assert model.can_sample == model.is_variational
+    # It samples when it has a prior: every variational model, and a WAE (N(0, I), with
+    # no posterior, so no ELBO).
+    assert model.can_sample == (getattr(model, "prior", None) is not None)
     terms = model.per_example_terms(x, labels, seed=3)
     assert {"reconstruction", model.score_term} <= set(terms)
     assert all(v.shape == (5,) for v in terms.values())

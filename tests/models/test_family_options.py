@@ -44,6 +44,10 @@ def test_the_documented_commands_parse_to_the_options_make_model_gets():
     assert vamp.family_options() == {"prior": "vamp", "prior_components": 500}
     assert config_of("--model", "tcvae", "--tc-weight", "6").model.family_options() == {"tc_weight": 6.0}
     assert config_of("--model", "vae").model.family_options() == {}
+    assert config_of("--model", "wae", "--mmd-weight", "10", "--mmd-kernel", "imq").model.family_options() == {
+        "mmd_weight": 10.0, "mmd_kernel": "imq"}
+    info = config_of("--model", "infovae", "--info-alpha", "0", "--info-lambda", "1000").model
+    assert info.family_options() == {"info_alpha": 0.0, "info_lambda": 1000.0}
     choices = {a.dest: a.choices for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
     assert tuple(choices["model.prior"]) == ("standard", "vamp")
 
@@ -57,6 +61,12 @@ def test_the_documented_commands_parse_to_the_options_make_model_gets():
     (dict(kind="iwae", train_samples=0), "--train-samples must be >= 1"),
     (dict(kind="tcvae", tc_estimator="naive"), "--tc-estimator must be one of mss, mws"),
     (dict(kind="tcvae", dataset_size=1), "--dataset-size must be >= 2"),
+    (dict(kind="vae", mmd_weight=1.0), "--mmd-weight applies only to --model wae, not --model vae"),
+    (dict(kind="wae", info_alpha=1.0), "--info-alpha applies only to --model infovae"),
+    (dict(kind="iwae", mmd_kernel="rbf"), "--mmd-kernel applies only to --model infovae, wae"),
+    (dict(kind="wae", beta=2.0), "--beta applies only to variational models, not --model wae"),
+    (dict(kind="infovae", info_alpha=1.5), "--info-alpha: info_alpha must be <= 1"),
+    (dict(kind="infovae", info_alpha=0.0, info_lambda=0.5), "--info-lambda must be >= 1"),  # with --info-alpha
 ])
 def test_an_option_of_another_family_or_out_of_range_is_one_clear_error(model, message):
     with pytest.raises(ConfigError, match=message.replace("-", r"\-")):

@@ -35,7 +35,9 @@ class Autoencoder(KerasLoops):
     - `is_variational`: it has a posterior q(z|x) and a prior (`self.prior`), so
       ELBO, importance-weighted likelihoods and sampling apply.
     - `is_conditional`: it needs integer class labels (`num_classes` of them).
-    - `can_sample`: `sample` works without a `latent_sampler`.
+    - `can_sample`: `sample` works without a `latent_sampler`: the model has a prior
+      (`self.prior`). A WAE has one without a posterior: it samples, but is not
+      variational and has no ELBO or importance-weighted likelihood.
     - `encode_outputs`: the names of the dict `encode` returns; `code_name` the one
       `reconstruct`, `interpolate` and latent features use.
     - `loss_terms`: the metrics `fit` and `evaluate` report.

@@ -73,6 +73,9 @@ class Family:
             (VQ-VAE: a grid of vectors); None builds those. Defaults to None.
         archs: tuple or None. The architectures its networks come in; None: every one.
             Defaults to None.
+        check: callable or None. `check(options)`, given every option's value, raises
+            ValueError when they do not go together (InfoVAE: alpha + lambda >= 1).
+            Defaults to None.
     """
 
     name: str
@@ -84,6 +87,7 @@ class Family:
     options: tuple = ()
     networks: Optional[Callable] = None
     archs: Optional[tuple] = None
+    check: Optional[Callable] = None
 
     def check_arch(self, arch):
         """Raises ValueError unless the family's networks come in architecture `arch`."""
@@ -99,10 +103,13 @@ class Family:
                 f"model {self.name!r} has no option {unknown[0]!r}; its options are "
                 f"{sorted(known) or 'none'}"
             )
-        return {
+        values = {
             name: option.validate(options[name]) if name in options else option.default
             for name, option in known.items()
         }
+        if self.check is not None:
+            self.check(values)
+        return values
 
 
 PRIOR_OPTIONS = (
