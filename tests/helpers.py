@@ -4,11 +4,13 @@
 config; `run_model_saving_test` checks a model survives a `.keras` file with safe mode.
 `family_archs` lists the registered model families with the architectures each builds,
 for tests parametrized over every family; `mixture_log_prob` is a Gaussian mixture's
-density computed by hand; `InterruptAfter` stops training after an epoch is checkpointed.
+density computed by hand; `InterruptAfter` stops training after an epoch is checkpointed;
+`free_ports` and `tf_config` describe a cluster of worker processes on 127.0.0.1.
 """
 
 import functools
 import json
+import socket
 
 import keras
 import numpy as np
@@ -124,3 +126,24 @@ class InterruptAfter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.epoch:
             raise KeyboardInterrupt
+
+
+def free_ports(count):
+    """`count` TCP ports on 127.0.0.1 that are free now."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def tf_config(ports, index, chief=False):
+    """The TF_CONFIG (a JSON string) of task `index` in a cluster of processes on
+    127.0.0.1 at `ports`: all workers, or with `chief` the first one the chief."""
+    addresses = [f"127.0.0.1:{port}" for port in ports]
+    if not chief:
+        return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
+    task = {"type": "chief", "index": 0} if index == 0 else {"type": "worker", "index": index - 1}
+    return json.dumps({"cluster": {"chief": addresses[:1], "worker": addresses[1:]}, "task": task})

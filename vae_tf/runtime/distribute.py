@@ -155,6 +155,75 @@ def any_worker(strategy, flag):
     return bool(strategy.reduce("MAX", votes, axis=None) > 0)
 
 
+def _as_words(tensor):
+    """`tensor`'s bits as a flat int32 vector (a 1- or 2-byte element widened to a word)."""
+    size = tensor.dtype.size
+    if size in (4, 8):
+        return tf.reshape(tf.bitcast(tensor, tf.int32), [-1])
+    if size == 2:
+        return tf.reshape(tf.cast(tf.bitcast(tensor, tf.int16), tf.int32), [-1])
+    return tf.reshape(tf.cast(tensor, tf.int32), [-1])  # bool, int8, uint8: the value is the bits
+
+
+def _from_words(words, like):
+    """The inverse of `_as_words`: a tensor shaped and typed like `like`."""
+    size = like.dtype.size
+    if size == 8:
+        words = tf.bitcast(tf.reshape(words, [-1, 2]), like.dtype)
+    elif size == 4:
+        words = tf.bitcast(words, like.dtype)
+    elif size == 2:
+        words = tf.bitcast(tf.cast(words, tf.int16), like.dtype)
+    else:
+        words = tf.cast(words, like.dtype)
+    return tf.reshape(words, like.shape)
+
+
+def broadcast_from_chief(strategy, tensors):
+    """The chief's values of `tensors` on every worker, bit for bit.
+
+    A variable assigned outside `strategy.run` under MultiWorkerMirroredStrategy changes
+    on this worker alone, so a value only the chief holds (a restored checkpoint) must
+    travel. All `tensors` go as one int32 vector through one all-reduce (SUM), to which
+    the chief's first replica adds their bits and every other replica zeros: integer
+    addition of zeros keeps every bit (int64 counters and seeds, -0.0, NaN), where
+    a float sum would not. Outside a multi-worker cluster they come back unchanged.
+
+    Args:
+        strategy: tf.distribute.Strategy. Every worker of the cluster calls this together.
+        tensors: list of tensors or variables, the same dtypes and shapes on every worker
+            (the values of a non-chief are ignored). Any numeric or bool dtype.
+
+    Returns:
+        A list of eager tensors: the chief's values, in order.
+
+    Example:
+
+    >>> values = broadcast_from_chief(strategy, model.variables)
+    >>> for variable, value in zip(model.variables, values):
+    ...     variable.assign(value)
+    """
+    tensors = [tf.convert_to_tensor(t) for t in tensors]
+    unsupported = [t.dtype.name for t in tensors if t.dtype.size not in (1, 2, 4, 8)]
+    if unsupported:
+        raise ValueError(f"broadcast_from_chief takes numeric or bool tensors, got dtype {unsupported[0]}")
+    if not spans_workers(strategy) or not tensors:
+        return tensors
+    words = [_as_words(t) for t in tensors]
+    packed = tf.concat(words, 0)
+    local_replicas = len(strategy.extended.worker_devices)
+    chief = is_chief(strategy)
+
+    def contribution(context):  # MWMS numbers each worker's replicas consecutively
+        first_here = context.replica_id_in_sync_group % local_replicas == 0
+        return packed if chief and first_here else tf.zeros_like(packed)
+
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM,
+                            strategy.experimental_distribute_values_from_function(contribution), axis=None)
+    parts = tf.split(total, [int(w.shape[0]) for w in words])
+    return [_from_words(part, like) for part, like in zip(parts, tensors)]
+
+
 def shard_by_data(dataset):
     """Shards `dataset` by element across workers (files cannot shard in-memory data)."""
     options = tf.data.Options()
