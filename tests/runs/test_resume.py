@@ -159,20 +159,20 @@ def test_leftover_partial_directories_that_cannot_resume_are_refused(small_confi
     partial = tmp_path / "r.partial"
     partial.mkdir()
     with pytest.raises(FileExistsError, match="r.partial holds an interrupted run: it has no readable config.json"):
-        check_start(config, overwrite=False, multi_worker=False)
+        check_start(config)
     write_json(partial / "config.json", config.to_dict())
     (partial / "backup").mkdir()
-    with pytest.raises(FileExistsError, match="a multi-worker run cannot resume"):
-        check_start(config, overwrite=False, multi_worker=True)
-    assert (partial / "backup").is_dir()
-    assert check_start(config, overwrite=False, multi_worker=False) is True
+    assert check_start(config) is True
     assert start(config, resume=True) == partial
     assert (partial / "backup").is_dir()  # kept, to resume from
-    assert check_start(config, overwrite=True, multi_worker=True) is False
+    changed = small_config(out=str(tmp_path), name="r", latent_dim=3)
+    with pytest.raises(FileExistsError, match="its configuration differs .model.latent_dim."):
+        check_start(changed)
+    assert check_start(changed, overwrite=True) is False
     assert (partial / "backup").is_dir()  # checking writes nothing
-    assert start(config, resume=False) == partial
+    assert start(changed, resume=False) == partial
     assert not (partial / "backup").exists()  # started afresh
-    assert RunConfig.from_dict(json.loads((partial / "config.json").read_text())) == config
+    assert RunConfig.from_dict(json.loads((partial / "config.json").read_text())) == changed
 
 
 def test_history_rows_past_the_checkpoint_are_dropped(tmp_path):

@@ -235,18 +235,18 @@ def recover(final):
         os.rename(aside, final)
 
 
-def check_start(config, overwrite=False, multi_worker=False):
+def check_start(config, overwrite=False):
     """Checks, writing nothing, that a run of `config` may start; returns whether it resumes.
 
     A `NAME.partial/` holding the same configuration is an interrupted run and is
-    resumed (on a single worker); one with another configuration is refused unless
-    `overwrite`. An existing `NAME/` is refused unless `overwrite`, and even then must
-    be a vae_tf run (not a symlink, not some other directory).
+    resumed (in a multi-worker cluster the chief resumes it, and every worker takes the
+    chief's state: `vae_tf.runs.training.train`); one with another configuration is
+    refused unless `overwrite`. An existing `NAME/` is refused unless `overwrite`, and
+    even then must be a vae_tf run (not a symlink, not some other directory).
 
     Args:
         config: RunConfig.
         overwrite: bool. Allow replacing a run or an interrupted run. Defaults to False.
-        multi_worker: bool. The run spans workers (which cannot resume). Defaults to False.
 
     Returns:
         True if the run resumes from `NAME.partial/`.
@@ -264,12 +264,10 @@ def check_start(config, overwrite=False, multi_worker=False):
     except (FileNotFoundError, ValueError):
         previous = None
     same = previous == config.to_dict() and not partial.is_symlink()
-    if same and not multi_worker:
+    if same:
         return True
     if not overwrite:
-        if same:
-            reason = "a multi-worker run cannot resume (only the chief kept a checkpoint)"
-        elif previous is None:
+        if previous is None:
             reason = "it has no readable config.json"
         else:
             reason = f"its configuration differs ({', '.join(_changed(previous, config.to_dict()))}); " \

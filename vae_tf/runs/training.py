@@ -178,7 +178,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     policy = policy_name(config.runtime.mixed_precision, convolutional=config.model.arch == "conv")
     chief = is_chief(strategy)
     if chief and multi_worker:
-        run.check_start(config, overwrite, multi_worker=True)
+        run.check_start(config, overwrite)
     if chief:  # refused at once if another process owns the run; taken below, before writing
         check_unlocked(run.run_path(config.out, config.run_name))
     if config.runtime.deterministic:
@@ -200,7 +200,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=()):
     final.parent.mkdir(parents=True, exist_ok=True)
     with run_lock(final):
         # Again, owning the run: another process may have started or finished it meanwhile.
-        resume = run.check_start(config, overwrite, multi_worker=multi_worker)
+        resume = run.check_start(config, overwrite)
         run_dir = run.start(config, resume)
         _fit(model, data, config, run_dir, logged, verbose, callbacks)
         with files.writing(run_dir / "model.keras"):
