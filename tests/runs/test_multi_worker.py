@@ -2,11 +2,10 @@
 127.0.0.1 driven by TF_CONFIG, on real digits."""
 
 import csv
-import json
 import math
 import os
+import pathlib
 import re
-import socket
 import subprocess
 import sys
 
@@ -14,45 +13,54 @@ import keras
 import numpy as np
 import pytest
 
+from helpers import free_ports, tf_config
 from vae_tf.analysis.feature_classifier import weights_sha256
 from vae_tf.runs.training import train
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 TIMEOUT_S = 300
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+def start_cluster(tmp_path, arguments, ports, kill=None):
+    """Starts `vae-tf train ARGUMENTS --strategy multi_worker` on two workers at `ports` on
+    127.0.0.1 (worker 0 is the chief), each with its own TMPDIR (tmp_path/tmpI) and its
+    stderr in a file; `kill=(index, "POINT:N")` makes that worker SIGKILL itself at a
+    kill point (`vae_tf.testing.faults`). Returns [(process, log Path)], chief first."""
+    launch = len(list(tmp_path.glob("worker0-*.log")))
+    launches = []
+    for index in range(2):
+        scratch = tmp_path / f"tmp{index}"
+        scratch.mkdir(exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch), "TF_CONFIG": tf_config(ports, index)}
+        env.pop("VAE_TF_TEST_KILL", None)
+        if kill and kill[0] == index:
+            env["VAE_TF_TEST_KILL"] = kill[1]
+        log = tmp_path / f"worker{index}-{launch}.log"
+        with open(log, "w") as stderr:  # a file, not a pipe: TensorFlow's logs would fill a pipe and block
+            process = subprocess.Popen([sys.executable, "-m", "vae_tf.cli", "train", *arguments,
+                                        "--strategy", "multi_worker"],
+                                       env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        launches.append((process, log))
+    return launches
+
+
+def finish(launches, timeout=TIMEOUT_S):
+    """Waits for every worker to end; returns their (returncode, stderr). Whatever happens,
+    no worker outlives the call."""
+    try:
+        return [(process.wait(timeout), log.read_text()) for process, log in launches]
+    finally:
+        for process, _ in launches:
+            process.kill()
+            process.wait()
 
 
 def run_cluster(tiny_data, tmp_path, model, network=("--hidden-units", "32")):
     """Runs both workers to the end (or the timeout); returns their (returncode, stderr)."""
-    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     arguments = ["--model", model, *network, "--latent-dim", "2", "--iw-samples", "2",
                  "--batch-size", "256", "--epochs", "2", "--seed", "5", "--validation-fraction", "0.1"]
-    processes = []
-    try:
-        for index in range(2):
-            scratch = tmp_path / f"tmp{index}"
-            scratch.mkdir()
-            env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
-                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "vae_tf.cli", "train", *tiny_data, *arguments,
-                 "--strategy", "multi_worker", "--name", model,
-                 "--out", str(tmp_path / "runs"), "--saved-models", str(tmp_path / "sm")],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            ))
-        return [(p.wait(TIMEOUT_S), p.communicate()[1]) for p in processes]
-    finally:
-        for process in processes:  # whatever happened, no worker outlives the test
-            process.kill()
-            process.wait()
+    return finish(start_cluster(tmp_path, [*tiny_data, *arguments, "--name", model, "--out", str(tmp_path / "runs"),
+                                           "--saved-models", str(tmp_path / "sm")], free_ports(2)))
 
 
 def logged_digest(stderr):
