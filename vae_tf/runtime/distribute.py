@@ -140,9 +140,9 @@ def is_chief(strategy):
 
 
 def any_worker(strategy, flag):
-    """Whether `flag` (a bool) holds on any worker of `strategy`: one MAX all-reduce across
-    workers; `flag` itself on one process. Every worker must call it at the same point of
-    training, as with any collective.
+    """Whether `flag` (a bool) holds on any worker of `strategy`: one SUM all-reduce of the
+    votes across workers (tf.distribute reduces by SUM or MEAN only); `flag` itself on one
+    process. Every worker must call it at the same point of training, as with any collective.
 
     Example:
 
@@ -152,7 +152,7 @@ def any_worker(strategy, flag):
     if not spans_workers(strategy):
         return bool(flag)
     votes = strategy.run(lambda: tf.constant(1.0 if flag else 0.0))
-    return bool(strategy.reduce("MAX", votes, axis=None) > 0)
+    return bool(strategy.reduce("SUM", votes, axis=None) > 0)
 
 
 def _as_words(tensor):
