@@ -160,8 +160,10 @@ def _write_weights(path, contents):
 
 def _metric_state(model):
     """The running values of `model`'s metrics: what a checkpoint within an epoch keeps
-    so that the epoch's logged means, once resumed, are those of an uninterrupted epoch."""
-    return {metric.name: [float(v) for v in metric.variables] for metric in model.metrics}
+    so that the epoch's logged means, once resumed, are those of an uninterrupted epoch.
+    Under a strategy they are on-read sums over the replicas (read with `numpy()`: `float()`
+    refuses a SyncOnReadVariable), so across workers each read is a collective."""
+    return {metric.name: [float(v.numpy()) for v in metric.variables] for metric in model.metrics}
 
 
 def _read_metric_state(checkpoint, model):
