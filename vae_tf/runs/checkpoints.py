@@ -9,6 +9,10 @@ manifest is the commit record: a checkpoint counts only if every file it lists i
 present, under either name, with that size and checksum. A kill at any point therefore
 leaves at least one whole checkpoint on record, and resuming loads the newest whole one,
 never a file partly.
+
+Across workers only the chief's checkpoint counts (the others train in a temporary
+directory, and no filesystem is shared): on resuming, every worker takes the chief's
+variables and resume point (`VerifiedBackup.restore`).
 """
 
 import collections
@@ -21,9 +25,11 @@ import pathlib
 import re
 import warnings
 
+import tensorflow as tf
+
 from vae_tf.runs.preemption import Preempted
 from vae_tf.runtime import compat
-from vae_tf.runtime.distribute import any_worker, spans_workers
+from vae_tf.runtime.distribute import any_worker, broadcast_from_chief, spans_workers
 from vae_tf.testing.faults import kill_point
 from vae_tf.runtime.files import fsync_file
 from vae_tf.runtime.files import write_json, writing
@@ -180,6 +186,27 @@ def _read_metric_state(checkpoint, model):
     return saved
 
 
+def _take_chiefs(model, epoch, step, metrics):
+    """The chief's (epoch, step, metric values) on every worker, and the chief's model and
+    optimizer variables assigned on each (`broadcast_from_chief`).
+
+    Under MultiWorkerMirroredStrategy a variable assigned outside `strategy.run` changes
+    on its own worker only: loaded on the chief alone, a checkpoint would leave the other
+    workers training from their own weights. Metric values go too: every worker must
+    assign the same ones, as each keeps its share of an on-read sum.
+    """
+    state = model.variables + (model.optimizer.variables if model.optimizer is not None else [])
+    sizes = {metric.name: len(metric.variables) for metric in model.metrics}
+    flat = [value for name in sizes for value in metrics[name]] if metrics else [0.0] * sum(sizes.values())
+    point, values, *chiefs = broadcast_from_chief(
+        model.distribute_strategy, [tf.constant([epoch, step], tf.int64), tf.constant(flat, tf.float64), *state])
+    for variable, value in zip(state, chiefs):
+        variable.assign(value)
+    epoch, step = (int(n) for n in point.numpy())
+    values = iter(values.numpy().tolist())
+    return epoch, step, {name: [next(values) for _ in range(size)] for name, size in sizes.items()} if step else None
+
+
 class VerifiedBackup(compat.BackupWriter):
     """`keras.callbacks.BackupAndRestore` (two checkpoints kept) whose checkpoints are
     verified before loading, whose optimizer state is never skipped, and which also saves
@@ -218,15 +245,33 @@ class VerifiedBackup(compat.BackupWriter):
     def restore(self, model):
         """Loads the newest whole checkpoint into `model`, once.
 
+        Across workers (`spans_workers`) every worker calls this at the same point, as
+        with any collective: the chief loads its checkpoint, and every worker then takes
+        the chief's variables, metric values and resume point (`_take_chiefs`).
+
         Returns:
             (epoch, step): the epochs completed and the steps of the next one done, (0, 0)
             without a checkpoint.
         """
         self.set_model(model)
         self._restored = True
+        across = spans_workers(model.distribute_strategy)
+        if across and model.optimizer is not None and not model.optimizer.built:
+            # Creating variables there is a collective: every worker, not the chief alone.
+            with model.distribute_strategy.scope():
+                model.optimizer.build(model.trainable_variables)
         found = newest_whole(self._backup)
-        if found is None:
-            return 0, 0
+        epoch, step, metrics = (0, 0, None) if found is None else self._load(found)
+        if across:
+            epoch, step, metrics = _take_chiefs(model, epoch, step, metrics)
+        if step:
+            self._resumed_within = epoch, step, metrics
+        return epoch, step
+
+    def _load(self, found):
+        """Loads the `Checkpoint` `found` into the model; returns its (epoch, step, metric
+        values), the values None at an epoch's end."""
+        model = self.model
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         metrics = _read_metric_state(found, model) if found.step else None
@@ -237,9 +282,7 @@ class VerifiedBackup(compat.BackupWriter):
         if skipped:
             raise CheckpointError(f"{found.weights}: the checkpoint does not match this model "
                                   f"({skipped[0].splitlines()[0]}); pass --overwrite to start afresh")
-        if found.step:
-            self._resumed_within = found.epoch, found.step, metrics
-        return found.epoch, found.step
+        return found.epoch, found.step, metrics
 
     def on_train_begin(self, logs=None):
         if not self._restored:
@@ -256,6 +299,7 @@ class VerifiedBackup(compat.BackupWriter):
         self._saved_step = self._steps_before
 
     def on_train_batch_end(self, batch, logs=None):
+        kill_point("train-batch")  # the N-th batch of this process done, before any checkpoint at it
         # With several steps per execution Keras reports the execution's last step, which
         # can lie past the epoch's end: the epoch end then saves.
         steps = self.params.get("steps")

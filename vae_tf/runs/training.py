@@ -6,11 +6,13 @@ only then creates `OUT/NAME.partial/` (`vae_tf.runs.run`), so a bad setting or m
 leaves nothing behind. The finished run is moved to `OUT/NAME/` atomically.
 """
 
+import contextlib
 import csv
 import dataclasses
 import functools
 import logging
 import pathlib
+import re
 import shutil
 import tempfile
 
@@ -27,7 +29,7 @@ from vae_tf.runs.checkpoints import VerifiedBackup
 from vae_tf.runs.preemption import stop_requests
 from vae_tf.config import is_conditional_kind, resolved_likelihood
 from vae_tf.data import load_data
-from vae_tf.runtime.distribute import get_strategy, is_chief, shard_by_data
+from vae_tf.runtime.distribute import get_strategy, is_chief, shard_by_data, spans_workers
 from vae_tf.runtime.distribute import resolve as resolve_strategy
 from vae_tf.models.factory import make_model
 from vae_tf.models import registry
@@ -242,7 +244,7 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
     """Fits `model`, resuming from the checkpoint in `run_dir` if any, within an epoch
     too; SIGTERM or Ctrl-C saves a checkpoint and raises `preemption.Preempted`."""
     history = run_dir / "history.csv"
-    with stop_requests() as stop:
+    with stop_requests() as stop, _explaining_a_lost_worker(model.distribute_strategy):
         backup = VerifiedBackup(run_dir / run.BACKUP_DIR, config.runtime.checkpoint_every_steps, stop)
         first_epoch, first_step = backup.restore(model)
         _drop_history_after(history, first_epoch)  # each epoch is logged once
@@ -269,6 +271,25 @@ def _fit(model, data, config, run_dir, logged_examples, verbose, extra_callbacks
         for group, skip in _epoch_groups(model, data, config.training.epochs, first_epoch, first_step):
             _fit_epochs(model, data, group, skip, validation, callbacks, verbose)
     log.info("final weights sha256 %s", weights_sha256(model))
+
+
+@contextlib.contextmanager
+def _explaining_a_lost_worker(strategy):
+    """Turns the error a worker meets when another worker of its cluster stops (within
+    seconds, as its collectives abort; the first line Keras gives is "Graph execution
+    error:") into one that says so, and how to resume."""
+    try:
+        yield
+    except tf.errors.UnavailableError as error:
+        if not spans_workers(strategy):
+            raise
+        lines = error.message.strip().splitlines()
+        at = next((i for i, line in enumerate(lines) if "Collective ops is aborted" in line), len(lines) - 1)
+        reason = re.sub(r"^\{\{.*?\}\}\s*", "", lines[at])
+        if reason.endswith(":") and at + 1 < len(lines):  # "... unhealthy (stopped sending heartbeats):"
+            reason += " " + lines[at + 1].strip()  # the task
+        raise RuntimeError(f"a worker of the cluster stopped during training ({reason}); start every worker "
+                           "again with the same command to resume from the chief's last checkpoint") from error
 
 
 def _epoch_groups(model, data, epochs, first_epoch, first_step):
