@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -16,7 +17,8 @@ import pytest
 
 from helpers import free_ports, tf_config
 from vae_tf.analysis.feature_classifier import weights_sha256
-from vae_tf.runs.checkpoints import newest_whole
+from vae_tf.runs.checkpoints import MANIFEST, newest_whole
+from vae_tf.runs.preemption import PREEMPTED_STATUS
 from vae_tf.runs.run import read_history
 from vae_tf.runs.training import train
 
@@ -186,3 +188,35 @@ def test_a_worker_killed_mid_epoch_then_the_same_cluster_resumes_exactly(tiny_da
     assert resumed.keys() == expected.keys()
     for key in expected:
         np.testing.assert_allclose(resumed[key], expected[key], rtol=1e-6, err_msg=key)
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_worker_stops_both_at_one_step_and_the_same_cluster_resumes_exactly(tiny_data, tmp_path,
+                                                                                           uninterrupted):
+    """A preemption notice to the non-chief: both workers agree to stop at the same step
+    (`checkpoints.STOP_VOTE_STEPS`, here each epoch's end), the chief saves, both exit 75;
+    the same commands resume as after a kill."""
+    arguments, ports = resumable(tiny_data, tmp_path), free_ports(2)
+    launches = start_cluster(tmp_path, arguments, ports)
+    manifest = tmp_path / "runs" / "x.partial" / "backup" / MANIFEST
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while not manifest.exists():  # the first checkpoint, at step 4 of the first epoch
+            assert time.monotonic() < deadline and launches[0][0].poll() is None, launches[0][1].read_text()[-3000:]
+            time.sleep(0.05)
+        launches[1][0].send_signal(signal.SIGTERM)
+    except BaseException:
+        stop(launches)
+        raise
+    (chief_code, chief_log), (worker_code, worker_log) = finish(launches)
+    assert (chief_code, worker_code) == (PREEMPTED_STATUS, PREEMPTED_STATUS), chief_log[-3000:] + worker_log[-3000:]
+    assert "stopped by another worker's notice: checkpoint saved after epoch " in chief_log
+    assert "stopped by SIGTERM: checkpoint saved after epoch " in worker_log
+    stopped = newest_whole(manifest.parent)
+    assert stopped.epoch in (1, 2) and stopped.step == 0
+
+    results = finish(start_cluster(tmp_path, arguments, ports))
+    for code, log in results:
+        assert code == 0, log[-3000:]
+        assert f"resuming x after epoch {stopped.epoch} of 3" in log
+        assert logged_digest(log) == uninterrupted[0]
