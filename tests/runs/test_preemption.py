@@ -53,6 +53,15 @@ class SignalAt(keras.callbacks.Callback):
             os.kill(os.getpid(), self.signum)
 
 
+def epochs_on_record(backup):
+    """Epochs the checkpoints on record completed; 0 while the first is being written
+    (its files renamed in, its manifest not yet)."""
+    try:
+        return completed_epochs(backup)
+    except CheckpointError:
+        return 0
+
+
 def history(run_dir):
     with open(run_dir / "history.csv") as f:
         return list(csv.DictReader(f))
@@ -87,13 +96,14 @@ def reference(config, tmp_path, loop):
 
 
 def test_sigterm_mid_epoch_checkpoints_and_the_rerun_ends_as_an_uninterrupted_run(config, reference, tmp_path):
+    sigterm_before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Preempted, match=r"stopped by SIGTERM: checkpoint saved after step 96 of epoch 2 in .*"
                                         r"run the same command to resume"):
         train(config("x"), verbose=0, callbacks=[SignalAt(signal.SIGTERM, epoch=1, step=40)])
     found = newest_whole(tmp_path / "x.partial" / "backup")
     assert (found.epoch, found.step) == (1, 96)  # the end of the execution after the one that saw it
     assert [row["epoch"] for row in history(tmp_path / "x.partial")] == ["0"]
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone with training
+    assert signal.getsignal(signal.SIGTERM) is sigterm_before  # the handler is gone with training
 
     train(config("x"), verbose=0)
     assert_same_run(tmp_path / "x", reference)
@@ -126,7 +136,7 @@ def test_periodic_checkpoints_resume_within_the_epoch(config, reference, tmp_pat
 def test_a_step_checkpoint_with_damaged_metric_values_is_refused(config, tmp_path, loop):
     with pytest.raises(Preempted):
         train(config("w", checkpoint_every_steps=1),
-              verbose=0, callbacks=[SignalAt(signal.SIGINT, epoch=0, step=40)])
+              verbose=0, callbacks=[SignalAt(signal.SIGTERM, epoch=0, step=40)])
     backup = tmp_path / "w.partial" / "backup"
     found = newest_whole(backup)
     assert found.step > 0
@@ -143,7 +153,9 @@ def test_a_step_checkpoint_with_damaged_metric_values_is_refused(config, tmp_pat
         train(config("w", checkpoint_every_steps=1), verbose=0)
 
 
-def test_signals_set_the_request_and_a_second_ctrl_c_interrupts():
+def test_signals_set_the_request_and_a_second_ctrl_c_interrupts(monkeypatch):
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.default_int_handler)  # as in a terminal
     with stop_requests() as stop:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.1)  # the handler runs between bytecodes of the main thread
@@ -151,7 +163,20 @@ def test_signals_set_the_request_and_a_second_ctrl_c_interrupts():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.1)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_an_ignored_signal_stays_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a job a script started with `&`
+    try:
+        with stop_requests() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+            assert not stop.is_set()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.slow
@@ -164,7 +189,7 @@ def test_sigterm_to_the_command_exits_75_and_the_same_command_resumes(tiny_data,
     process = subprocess.Popen([*arguments, "--name", "x"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                text=True)
     deadline = time.monotonic() + 300
-    while completed_epochs(tmp_path / "x.partial" / "backup") < 1:
+    while epochs_on_record(tmp_path / "x.partial" / "backup") < 1:
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)  # early in epoch 2, of 1,000 steps

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from vae_tf.runs.preemption import Preempted
 from vae_tf.runtime import compat
-from vae_tf.runtime.distribute import any_worker, broadcast_from_chief, spans_workers
+from vae_tf.runtime.distribute import any_worker, broadcast_from_chief, is_chief, spans_workers
 from vae_tf.testing.faults import kill_point
 from vae_tf.runtime.files import fsync_file
 from vae_tf.runtime.files import write_json, writing
@@ -309,7 +309,7 @@ class VerifiedBackup(compat.BackupWriter):
         step = self._steps_before + done
         if self._stop_agreed(step):
             self.write_backup(self._epoch, 0, step=step)
-            raise Preempted(self._stop_reason(), self._epoch, step, self._backup)
+            raise Preempted(self._stop_reason(), self._epoch, step, self._kept_dir())
         if self.every_steps and step // self.every_steps > self._saved_step // self.every_steps:
             self.write_backup(self._epoch, 0, step=step)
             self._saved_step = step
@@ -317,7 +317,7 @@ class VerifiedBackup(compat.BackupWriter):
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)  # saves, through `write_backup`
         if self._stop_agreed(None):
-            raise Preempted(self._stop_reason(), epoch + 1, 0, self._backup)
+            raise Preempted(self._stop_reason(), epoch + 1, 0, self._kept_dir())
 
     def _stop_agreed(self, step):
         """Whether to stop after `step` (None: at the epoch's end). Across workers, every
@@ -327,6 +327,10 @@ class VerifiedBackup(compat.BackupWriter):
         if not spans_workers(strategy):
             return asked
         return (step is None or step % STOP_VOTE_STEPS == 0) and any_worker(strategy, asked)
+
+    def _kept_dir(self):
+        """Where the checkpoint that counts is: here, or on the chief (None)."""
+        return self._backup if is_chief(self.model.distribute_strategy) else None
 
     def _stop_reason(self):
         asked = self.stop is not None and self.stop.is_set()

@@ -26,13 +26,19 @@ class Preempted(Exception):
         signal_name: str. "SIGTERM" or "SIGINT".
         epoch: int. Epochs completed.
         step: int. Steps of the next epoch completed.
-        checkpoint_dir: str or Path. Where the checkpoint is.
+        checkpoint_dir: str or Path, or None on a worker that is not the chief (whose own
+            checkpoint is temporary: the chief's counts).
     """
 
     def __init__(self, signal_name, epoch, step, checkpoint_dir):
         where = f"epoch {epoch}" if not step else f"step {step} of epoch {epoch + 1}"
-        super().__init__(f"stopped by {signal_name}: checkpoint saved after {where} in {checkpoint_dir}; "
-                         "run the same command to resume")
+        if checkpoint_dir is None:
+            message = (f"stopped by {signal_name} after {where}: the chief saved the checkpoint; "
+                       "start every worker again with the same command to resume")
+        else:
+            message = (f"stopped by {signal_name}: checkpoint saved after {where} in {checkpoint_dir}; "
+                       "run the same command to resume")
+        super().__init__(message)
         self.signal_name, self.epoch, self.step = signal_name, epoch, step
 
 
@@ -57,7 +63,7 @@ def stop_requests():
     ending the process; the previous handlers come back after it.
 
     Outside the main thread, where Python cannot install handlers, the request is
-    never set and signals act as before.
+    never set and signals act as before; so do signals the process ignores.
 
     Example:
 
@@ -76,7 +82,8 @@ def stop_requests():
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
-    previous = {s: signal.signal(s, handle) for s in SIGNALS}
+    # A signal the process ignores (SIGINT for a job started with `&` by a script) stays ignored.
+    previous = {s: signal.signal(s, handle) for s in SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield request
     finally:
