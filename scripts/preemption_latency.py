@@ -20,7 +20,7 @@ from vae_tf.runs.preemption import PREEMPTED_STATUS
 
 def stop_once(options, out, name, wait_s):
     """Starts a run, sends SIGTERM `wait_s` seconds into its second epoch; returns
-    (seconds to exit, checkpoint step)."""
+    (seconds to exit, where the checkpoint is)."""
     process = subprocess.Popen([sys.executable, "-m", "vae_tf", "train", *options, "--out", str(out),
                                 "--name", name], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     backup = out / f"{name}.partial" / "backup"
@@ -36,7 +36,8 @@ def stop_once(options, out, name, wait_s):
     if process.returncode != PREEMPTED_STATUS:
         sys.exit(f"exit status {process.returncode}, not {PREEMPTED_STATUS}: {stderr[-2000:]}")
     found = newest_whole(backup)
-    return elapsed, found.step
+    where = f"step {found.step} of epoch {found.epoch + 1}" if found.step else f"the end of epoch {found.epoch}"
+    return elapsed, where
 
 
 def _checkpoint(backup):
@@ -57,9 +58,9 @@ def main():
     with tempfile.TemporaryDirectory() as out:
         times = []
         for trial in range(args.trials):
-            elapsed, step = stop_once(options, pathlib.Path(out), f"trial{trial}", args.wait)
+            elapsed, where = stop_once(options, pathlib.Path(out), f"trial{trial}", args.wait)
             times.append(elapsed)
-            print(f"trial {trial + 1}: exited {elapsed:.2f} s after SIGTERM, checkpoint at step {step} of epoch 2")
+            print(f"trial {trial + 1}: exited {elapsed:.2f} s after SIGTERM, checkpoint after {where}")
     print(f"worst of {args.trials}: {max(times):.2f} s")
 
 
