@@ -5,12 +5,12 @@ config; `run_model_saving_test` checks a model survives a `.keras` file with saf
 `family_archs` lists the registered model families with the architectures each builds,
 for tests parametrized over every family; `mixture_log_prob` is a Gaussian mixture's
 density computed by hand; `InterruptAfter` stops training after an epoch is checkpointed;
-`free_ports` and `tf_config` describe a cluster of worker processes on 127.0.0.1.
+`tf_config` describes a cluster of worker processes on 127.0.0.1 (with the scaling
+benchmark's `free_ports`).
 """
 
 import functools
 import json
-import socket
 
 import keras
 import numpy as np
@@ -126,17 +126,6 @@ class InterruptAfter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.epoch:
             raise KeyboardInterrupt
-
-
-def free_ports(count):
-    """`count` TCP ports on 127.0.0.1 that are free now."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def tf_config(ports, index, chief=False):

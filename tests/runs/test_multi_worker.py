@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import free_ports, tf_config
+from helpers import tf_config
+from vae_tf.benchmarks.scaling import free_ports
 from vae_tf.analysis.feature_classifier import weights_sha256
 from vae_tf.runs.checkpoints import MANIFEST, newest_whole
 from vae_tf.runs.preemption import PREEMPTED_STATUS

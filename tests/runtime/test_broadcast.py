@@ -10,7 +10,8 @@ import sys
 import pytest
 import tensorflow as tf
 
-from helpers import free_ports, tf_config
+from helpers import tf_config
+from vae_tf.benchmarks.scaling import free_ports
 from vae_tf.runtime.distribute import broadcast_from_chief
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -73,7 +73,8 @@ def measure(config, examples, epochs, batch_size, cpu, steps_per_execution=None,
             "load_average": os.getloadavg()}
 
 
-def _free_ports(count):
+def free_ports(count):
+    """`count` TCP ports on 127.0.0.1 that are free now, for a cluster of worker processes."""
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
         s.bind(("127.0.0.1", 0))
@@ -132,7 +133,7 @@ def run(config="mlp", examples=EXAMPLES, epochs=3, batch_size=128):
         (one,) = _run_processes([(dict(common, cpu=0), None)], scratch)
         (one_step,) = _run_processes([(dict(common, cpu=0, steps_per_execution=1), None)], scratch)
         log.info("scaling %s: two workers on cores 0 and 1", config)
-        workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+        workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
         cluster = [(dict(common, cpu=index), {"cluster": {"worker": workers},
                                               "task": {"type": "worker", "index": index}})
                    for index in range(2)]

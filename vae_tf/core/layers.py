@@ -131,8 +131,22 @@ def gaussian_kl(z_mean, z_log_var):
     return 0.5 * (ops.square(z_mean) + ops.exp(z_log_var) - 1.0 - z_log_var)
 
 
+class SavesNoisePosition:
+    """Mixin for a layer drawing noise from `self.seed_generator`: the generator's state
+    (the noise stream's position) is saved with the weights, so a checkpoint restored
+    mid-training continues the same draws as an uninterrupted run."""
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        compat.save_extra_variable(store, self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        weights_store = compat.load_extra_variable(self, store, self.seed_generator.state)
+        super().load_own_variables(weights_store)
+
+
 @keras.saving.register_keras_serializable(package="vae_tf")
-class Sampling(keras.layers.Layer):
+class Sampling(SavesNoisePosition, keras.layers.Layer):
     """Draws z = z_mean + exp(0.5 * z_log_var) * eps and adds the KL term as a loss.
 
     The added loss is `beta * sum_j max(mean_batch(KL_j), free_bits)`: the analytic
@@ -175,16 +189,6 @@ class Sampling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
-
-    # The noise stream's position is saved with the weights, so a checkpoint restored
-    # mid-training (BackupAndRestore) continues the same draws as an uninterrupted run.
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        compat.save_extra_variable(store, self.seed_generator.state)
-
-    def load_own_variables(self, store):
-        weights_store = compat.load_extra_variable(self, store, self.seed_generator.state)
-        super().load_own_variables(weights_store)
 
     def get_config(self):
         config = super().get_config()

@@ -31,8 +31,7 @@ Example:
 import keras
 from keras import ops
 
-from vae_tf.core.layers import draw_normal, training_noise
-from vae_tf.runtime import compat
+from vae_tf.core.layers import SavesNoisePosition, draw_normal, training_noise
 
 KERNELS = ("imq", "rbf")
 SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # of C, with multiscale=True (the WAE code's)
@@ -106,7 +105,7 @@ def mmd(x, y, kernel="imq", multiscale=False, prior_variance=PRIOR_VARIANCE):
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
-class PriorDraws(keras.layers.Layer):
+class PriorDraws(SavesNoisePosition, keras.layers.Layer):
     """Draws from the prior N(0, I) shaped like a batch of codes: the sample of p(z) an
     MMD compares the codes with.
 
@@ -136,14 +135,6 @@ class PriorDraws(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        compat.save_extra_variable(store, self.seed_generator.state)
-
-    def load_own_variables(self, store):
-        weights_store = compat.load_extra_variable(self, store, self.seed_generator.state)
-        super().load_own_variables(weights_store)
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
