@@ -143,6 +143,10 @@ class ModelConfig:
     info_lambda: float | None = family_setting("info_lambda")
     mmd_kernel: str | None = family_setting("mmd_kernel", "imq for wae, rbf for infovae")
     mmd_multiscale: bool | None = family_setting("mmd_multiscale", "on for wae, off for infovae")
+    factor_tc_weight: float | None = family_setting("factor_tc_weight")
+    discriminator_layers: int | None = family_setting("discriminator_layers")
+    discriminator_units: int | None = family_setting("discriminator_units")
+    discriminator_lr: float | None = family_setting("discriminator_lr")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""

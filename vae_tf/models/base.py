@@ -58,6 +58,7 @@ class Autoencoder(KerasLoops):
       (`vae_tf.analysis.anomaly`) apply and what they are built from.
     - `held_out_metrics`: the test-set evaluations that apply (`vae_tf.analysis.evaluation.held_out_metrics`).
     - `training_callbacks(beta, kl_warmup_epochs)`: the Keras callbacks its training needs.
+    - `optimizer_variables`: the state of every optimizer that trains it (FactorVAE has two).
     """
 
     is_variational = False
@@ -156,6 +157,12 @@ class Autoencoder(KerasLoops):
     def training_callbacks(self, beta, kl_warmup_epochs):
         """The Keras callbacks training this kind of model needs (none here)."""
         return []
+
+    @property
+    def optimizer_variables(self):
+        """The state of every optimizer training the model, which a checkpoint keeps with
+        its variables: `self.optimizer`'s (none before `compile`)."""
+        return list(self.optimizer.variables) if self.optimizer is not None else []
 
     # --- inputs -----------------------------------------------------------------
 

@@ -195,7 +195,7 @@ def _take_chiefs(model, epoch, step, metrics):
     workers training from their own weights. Metric values go too: every worker must
     assign the same ones, as each keeps its share of an on-read sum.
     """
-    state = model.variables + (model.optimizer.variables if model.optimizer is not None else [])
+    state = model.variables + model.optimizer_variables  # every optimizer's (a FactorVAE has two)
     sizes = {metric.name: len(metric.variables) for metric in model.metrics}
     flat = [value for name in sizes for value in metrics[name]] if metrics else [0.0] * sum(sizes.values())
     point, values, *chiefs = broadcast_from_chief(
