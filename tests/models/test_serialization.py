@@ -11,6 +11,7 @@ from vae_tf.core.optimizers import StagedDecay
 from helpers import families, run_model_saving_test, run_serialization_test
 from vae_tf.core import likelihoods, priors
 from vae_tf.core.layers import OneHot, Sampling
+from vae_tf.core.density_ratio import DimensionPermutation
 from vae_tf.core.mmd import PriorDraws
 from vae_tf.models import registry
 from vae_tf.models.vqvae.pixelcnn import CausalConv2D, PixelCNNPrior
@@ -30,6 +31,7 @@ PARTS = {
     "FeatureGaussian": lambda: likelihoods.FeatureGaussian(3, sigma=[0.5, 1.0, 2.0]),
     "StandardNormal": lambda: priors.StandardNormal(3),
     "PriorDraws": lambda: PriorDraws(seed=4),
+    "DimensionPermutation": lambda: DimensionPermutation(seed=5),
     "VampPrior": lambda: priors.VampPrior(3, num_components=2, input_shape=(6,)),
     "VectorQuantizer": lambda: VectorQuantizer(8, 4, ema=True, seed=1),
     "CausalConv2D": lambda: CausalConv2D(4, 3, "horizontal", include_centre=False),
