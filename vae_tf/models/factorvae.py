@@ -39,7 +39,9 @@ class FactorVAE(VAE):
     Within a batch the permutation already makes the dimensions independent (each
     coordinate comes from another example, but for a 1/B chance), and a second batch
     would cost a second encoder pass and make a step read two batches (an epoch half as
-    many steps). Both updates use the gradients at the step's starting weights.
+    many steps). Both updates use the gradients at the step's starting weights. The step
+    runs in Keras's loop, the compiled XLA loop and under tf.distribute (both losses
+    divided by the replicas) alike.
 
     The discriminator's weights are not in `trainable_weights` (what the model's optimizer
     trains); its optimizer is built with the model and is an attribute of it, so its state
