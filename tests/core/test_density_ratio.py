@@ -99,7 +99,8 @@ def test_the_density_ratio_estimate_finds_the_tc_of_a_correlated_gaussian():
 
     losses = [float(step()) for _ in range(steps)]
     assert losses[0] == pytest.approx(math.log(2.0), abs=0.1)
-    assert np.mean(losses[-50:]) < np.mean(losses[:50]) - 0.05
+    # Down from log 2 (chance) to 0.561 here; log 2 - JS(q, q_bar) at the optimum.
+    assert np.mean(losses[-50:]) < min(np.mean(losses[:50]), math.log(2.0) - 0.1)
     held_out = (generator.normal((20000, 2)) @ mixing).numpy()
     estimate = float(density_ratio.total_correlation(discriminator(held_out)))
     assert estimate == pytest.approx(true_tc, abs=0.1)
