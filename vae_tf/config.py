@@ -143,6 +143,12 @@ class ModelConfig:
     info_lambda: float | None = family_setting("info_lambda")
     mmd_kernel: str | None = family_setting("mmd_kernel", "imq for wae, rbf for infovae")
     mmd_multiscale: bool | None = family_setting("mmd_multiscale", "on for wae, off for infovae")
+    gumbel_categories: int | None = family_setting("gumbel_categories")
+    gumbel_temperature: float | None = family_setting("gumbel_temperature")
+    gumbel_temperature_min: float | None = family_setting("gumbel_temperature_min")
+    gumbel_anneal_rate: float | None = family_setting("gumbel_anneal_rate")
+    gumbel_anneal_every: int | None = family_setting("gumbel_anneal_every")
+    gumbel_straight_through: bool | None = family_setting("gumbel_straight_through")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""
