@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import vae_tf
+from helpers import METRICS_RTOL, WEIGHTS_ATOL
 from vae_tf.analysis import evaluation
 from vae_tf.core.categorical import uniform_kl
 
@@ -115,6 +116,26 @@ def test_a_resumed_fit_anneals_and_trains_exactly_as_an_uninterrupted_one(tmp_pa
     for a, b in zip(whole.weights, resumed.weights, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7, err_msg=a.path)
     assert float(resumed.temperature) < 1.0
+
+
+def test_the_compiled_loop_anneals_and_trains_as_keras_loop_does():
+    """The noise is drawn by XLA's Philox in both loops, and the temperature read from the
+    step count inside each step; 100 examples in batches of 8, 4 steps per execution."""
+    results = []
+    for jit_compile in (True, False):
+        keras.utils.set_random_seed(0)
+        model = tiny(latent_dim=2, gumbel_categories=3, gumbel_anneal_rate=0.05, gumbel_anneal_every=1,
+                     gumbel_temperature_min=0.1)
+        model.compile(optimizer=keras.optimizers.SGD(1e-2), steps_per_execution=4, jit_compile=jit_compile)
+        assert model.compiles_training_loop == jit_compile
+        history = model.fit(bits(100), epochs=2, batch_size=8, shuffle=False, verbose=0).history
+        results.append((history, model.get_weights(), float(model.temperature)))
+    (compiled, compiled_weights, compiled_tau), (plain, plain_weights, plain_tau) = results
+    assert compiled_tau == pytest.approx(math.exp(-0.05 * 25)) and compiled_tau == pytest.approx(plain_tau)
+    for name in plain:
+        np.testing.assert_allclose(compiled[name], plain[name], rtol=METRICS_RTOL, err_msg=name)
+    for a, b in zip(compiled_weights, plain_weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=METRICS_RTOL, atol=WEIGHTS_ATOL)
 
 
 @pytest.mark.parametrize("options, message", [
