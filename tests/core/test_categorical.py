@@ -130,3 +130,11 @@ def test_the_uniform_prior_samples_one_hot_codes_uniformly():
     np.testing.assert_array_less(np.abs(draws.mean(axis=0) - 0.25), 4 * math.sqrt(0.25 * 0.75 / 20000))
     np.testing.assert_allclose(prior.log_prob(draws.reshape(-1, 8)[:3]), [-2 * math.log(4)] * 3, rtol=1e-6)
     np.testing.assert_array_equal(prior.sample(3, seed=tf.constant([1, 2])), prior.sample(3, seed=tf.constant([1, 2])))
+
+
+def test_free_bits_floor_each_variables_kl():
+    layer = GumbelSoftmax(3, free_bits=0.2)
+    logits = np.zeros((4, 6), "float32")
+    logits[:, :3] = [[40.0, 0.0, 0.0]]  # variable 0 one-hot (KL log 3), variable 1 uniform (KL 0)
+    layer(logits)
+    assert float(layer.losses[0]) == pytest.approx(math.log(3) + 0.2, rel=1e-5)
