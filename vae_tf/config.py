@@ -147,6 +147,12 @@ class ModelConfig:
     discriminator_layers: int | None = family_setting("discriminator_layers")
     discriminator_units: int | None = family_setting("discriminator_units")
     discriminator_lr: float | None = family_setting("discriminator_lr")
+    gumbel_categories: int | None = family_setting("gumbel_categories")
+    gumbel_temperature: float | None = family_setting("gumbel_temperature")
+    gumbel_temperature_min: float | None = family_setting("gumbel_temperature_min")
+    gumbel_anneal_rate: float | None = family_setting("gumbel_anneal_rate")
+    gumbel_anneal_every: int | None = family_setting("gumbel_anneal_every")
+    gumbel_straight_through: bool | None = family_setting("gumbel_straight_through")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""

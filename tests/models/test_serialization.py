@@ -10,6 +10,7 @@ import vae_tf
 from vae_tf.core.optimizers import StagedDecay
 from helpers import families, run_model_saving_test, run_serialization_test
 from vae_tf.core import likelihoods, priors
+from vae_tf.core.categorical import GumbelSoftmax, UniformCategorical
 from vae_tf.core.layers import OneHot, Sampling
 from vae_tf.core.density_ratio import DimensionPermutation
 from vae_tf.core.mmd import PriorDraws
@@ -38,6 +39,9 @@ PARTS = {
     "PixelCNNPrior": lambda: PixelCNNPrior(8, (3, 3), filters=4, num_layers=2),
     "FusedAdam": lambda: vae_tf.FusedAdam(learning_rate=0.01),
     "StagedDecay": lambda: StagedDecay(1e-3, steps_per_pass=10, stages=4),
+    "GumbelSoftmax": lambda: GumbelSoftmax(4, temperature=2.0, temperature_min=0.3, anneal_rate=1e-3,
+                                           anneal_every=10, straight_through=True, beta=0.5, free_bits=0.1, seed=3),
+    "UniformCategorical": lambda: UniformCategorical(3, 4),
 }
 
 

@@ -102,7 +102,10 @@ def make_model(
     if family.variational:
         encoder_kwargs.update(free_bits=free_bits, seed=seed)
     if family.networks is not None:
-        encoder, decoder = family.networks(arch, tuple(input_shape), tuple(filters), **options)
+        encoder, decoder = family.networks(
+            arch, tuple(input_shape), tuple(filters), latent_dim=latent_dim, hidden_units=tuple(hidden_units),
+            dense_units=dense_units, activation=activation, scaling=feature_scaling, free_bits=free_bits,
+            seed=seed, **options)
     elif arch == "mlp":
         encoder = networks.build_mlp_encoder(
             input_shape, latent_dim, hidden_units, scaling=feature_scaling, **encoder_kwargs

@@ -68,9 +68,11 @@ class Family:
         build: callable. `build(encoder, decoder, *, likelihood, beta, seed,
             num_classes, input_shape, **options)` -> model.
         options: tuple of Option. Family-specific constructor options.
-        networks: callable or None. `networks(arch, input_shape, filters, **options)` ->
+        networks: callable or None. `networks(arch, input_shape, filters, *, latent_dim,
+            hidden_units, dense_units, activation, scaling, free_bits, seed, **options)` ->
             (encoder, decoder), for a family whose networks differ from `vae_tf.core.networks`'
-            (VQ-VAE: a grid of vectors); None builds those. Defaults to None.
+            (VQ-VAE: a grid of vectors; Gumbel-softmax: categorical codes); None builds
+            those. Defaults to None.
         archs: tuple or None. The architectures its networks come in; None: every one.
             Defaults to None.
         check: callable or None. `check(options)`, given every option's value, raises

@@ -1,0 +1,76 @@
+"""The Gumbel-softmax VAE as a run: `vae-tf train --model gumbel`, its likelihood figures,
+export with categorical codes, anomaly scores, the projector, and an exact resume of
+weights and temperature after an interruption."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import InterruptAfter
+from vae_tf.cli import main
+from vae_tf.runs.training import train
+
+OPTIONS = ["--gumbel-categories", "3", "--gumbel-anneal-every", "1", "--gumbel-anneal-rate", "0.01"]
+
+
+@pytest.fixture(scope="module")
+def run(tiny_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gumbel_run")
+    assert main(["train", *tiny_run, "--model", "gumbel", *OPTIONS, "--out", str(root), "--name", "gumbel",
+                 "--projector-examples", "50"]) == 0
+    return root / "gumbel"
+
+
+def test_a_run_reports_its_likelihood_bounds_and_the_temperature(run):
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"neg_elbo", "iw_log_likelihood", "kl", "reconstruction"} <= set(metrics)
+    assert -metrics["iw_log_likelihood"] <= metrics["neg_elbo"] + 0.5  # the IWAE bound is the tighter
+    history = (run / "history.csv").read_text().splitlines()
+    header = history[0].split(",")
+    assert {"loss", "reconstruction", "kl", "temperature"} <= set(header)
+    assert float(history[-1].split(",")[header.index("temperature")]) < 1.0  # annealed every step
+    assert (run / "logs" / "projector" / "projector_config.pbtxt").is_file()
+    assert (run / "plots" / "samples.png").is_file()
+
+
+def test_export_serves_category_probabilities_and_one_hot_samples(run, tmp_path):
+    assert main(["export", str(run), "--saved-models", str(tmp_path)]) == 0
+    [version] = [p for p in tmp_path.rglob("saved_model.pb")]
+    served = tf.saved_model.load(str(version.parent))
+    assert {"serving_default", "reconstruct", "encode", "decode", "sample", "score"} <= set(served.signatures)
+    codes = served.signatures["encode"](images=tf.zeros((2, 28, 28, 1)))
+    assert set(codes) == {"probabilities", "one_hot", "log_probabilities"}
+    np.testing.assert_allclose(codes["probabilities"].numpy().reshape(2, 2, 3).sum(axis=-1), 1.0, rtol=1e-5)
+    images = served.signatures["sample"](num_samples=tf.constant(3), seed=tf.constant(1))["images"]
+    assert images.shape == (3, 28, 28, 1)
+
+
+def test_anomaly_scores_are_the_ones_a_categorical_model_has(run, tmp_path, capsys):
+    out = tmp_path / "scores.csv"
+    assert main(["score", str(run), "--iw-samples", "2", "--out", str(out)]) == 0
+    header = out.read_text().splitlines()[0].split(",")
+    assert header == ["index", "label", "neg_elbo", "iw_nll", "reconstruction", "complexity"]
+    assert main(["score", str(run), "--score", "regret", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "this model supports" in capsys.readouterr().err
+    assert main(["calibrate", str(run)]) == 0
+    assert json.loads((run / "anomaly.json").read_text())["score"] == "reconstruction"
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights_and_temperature(small_config, tmp_path):
+    settings = dict(model="gumbel", hidden_units=(32,), epochs=3, out=str(tmp_path), deterministic=True,
+                    binarize="dynamic", projector_examples=0, gumbel_categories=3, gumbel_anneal_every=1,
+                    gumbel_anneal_rate=0.01)
+    reference = train(small_config(name="reference", **settings), verbose=0)
+    config = small_config(name="resumed", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0, callbacks=[InterruptAfter(epoch=0)])
+    resumed = train(config, verbose=0)
+    mine = keras.saving.load_model(resumed.path / "model.keras")
+    theirs = keras.saving.load_model(reference.path / "model.keras")
+    for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert float(mine.temperature) == float(theirs.temperature) < 1.0
