@@ -143,6 +143,13 @@ class ModelConfig:
     info_lambda: float | None = family_setting("info_lambda")
     mmd_kernel: str | None = family_setting("mmd_kernel", "imq for wae, rbf for infovae")
     mmd_multiscale: bool | None = family_setting("mmd_multiscale", "on for wae, off for infovae")
+    capacity_max: float | None = family_setting("capacity_max")
+    capacity_steps: int | None = family_setting("capacity_steps")
+    capacity_weight: float | None = family_setting("capacity_weight")
+    dip_type: str | None = family_setting("dip_type")
+    dip_lambda_od: float | None = family_setting("dip_lambda_od")
+    dip_lambda_d: float | None = family_setting("dip_lambda_d", "10 x --dip-lambda-od for --dip-type i, "
+                                                                "--dip-lambda-od for ii")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""
