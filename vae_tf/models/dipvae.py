@@ -36,15 +36,16 @@ def code_covariance(z_mean, z_log_var, dip_type):
         dip_type: str. "i" or "ii".
 
     Returns:
-        A (latent_dim, latent_dim) tensor.
+        A float32 (latent_dim, latent_dim) tensor.
 
     Example:
 
     >>> means = np.array([[1.0, 0.0], [-1.0, 0.0]], "float32")
     >>> code_covariance(means, np.zeros((2, 2), "float32"), "ii")   # [[2, 0], [0, 1]]
     """
+    z_mean, z_log_var = ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
     centred = z_mean - ops.mean(z_mean, axis=0, keepdims=True)
-    covariance = ops.matmul(ops.transpose(centred), centred) / ops.cast(ops.shape(z_mean)[0], z_mean.dtype)
+    covariance = ops.matmul(ops.transpose(centred), centred) / ops.cast(ops.shape(z_mean)[0], "float32")
     if dip_type == "ii":
         covariance = covariance + ops.diag(ops.mean(ops.exp(clamp_log_var(z_log_var)), axis=0))
     return covariance
