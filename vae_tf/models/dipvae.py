@@ -28,7 +28,8 @@ def code_covariance(z_mean, z_log_var, dip_type):
     DIP-VAE-I: Cov_p(x)[mu(x)], the covariance of the posterior means. DIP-VAE-II:
     Cov_q(z)[z] = E_p(x)[diag sigma^2(x)] + Cov_p(x)[mu(x)], the covariance of the
     aggregate posterior q(z) (Kumar et al. 2018, section 3). Moments are batch averages
-    (dividing by B, as E[mu mu^T] - E[mu] E[mu]^T is written in the paper).
+    (E[mu mu^T] - E[mu] E[mu]^T, dividing by B, as disentanglement_lib computes it);
+    under a distribution strategy each replica estimates it on its share of the batch.
 
     Args:
         z_mean: tensor (batch, latent_dim). Posterior means mu(x).
