@@ -16,7 +16,7 @@ from vae_tf.core.networks import (  # noqa: E402
     build_mlp_encoder,
 )
 from vae_tf.core.optimizers import FusedAdam  # noqa: E402
-from vae_tf.models import AE, CVAE, IWAE, TCVAE, VAE, VQVAE, WAE, InfoVAE  # noqa: E402
+from vae_tf.models import AE, CVAE, DIPVAE, IWAE, TCVAE, VAE, VQVAE, WAE, AnnealedVAE, InfoVAE  # noqa: E402
 from vae_tf.models.factory import make_model  # noqa: E402
 from vae_tf.models.vqvae.quantizer import VectorQuantizer  # noqa: E402
 from vae_tf.runtime.distribute import get_strategy  # noqa: E402
@@ -26,7 +26,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AE",
+    "AnnealedVAE",
     "CVAE",
+    "DIPVAE",
     "FusedAdam",
     "IWAE",
     "InfoVAE",

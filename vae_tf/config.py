@@ -153,6 +153,13 @@ class ModelConfig:
     gumbel_anneal_rate: float | None = family_setting("gumbel_anneal_rate")
     gumbel_anneal_every: int | None = family_setting("gumbel_anneal_every")
     gumbel_straight_through: bool | None = family_setting("gumbel_straight_through")
+    capacity_max: float | None = family_setting("capacity_max")
+    capacity_steps: int | None = family_setting("capacity_steps")
+    capacity_weight: float | None = family_setting("capacity_weight")
+    dip_type: str | None = family_setting("dip_type")
+    dip_lambda_od: float | None = family_setting("dip_lambda_od")
+    dip_lambda_d: float | None = family_setting("dip_lambda_d", "10 x --dip-lambda-od for --dip-type i, "
+                                                                "--dip-lambda-od for ii")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""

@@ -25,7 +25,8 @@ class Option:
     Args:
         name: str. Python keyword (a CLI flag is `--` + name with `-` for `_`).
         type: type. int, float, str or bool.
-        default: the value used when the option is not given.
+        default: the value used when the option is not given; None for an option the
+            family derives from the others when it is not given (its model class says how).
         help: str. One sentence for `--help`.
         choices: tuple or None. The allowed values, if a fixed set.
         minimum: number or None. Smallest allowed value (inclusive).
@@ -42,6 +43,8 @@ class Option:
 
     def validate(self, value):
         """Returns `value` if allowed, else raises ValueError naming the option."""
+        if value is None and self.default is None:
+            return None  # left to the family to derive
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, self.type) or (self.type is not bool and isinstance(value, bool)):
