@@ -109,6 +109,8 @@ def parse_sweep(text):
 def _option_type(model, option, where):
     """The type of `option` of family `model`: its registry `Option`'s, else the config
     field's of a setting every family takes; ValueError naming both otherwise."""
+    if model not in registry.names():
+        raise ValueError(f"{where}: unknown model {model!r}; the registered families are {registry.names()}")
     family = registry.get(model)
     known = {o.name: o.type for o in family.options}
     common = {f.name: value_type(f)[0] for f in dataclasses.fields(ModelConfig)

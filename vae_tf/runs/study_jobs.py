@@ -88,7 +88,7 @@ def run_tasks(tasks, jobs, cwd, report):
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     waiting, running, relayed = list(tasks), [], None
     with stop_requests() as stop:
-        while waiting or running:
+        while running or (waiting and not stop.is_set()):
             try:
                 if stop.is_set() and relayed is None:
                     relayed = _relay(running, signal.SIGTERM)
