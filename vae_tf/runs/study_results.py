@@ -54,7 +54,9 @@ def headlines(columns):
 def _status(root, study_run, task):
     final, scores = root / "runs" / study_run.name, root / "scores" / f"{study_run.name}.json"
     if task is not None and task.status in ("failed", "stopped"):
-        return task.status, f"{task.step} exited with {task.exit_code}"
+        attempt = task.log.read_text(errors="replace").split("\n== ")[-1]  # the command's last start
+        said = [line for line in attempt.splitlines() if line.startswith("vae-tf: ")]
+        return task.status, f"{task.step} exited with {task.exit_code}" + (f" ({said[-1][8:]})" if said else "")
     if is_run(final) and scores.is_file():
         return "finished", ""
     return "pending", ""
