@@ -181,3 +181,29 @@ def test_results_flatten_the_scores_and_plot_each_groups_headline():
     flat = study_results.flatten_scores(scores)
     assert flat == {"mig": 0.5, "dci.disentanglement": 0.25, "dci.completeness": 0.5, "new_metric.a": 1}
     assert study_results.headlines(flat) == ["mig", "dci.disentanglement", "new_metric.a"]
+
+
+def test_the_results_table_has_a_row_per_run_and_the_figure_a_box_per_model(tmp_path):
+    runs = plan_study(tmp_path, [parse_sweep("vae:beta=1,4"), parse_sweep("tcvae:tc_weight=2")], 1, TINY)
+    for i, finished in enumerate(runs):
+        if finished.name == "vae-beta-4-seed0":
+            continue  # failed below
+        directory = tmp_path / "runs" / finished.name
+        directory.mkdir(parents=True)
+        (directory / "config.json").write_text(json.dumps(config_from_options(finished.options).to_dict()))
+        (directory / "metrics.json").write_text(json.dumps({"neg_elbo": 100.0 + i, "reconstruction": 90.0}))
+        (tmp_path / "scores").mkdir(exist_ok=True)
+        (tmp_path / "scores" / f"{finished.name}.json").write_text(json.dumps(
+            {"mig": 0.1 * i, "dci": {"disentanglement": 0.2, "importance": [[1]]}, "seed": 0}))
+    log = tmp_path / "failed.log"
+    log.write_text("== old attempt\nvae-tf: error: earlier\n== python -m vae_tf train\nvae-tf: error: the loss became nan\n")
+    failed = Task("vae-beta-4-seed0", [], log, status="failed", step="train", exit_code=2)
+    rows, (table, figure) = study_results.write_results(tmp_path, runs, {failed.name: failed})
+    assert [(r["run"], r["status"], r["error"]) for r in rows] == [
+        ("vae-beta-1-seed0", "finished", ""), ("vae-beta-4-seed0", "failed", "train exited with 2 (error: the loss became nan)"),
+        ("tcvae-tc_weight-2-seed0", "finished", "")]
+    lines = table.read_text().splitlines()
+    assert lines[0] == ("run,model,family,option,value,seed,status,log,error,neg_elbo,reconstruction,mig,"
+                        "dci.disentanglement")
+    assert lines[3] == "tcvae-tc_weight-2-seed0,tcvae,tcvae,tc_weight,2.0,0,finished,logs/tcvae-tc_weight-2-seed0.log,,102.0,90.0,0.2,0.2"
+    assert figure == tmp_path / "plots" / "scores.png" and figure.stat().st_size > 5_000
