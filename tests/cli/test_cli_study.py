@@ -3,7 +3,6 @@ parallel; a study stopped by SIGTERM and run again; a run that fails."""
 
 import csv
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -52,7 +51,8 @@ def test_a_two_by_two_grid_in_two_processes_writes_every_score_and_the_box_plots
         assert float(row["neg_elbo"]) > 0 and float(row["reconstruction"]) > 0
         assert (directory / row["log"]).is_file()
     assert (directory / "plots" / "scores.png").stat().st_size > 10_000
-    assert sorted(p.name for p in directory.iterdir()) == ["logs", "plots", "results.csv", "runs", "scores", "study.json"]
+    written = sorted(p.name for p in directory.iterdir())
+    assert written == ["logs", "plots", "results.csv", "runs", "scores", "study.json"]
     assert sorted(p.name for p in (directory / "runs").iterdir()) == sorted(r["run"] for r in rows)
     assert list(elsewhere.iterdir()) == []
 
@@ -98,6 +98,7 @@ def test_a_run_that_fails_is_reported_with_its_log_and_the_study_exits_non_zero(
     assert "vae-beta-1e300-seed0 failed in train (exit 2): see " in caplog.text
     assert "vae-tf: error: 1 of 1 runs failed (vae-beta-1e300-seed0)" in capsys.readouterr().err
     [row] = _rows(directory)
-    assert row["status"] == "failed" and row["error"].startswith("train exited with 2 (error: training stopped: the loss")
+    assert row["status"] == "failed"
+    assert row["error"].startswith("train exited with 2 (error: training stopped: the loss")
     assert "the loss became nan" in (directory / row["log"]).read_text()
     assert not (directory / "plots").exists()  # no finished run: no figure

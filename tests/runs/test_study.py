@@ -41,10 +41,11 @@ def test_parse_sweep_refuses_what_is_not_a_grid(text, message):
 
 
 def test_plan_study_names_the_runs_and_gives_each_its_settings(tmp_path):
-    runs = plan_study(tmp_path / "s", [parse_sweep("vae:beta=1,0.5"), parse_sweep("tcvae:tc_estimator=mws:tc_weight=2")],
-                      seeds=2, train_options=TINY)
+    grid = [parse_sweep("vae:beta=1,0.5"), parse_sweep("tcvae:tc_estimator=mws:tc_weight=2")]
+    runs = plan_study(tmp_path / "s", grid, seeds=2, train_options=TINY)
     assert [r.name for r in runs] == ["vae-beta-1-seed0", "vae-beta-1-seed1", "vae-beta-0.5-seed0",
-                                      "vae-beta-0.5-seed1", "tcvae_mws-tc_weight-2-seed0", "tcvae_mws-tc_weight-2-seed1"]
+                                      "vae-beta-0.5-seed1", "tcvae_mws-tc_weight-2-seed0",
+                                      "tcvae_mws-tc_weight-2-seed1"]
     config = config_from_options(runs[3].options)
     assert (config.model.kind, config.model.beta, config.training.seed, config.name) == ("vae", 0.5, 1, runs[3].name)
     assert config.data.dataset == "dsprites" and config.model.latent_dim == 2  # the study's, then the options'
@@ -104,9 +105,10 @@ def test_a_study_refuses_a_directory_holding_a_study_with_other_settings(tmp_pat
 
 
 def test_models_chooses_sweeps_of_the_grid_by_label_or_family(tmp_path):
-    grid = [parse_sweep("vae:beta=1"), parse_sweep("tcvae:tc_estimator=mws:tc_weight=1"), parse_sweep("tcvae:tc_weight=2")]
+    grid = [parse_sweep(text) for text in ("vae:beta=1", "tcvae:tc_estimator=mws:tc_weight=1", "tcvae:tc_weight=2")]
     assert [r.sweep.label for r in plan_study(tmp_path, grid, 1, TINY, models=["tcvae"])] == ["tcvae_mws", "tcvae"]
-    assert [r.sweep.label for r in plan_study(tmp_path, grid, 1, TINY, models=["tcvae_mws", "vae"])] == ["vae", "tcvae_mws"]
+    chosen = plan_study(tmp_path, grid, 1, TINY, models=["tcvae_mws", "vae"])
+    assert [r.sweep.label for r in chosen] == ["vae", "tcvae_mws"]
 
 
 def test_the_default_grid_is_disentanglement_libs_sweep():
@@ -196,14 +198,17 @@ def test_the_results_table_has_a_row_per_run_and_the_figure_a_box_per_model(tmp_
         (tmp_path / "scores" / f"{finished.name}.json").write_text(json.dumps(
             {"mig": 0.1 * i, "dci": {"disentanglement": 0.2, "importance": [[1]]}, "seed": 0}))
     log = tmp_path / "failed.log"
-    log.write_text("== old attempt\nvae-tf: error: earlier\n== python -m vae_tf train\nvae-tf: error: the loss became nan\n")
+    log.write_text("== old attempt\nvae-tf: error: earlier\n"
+                   "== python -m vae_tf train\nvae-tf: error: the loss became nan\n")
     failed = Task("vae-beta-4-seed0", [], log, status="failed", step="train", exit_code=2)
     rows, (table, figure) = study_results.write_results(tmp_path, runs, {failed.name: failed})
     assert [(r["run"], r["status"], r["error"]) for r in rows] == [
-        ("vae-beta-1-seed0", "finished", ""), ("vae-beta-4-seed0", "failed", "train exited with 2 (error: the loss became nan)"),
+        ("vae-beta-1-seed0", "finished", ""),
+        ("vae-beta-4-seed0", "failed", "train exited with 2 (error: the loss became nan)"),
         ("tcvae-tc_weight-2-seed0", "finished", "")]
     lines = table.read_text().splitlines()
     assert lines[0] == ("run,model,family,option,value,seed,status,log,error,neg_elbo,reconstruction,mig,"
                         "dci.disentanglement")
-    assert lines[3] == "tcvae-tc_weight-2-seed0,tcvae,tcvae,tc_weight,2.0,0,finished,logs/tcvae-tc_weight-2-seed0.log,,102.0,90.0,0.2,0.2"
+    assert lines[3] == ("tcvae-tc_weight-2-seed0,tcvae,tcvae,tc_weight,2.0,0,finished,"
+                        "logs/tcvae-tc_weight-2-seed0.log,,102.0,90.0,0.2,0.2")
     assert figure == tmp_path / "plots" / "scores.png" and figure.stat().st_size > 5_000

@@ -28,7 +28,8 @@ def add_study(commands):
                             f"repeat for more models (default: disentanglement_lib's, {grid})")
     study.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                        help="only these models of the grid (default: all)")
-    study.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 of each value (default: %(default)s)")
+    study.add_argument("--seeds", type=positive_int, default=3,
+                       help="seeds 0..N-1 of each value (default: %(default)s)")
     study.add_argument("--jobs", type=positive_int, default=1,
                        help="runs at once, each a process (default: %(default)s)")
     study.add_argument("--samples", choices=SAMPLES, default="default",
