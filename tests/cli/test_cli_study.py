@@ -102,3 +102,20 @@ def test_a_run_that_fails_is_reported_with_its_log_and_the_study_exits_non_zero(
     assert row["error"].startswith("train exited with 2 (error: training stopped: the loss")
     assert "the loss became nan" in (directory / row["log"]).read_text()
     assert not (directory / "plots").exists()  # no finished run: no figure
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--jobs", "0"], "argument --jobs: must be an integer >= 1, got 0"),
+    (["--grid", "vae:beta=one"], "vae-tf: error: --grid vae: beta takes float values, got 'one'"),
+    (["--grid", "vae:nosuch=1"], "vae-tf: error: --grid vae: model 'vae' has no option 'nosuch'"),
+    (["--grid", "vae:beta=1", "--model", "tcvae"], "vae-tf: error: the study sets --model of each run itself"),
+    (["--grid", "vae:beta=1", "--seed", "2"], "vae-tf: error: the study sets --seed of each run itself"),
+])
+def test_bad_command_lines_give_one_error_and_write_nothing(tmp_path, capsys, extra, message):
+    directory = tmp_path / "study"
+    try:
+        status = main(["study", str(directory), *extra])
+    except SystemExit as exit:  # argparse's own refusals
+        status = exit.code
+    assert status == 2 and message in capsys.readouterr().err
+    assert not directory.exists()
