@@ -11,7 +11,7 @@ from vae_tf.data.sources import registry
 
 
 def test_the_built_in_sources_are_registered_and_described():
-    assert sources.names() == ("idx", "folder", "dsprites", "tabular")
+    assert sources.names() == ("idx", "folder", "dsprites", "dsprites_color", "dsprites_noisy", "dsprites_scream", "tabular")
     described = sources.describe()
     for name in sources.names():
         assert repr(name) in described

@@ -6,7 +6,7 @@ import importlib.metadata
 import logging
 import sys
 
-from vae_tf.cli import anomaly, benchmark, disentanglement, encode, quality, run_commands, sampling, train
+from vae_tf.cli import anomaly, benchmark, disentanglement, encode, quality, run_commands, sampling, study, train
 from vae_tf.runs.preemption import PREEMPTED_STATUS, Preempted
 
 log = logging.getLogger("vae_tf")
@@ -26,6 +26,7 @@ COMMANDS = (
     sampling.add_train_prior,
     run_commands.add_plot,
     disentanglement.add_disentanglement,
+    study.add_study,
     benchmark.add_benchmark,
 )
 

@@ -6,10 +6,11 @@ from vae_tf.cli.options import add_export_arguments
 from vae_tf.cli.report import print_metrics, print_export
 
 
-def add_config_arguments(parser):
+def add_config_arguments(parser, hidden=()):
     """One option per RunConfig setting: help, default and choices from its field, and
     --preset. An option not given is left out of the parsed namespace (its default is
-    filled in by `config_from_options`), so that a preset's settings apply to it."""
+    filled in by `config_from_options`), so that a preset's settings apply to it. The
+    settings named in `hidden` (by `option_dest`) are parsed but left out of --help."""
     from vae_tf.config import PRESETS, flag, option_dest, option_fields, value_type
 
     presets = "; ".join(f"{name}: {preset.help}" for name, preset in PRESETS.items())
@@ -19,7 +20,8 @@ def add_config_arguments(parser):
     for section, field in option_fields():
         python_type, item_type, length = value_type(field)
         meta = field.metadata
-        options = {"dest": option_dest(section, field), "default": argparse.SUPPRESS, "help": meta["help"]}
+        dest = option_dest(section, field)
+        options = {"dest": dest, "default": argparse.SUPPRESS, "help": meta["help"]}
         if python_type is bool:  # an optional one (default None) can also be switched off
             options["action"] = "store_true" if field.default is False else argparse.BooleanOptionalAction
         else:
@@ -29,6 +31,8 @@ def add_config_arguments(parser):
                 options["nargs"] = length or "+"
             if field.default is not None:
                 options["help"] += f" (default: {field.default})"
+        if dest in hidden:
+            options["help"] = argparse.SUPPRESS
         parser.add_argument(flag(field), **options)
 
 

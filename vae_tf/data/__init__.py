@@ -9,7 +9,7 @@ memory whole (IDX files, tensorflow-datasets, tables) is also offered as tensors
 batches of shuffled indices (`IndexedBatches`): the same batches.
 
 Where the examples come from is a source (`sources`, one module each, behind a small
-registry); `dsprites` generates dSprites and `tabular` reads tables.
+registry); `dsprites` generates dSprites and its RGB variants and `tabular` reads tables.
 """
 
 from vae_tf.data.load import VALIDATION_FRACTION, DataSplits, load_data

@@ -136,6 +136,8 @@ def load_data(
     - `dataset="dsprites"`: dSprites generated on the fly (`vae_tf.data.dsprites`), 64x64x1
       binary images whose labels are int32 factor-index vectors (shape, scale,
       orientation, pos_x, pos_y); a fixed random 10,000 images are the test split.
+    - `dataset="dsprites_color"`, `"dsprites_noisy"`, `"dsprites_scream"`: its variants
+      (`vae_tf.data.dsprites_variants`), 64x64x3, with the same factors and splits.
     - `dataset="tabular"`: the records of a table `data_dir`, a CSV file with a header
       row (or a .npy/.npz array (records, features); `vae_tf.data.tabular.read_table`),
       unscaled; a fixed 20% of the records are the test split.

@@ -1,20 +1,27 @@
 """dSprites generated on the fly (`vae_tf.data.dsprites`): 64x64x1 binary images whose
-labels are int32 factor-index vectors (shape, scale, orientation, pos_x, pos_y)."""
+labels are int32 factor-index vectors (shape, scale, orientation, pos_x, pos_y); and its
+colour, noisy and scream variants (`vae_tf.data.dsprites_variants`), 64x64x3 with the
+same factors, labels and splits."""
 
 import numpy as np
 
 from vae_tf.data.dsprites import DSprites
+from vae_tf.data.dsprites_variants import VARIANTS
 from vae_tf.data.sources.registry import CARVE_SEED, RawSplits, Source, register
 
 _TEST_IMAGES = 10_000
 
 
-def _read(request):
+def _reader(make_sprites):
+    """The `read` of a source of `make_sprites()` images (`DSprites` or a variant)."""
+    return lambda request: _read(request, make_sprites())
+
+
+def _read(request, sprites):
     """A fixed random 10,000-image test split; validation and train drawn from the rest
     with `seed` (`limit` training and round(fraction * limit) validation images when
     `limit` is given). Splits stream in random order."""
     limit, fraction = request.limit, request.validation_fraction
-    sprites = DSprites()
     order = np.random.default_rng(CARVE_SEED).permutation(sprites.num_images)
     test, pool = order[:_TEST_IMAGES], np.random.default_rng(request.seed).permutation(order[_TEST_IMAGES:])
     size = len(pool) if limit is None else limit
@@ -31,12 +38,19 @@ def _read(request):
         sprites.dataset(test),
         sprites.image_shape,
         None,
-        f"generated dSprites ({len(train)} train images; labels are factor indices)",
+        f"generated {request.dataset} ({len(train)} train images; labels are factor indices)",
         factor_names=sprites.factor_names,
     )
 
 
 SOURCE = register(Source(
-    name="dsprites", help="generated, labels are its 5 factor indices", read=_read,
-    streamed=True, subsets=True,
+    name="dsprites", help="generated, labels are its 5 factor indices", read=_reader(DSprites),
+    streamed=True, subsets=True, sampler=DSprites,
 ))
+_VARIANT_HELP = {"dsprites_color": "the sprite in a random colour", "dsprites_noisy": "on uniform noise",
+                 "dsprites_scream": "inverted over a procedural texture"}
+VARIANT_SOURCES = tuple(
+    register(Source(name=name, help=f"dsprites in RGB, {_VARIANT_HELP[name]}; the same factors",
+                    read=_reader(variant), streamed=True, subsets=True, sampler=variant))
+    for name, variant in VARIANTS.items()
+)

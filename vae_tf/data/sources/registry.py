@@ -62,6 +62,9 @@ class Source:
             subset of its training split.
         serves: callable or None. `serves(dataset, data_dir)` -> bool: it also serves
             this other name (sources are asked in the order they registered).
+        sampler: callable or None. `sampler()` -> the data set's ground-truth factor
+            sampler (as `vae_tf.data.dsprites.DSprites`: `sample`, `sample_fixed`, ...)
+            that the disentanglement metrics draw from; None: no known factors.
     """
 
     name: str | None
@@ -74,6 +77,7 @@ class Source:
     streamed: bool = False
     subsets: bool = False
     serves: Callable | None = None
+    sampler: Callable | None = None
 
 
 _NAMED = {}
@@ -112,6 +116,24 @@ def find(dataset, data_dir=None):
         if source.serves(dataset, data_dir):
             return source
     raise ValueError(f"no data source serves {dataset!r}; the sources are {names()}")
+
+
+def factor_sampler(dataset):
+    """The ground-truth factor sampler of the source called `dataset` (`Source.sampler`).
+
+    Raises:
+        ValueError: naming `dataset`, when it has no known generating factors.
+
+    Example:
+
+    >>> factor_sampler("dsprites_noisy").image_shape
+    (64, 64, 3)
+    """
+    source = _NAMED.get(dataset)
+    if source is None or source.sampler is None:
+        known = tuple(name for name, s in _NAMED.items() if s.sampler is not None)
+        raise ValueError(f"--dataset {dataset} has no known ground-truth factors; these do: {known}")
+    return source.sampler()
 
 
 def _flag(keyword):
