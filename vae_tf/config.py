@@ -131,6 +131,8 @@ class ModelConfig:
     prior: str | None = family_setting("prior")
     prior_components: int | None = family_setting("prior_components")
     train_samples: int | None = family_setting("train_samples")
+    top_latent_dim: int | None = family_setting("top_latent_dim")
+    top_hidden_units: int | None = family_setting("top_hidden_units")
     tc_weight: float | None = family_setting("tc_weight")
     tc_estimator: str | None = family_setting("tc_estimator")
     dataset_size: int | None = family_setting("dataset_size", "the training split's size")

@@ -53,7 +53,7 @@ def test_the_documented_commands_parse_to_the_options_make_model_gets():
 
 
 @pytest.mark.parametrize("model, message", [
-    (dict(kind="vae", train_samples=5), "--train-samples applies only to --model iwae, not --model vae"),
+    (dict(kind="vae", train_samples=5), "--train-samples applies only to --model hvae, iwae, not --model vae"),
     (dict(kind="iwae", tc_weight=2.0), "--tc-weight applies only to --model tcvae"),
     (dict(kind="ae", prior="vamp"), "--prior applies only to --model iwae, tcvae, vae"),
     (dict(kind="cvae", prior_components=10), "--prior-components applies only to --model iwae"),
@@ -76,7 +76,7 @@ def test_an_option_of_another_family_or_out_of_range_is_one_clear_error(model, m
 def test_cli_refuses_a_foreign_option_before_writing(tmp_path, capsys):
     assert main(["train", "--model", "vae", "--train-samples", "5", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "vae-tf: error: --train-samples applies only to --model iwae, not --model vae"
+    assert err == "vae-tf: error: --train-samples applies only to --model hvae, iwae, not --model vae"
     assert not (tmp_path / "r").exists()
 
 

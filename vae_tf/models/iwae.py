@@ -12,6 +12,10 @@ from vae_tf.core.layers import reparameterize
 from vae_tf.models import registry
 from vae_tf.models.vae import VAE
 
+# One Option for every family that has it (the two-layer HVAE too): one flag, one meaning.
+TRAIN_SAMPLES = registry.Option("train_samples", int, 5, "importance samples K per example in training",
+                                minimum=1)
+
 
 @keras.saving.register_keras_serializable(package="vae_tf")
 class IWAE(VAE):
@@ -38,7 +42,7 @@ class IWAE(VAE):
     """
 
     def __init__(self, encoder, decoder, likelihood=LIKELIHOOD, beta=BETA, seed=None, prior=None,
-                 train_samples=5, **kwargs):
+                 train_samples=TRAIN_SAMPLES.default, **kwargs):
         super().__init__(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed,
                          prior=prior, **kwargs)
         if not isinstance(train_samples, int) or train_samples < 1:
@@ -82,8 +86,7 @@ registry.register(registry.Family(
     summary="importance-weighted autoencoder: a tighter bound, better log-likelihoods",
     model_class=IWAE, variational=True, conditional=False, build=_build,
     options=(
-        registry.Option("train_samples", int, 5, "importance samples K per example in training",
-                        minimum=1),
+        TRAIN_SAMPLES,
         *registry.PRIOR_OPTIONS,
     ),
 ))
