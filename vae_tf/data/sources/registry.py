@@ -62,6 +62,11 @@ class Source:
             subset of its training split.
         serves: callable or None. `serves(dataset, data_dir)` -> bool: it also serves
             this other name (sources are asked in the order they registered).
+        factor_sampler: callable or None. For a data set with known generating factors:
+            `factor_sampler()` -> an object with `num_factors`, `factor_names`,
+            `sample(num, rng)` and `sample_fixed(num, factor, rng)` (e.g.
+            `vae_tf.data.dsprites.DSprites`) drawing images like the training ones, from
+            which the disentanglement metrics draw theirs; None when the factors are unknown.
     """
 
     name: str | None
@@ -74,6 +79,7 @@ class Source:
     streamed: bool = False
     subsets: bool = False
     serves: Callable | None = None
+    factor_sampler: Callable | None = None
 
 
 _NAMED = {}
