@@ -142,6 +142,16 @@ def test_beta_vae_score_is_one_for_the_factors_lower_with_noise_and_chance_when_
         _identity, ToySampler(), seed=1, **kwargs)
 
 
+def test_permuting_code_dimensions_changes_no_score():
+    factors = _factors(1_500)
+    codes = np.concatenate([_noisy(factors.astype("float64"), 0.7), np.random.default_rng(6).normal(size=(1_500, 2))], 1)
+    order = np.array([3, 0, 4, 2, 1])
+    assert dis.modularity(codes[:, order], factors) == pytest.approx(dis.modularity(codes, factors), abs=1e-12)
+    assert dis.irs(codes[:, order], factors)["irs"] == pytest.approx(dis.irs(codes, factors)["irs"], abs=1e-12)
+    before, after = dis.explicitness(codes, factors), dis.explicitness(codes[:, order], factors)
+    assert after["explicitness"] == pytest.approx(before["explicitness"], abs=1e-4)
+
+
 def test_summary_takes_each_metrics_headline_in_metrics_order():
     scores = {"irs": {"irs": 0.4, "active_dims": 3}, "mig": 0.1, "dci": {"disentanglement": 0.2, "completeness": 0.9},
               "beta_vae": {"eval_accuracy": 0.7, "train_accuracy": 0.8}, "modularity": 0.9,
