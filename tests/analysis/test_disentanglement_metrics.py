@@ -64,6 +64,8 @@ def test_modularity_is_one_for_the_factors_lower_rotated_and_zero_when_constant(
     codes = factors.astype("float64")
     assert dis.modularity(codes, factors) == pytest.approx(1.0, abs=2e-3)
     assert dis.modularity(_rotated(codes), factors) < 0.85
+    # Noise informs a little about every factor, unequally: well above 0 (read it beside MIG).
+    assert dis.modularity(np.random.default_rng(5).normal(size=(10_000, 3)), factors) > 0.5
     assert dis.modularity(np.zeros((10_000, 3)), factors) == 0.0
     # A collapsed dimension informs about nothing and scores 0: three of four dimensions score 1.
     with_collapsed = np.concatenate([codes, np.zeros((10_000, 1))], axis=1)
@@ -134,6 +136,13 @@ def test_beta_vae_votes_hold_the_fixed_factor_at_zero_difference():
 def test_beta_vae_score_is_one_for_the_factors_lower_with_noise_and_chance_when_constant():
     kwargs = dict(num_train=300, num_eval=200, batch_size=16)
     assert dis.beta_vae_score(_identity, ToySampler(), **kwargs) == {"eval_accuracy": 1.0, "train_accuracy": 1.0}
+    # A linear classifier of mean |z1 - z2| tells some rotations of the factors apart, not others.
+    rotated = {}
+    for seed in (0, 3):
+        rotation = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))[0]
+        rotated[seed] = dis.beta_vae_score(lambda x: _identity(x) / SIZES @ rotation, ToySampler(),
+                                           num_train=200, num_eval=100, batch_size=64)["eval_accuracy"]
+    assert rotated[0] == 1.0 and rotated[3] < 0.8
     noisy = dis.beta_vae_score(lambda x: _noisy(_identity(x), 3.0, seed=int(x.sum())), ToySampler(), **kwargs)
     assert 0.5 < noisy["eval_accuracy"] < 0.95
     constant = dis.beta_vae_score(lambda x: np.zeros((len(x), 3)), ToySampler(), **kwargs)
