@@ -30,6 +30,7 @@ def check_arrays(codes, factors):
 
 
 def need(count, what, metric, minimum=2):
+    """Refuses fewer than `minimum` of `what` (code dimensions, factors) for `metric`."""
     if count < minimum:
         raise ValueError(f"{metric} needs at least {minimum} {what}, got {count}")
 
@@ -137,6 +138,7 @@ def encoder_means(model, batch_size=256):
 
 
 def as_encode_fn(model_or_encode_fn):
+    """A function images -> codes: a model's latent means (`encoder_means`), or the function given."""
     if hasattr(model_or_encode_fn, "mean_code"):
         return encoder_means(model_or_encode_fn)
     if callable(model_or_encode_fn):
@@ -145,6 +147,7 @@ def as_encode_fn(model_or_encode_fn):
 
 
 def codes_of(encode_fn, images):
+    """`encode_fn(images)` as float64 (examples, dims) codes, refusing any other shape."""
     codes = np.asarray(encode_fn(images), "float64")
     if codes.ndim != 2 or len(codes) != len(images):
         raise ValueError(f"encode_fn must map {len(images)} images to (examples, dims) codes, got {codes.shape}")
