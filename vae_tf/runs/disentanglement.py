@@ -10,8 +10,8 @@ from vae_tf.runs.sources import open_run
 # (`DEFAULT_SAMPLES`: the FactorVAE score then encodes 970,000 images and the β-VAE metric
 # 1,920,000); "quick" is for smoke tests.
 RUN_SAMPLES = {"mig": 10_000, "sap": 5_000, "dci": 5_000, "factor_vae_variance": 5_000,
-               "factor_vae_train": 1_000, "factor_vae_eval": 500, "beta_vae_train": 1_000,
-               "beta_vae_eval": 500, "modularity": 10_000, "explicitness": 5_000, "irs": 10_000}
+               "factor_vae_train": 1_000, "factor_vae_eval": 500, "beta_vae_train": 500,
+               "beta_vae_eval": 250, "modularity": 10_000, "explicitness": 5_000, "irs": 10_000}
 QUICK_SAMPLES = {"mig": 300, "sap": 300, "dci": 300, "factor_vae_variance": 200,
                  "factor_vae_train": 20, "factor_vae_eval": 10, "beta_vae_train": 20,
                  "beta_vae_eval": 10, "modularity": 300, "explicitness": 300, "irs": 300}
