@@ -57,9 +57,7 @@ def factor_vae_score(
     Args:
         model_or_encode_fn: a model (its latent means are used) or a function
             mapping (n, H, W, C) images to (n, dims) codes.
-        sampler: an object with `num_factors`, `sample(num, rng)` -> (images, factors)
-            and `sample_fixed(num, factor, rng)` -> (images, factors), e.g.
-            `vae_tf.data.dsprites.DSprites()`.
+        sampler: a factor sampler (module docstring), e.g. `DSprites()`.
         num_train: int. Training votes. Defaults to 10,000.
         num_eval: int. Evaluation votes. Defaults to 5,000.
         batch_size: int. Images per vote, >= 2. Defaults to 64.
