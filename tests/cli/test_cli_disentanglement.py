@@ -85,8 +85,8 @@ def test_disentanglement_refuses_a_run_not_on_dsprites(fashion_run, tmp_path, ca
     out = tmp_path / "scores.json"
     assert main(["disentanglement", str(fashion_run), "--quick", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "was trained on idx, whose generating factors are not known" in err[0]
-    assert "data set with known factors: dsprites" in err[0]
+    assert len(err) == 1 and "cannot be scored: --dataset idx has no known ground-truth factors" in err[0]
+    assert "these do: ('dsprites'" in err[0]
     assert not out.exists()
 
 

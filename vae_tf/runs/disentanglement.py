@@ -1,5 +1,5 @@
 """Disentanglement scores of a run trained on a data set with known factors (a data source
-that registers a `factor_sampler`, such as dsprites), as a dict or written as JSON."""
+that registers a factor `sampler`, such as dsprites), as a dict or written as JSON."""
 
 from vae_tf.data import sources as data_sources
 from vae_tf.runtime.files import write_json
@@ -31,18 +31,15 @@ def sample_sizes(samples):
 
 
 def factor_sampler(run):
-    """The factor sampler of the data set `run` was trained on, from its data source.
+    """The factor sampler of the data set `run` was trained on (`Source.sampler`).
 
     Raises:
         ValueError: the data set's generating factors are not known.
     """
-    data = run.config.data
-    sampler = data_sources.find(data.dataset, data.data_dir).factor_sampler
-    if sampler is None:
-        known = [name for name in data_sources.names() if data_sources.find(name).factor_sampler is not None]
-        raise ValueError(f"{run.path} was trained on {data.dataset}, whose generating factors are not known; "
-                         f"the disentanglement metrics need a data set with known factors: {', '.join(known)}")
-    return sampler()
+    try:
+        return data_sources.factor_sampler(run.config.data.dataset)
+    except ValueError as error:
+        raise ValueError(f"{run.path} cannot be scored: {error}") from None
 
 
 def evaluate_run(run, seed=0, samples="default", metrics=None):

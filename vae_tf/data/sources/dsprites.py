@@ -38,5 +38,5 @@ def _read(request):
 
 SOURCE = register(Source(
     name="dsprites", help="generated, labels are its 5 factor indices", read=_read,
-    streamed=True, subsets=True, factor_sampler=DSprites,
+    streamed=True, subsets=True, sampler=DSprites,
 ))

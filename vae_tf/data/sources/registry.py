@@ -62,11 +62,9 @@ class Source:
             subset of its training split.
         serves: callable or None. `serves(dataset, data_dir)` -> bool: it also serves
             this other name (sources are asked in the order they registered).
-        factor_sampler: callable or None. For a data set with known generating factors:
-            `factor_sampler()` -> an object with `num_factors`, `factor_names`,
-            `sample(num, rng)` and `sample_fixed(num, factor, rng)` (e.g.
-            `vae_tf.data.dsprites.DSprites`) drawing images like the training ones, from
-            which the disentanglement metrics draw theirs; None when the factors are unknown.
+        sampler: callable or None. `sampler()` -> the data set's ground-truth factor
+            sampler (as `vae_tf.data.dsprites.DSprites`: `sample`, `sample_fixed`, ...)
+            that the disentanglement metrics draw from; None: no known factors.
     """
 
     name: str | None
@@ -79,7 +77,7 @@ class Source:
     streamed: bool = False
     subsets: bool = False
     serves: Callable | None = None
-    factor_sampler: Callable | None = None
+    sampler: Callable | None = None
 
 
 _NAMED = {}
@@ -118,6 +116,24 @@ def find(dataset, data_dir=None):
         if source.serves(dataset, data_dir):
             return source
     raise ValueError(f"no data source serves {dataset!r}; the sources are {names()}")
+
+
+def factor_sampler(dataset):
+    """The ground-truth factor sampler of the source called `dataset` (`Source.sampler`).
+
+    Example:
+
+    >>> factor_sampler("dsprites_noisy").image_shape
+    (64, 64, 3)
+
+    Raises:
+        ValueError: naming `dataset`, when it has no known generating factors.
+    """
+    source = _NAMED.get(dataset)
+    if source is None or source.sampler is None:
+        known = tuple(name for name, s in _NAMED.items() if s.sampler is not None)
+        raise ValueError(f"--dataset {dataset} has no known ground-truth factors; these do: {known}")
+    return source.sampler()
 
 
 def _flag(keyword):
