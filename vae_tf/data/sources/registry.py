@@ -121,13 +121,13 @@ def find(dataset, data_dir=None):
 def factor_sampler(dataset):
     """The ground-truth factor sampler of the source called `dataset` (`Source.sampler`).
 
+    Raises:
+        ValueError: naming `dataset`, when it has no known generating factors.
+
     Example:
 
     >>> factor_sampler("dsprites_noisy").image_shape
     (64, 64, 3)
-
-    Raises:
-        ValueError: naming `dataset`, when it has no known generating factors.
     """
     source = _NAMED.get(dataset)
     if source is None or source.sampler is None:
