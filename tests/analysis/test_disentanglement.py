@@ -175,9 +175,11 @@ def test_all_scores_on_the_dsprites_sampler_is_json_ready():
         return np.stack([(on * cols).sum(axis=(1, 2)) / area, (on * rows).sum(axis=(1, 2)) / area, area], axis=1)
 
     small = {"mig": 2_000, "sap": 600, "dci": 600, "factor_vae_variance": 500, "factor_vae_train": 100,
-             "factor_vae_eval": 50}
+             "factor_vae_eval": 50, "beta_vae_train": 100, "beta_vae_eval": 50, "modularity": 1_000,
+             "explicitness": 600, "irs": 1_000}
     scores = dis.all_scores(centroid_and_area, DSprites(), seed=0, samples=small)
-    assert set(scores) == {"mig", "sap", "dci", "factor_vae", "seed", "samples"}
+    assert set(scores) == {*dis.METRICS, "summary", "seed", "samples"}
+    assert list(scores["summary"]) == list(dis.METRICS) and all(0 <= v <= 1 for v in scores["summary"].values())
     assert json.loads(json.dumps(scores)) == scores
     # The centroid follows pos_x and pos_y and the area the scale: three of the five factors
     # have a dimension of their own, so the majority vote is right on about 3/5 of the votes.

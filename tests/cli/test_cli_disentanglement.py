@@ -7,7 +7,8 @@ import json
 import pytest
 
 from vae_tf.cli import main
-from vae_tf.runs.disentanglement import QUICK_SAMPLES
+from vae_tf.analysis.disentanglement import METRICS
+from vae_tf.runs.disentanglement import QUICK_SAMPLES, evaluate_run
 from vae_tf.config import ConfigError, DataConfig, RunConfig, TrainingConfig
 
 
@@ -59,18 +60,33 @@ def test_disentanglement_quick_writes_every_score(dsprites_run, tmp_path, capsys
     assert main(["disentanglement", str(dsprites_run), "--quick", "--seed", "1", "--out", str(out)]) == 0
     scores = json.loads(out.read_text())
     assert scores["samples"] == QUICK_SAMPLES and scores["seed"] == 1
-    values = [scores["mig"], scores["sap"], scores["dci"]["disentanglement"], scores["dci"]["completeness"],
-              scores["factor_vae"]["eval_accuracy"]]
-    assert all(0 <= v <= 1 for v in values)
+    values = [*scores["summary"].values(), scores["dci"]["completeness"], scores["beta_vae"]["train_accuracy"]]
+    assert list(scores["summary"]) == list(METRICS) and all(0 <= v <= 1 for v in values)
     assert len(scores["dci"]["importance"]) == 3  # latent dims x 5 factors
-    assert "MIG" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert all(label in printed for label in ("MIG", "beta-VAE", "Modularity", "Explicitness", "IRS"))
+    # A subset draws what the whole set drew for those metrics (each has its own random stream).
+    subset = tmp_path / "subset.json"
+    assert main(["disentanglement", str(dsprites_run), "--quick", "--seed", "1", "--metrics", "irs", "mig",
+                 "--out", str(subset)]) == 0
+    assert json.loads(subset.read_text())["summary"] == {"mig": scores["mig"], "irs": scores["irs"]["irs"]}
+
+
+def test_evaluate_run_returns_the_scores_without_writing(dsprites_run, tmp_path):
+    scores = evaluate_run(dsprites_run, seed=0, samples=QUICK_SAMPLES, metrics=["modularity", "explicitness"])
+    assert set(scores["summary"]) == {"modularity", "explicitness"} and scores["samples"] == QUICK_SAMPLES
+    with pytest.raises(ValueError, match="unknown metrics \\['migg'\\]"):
+        evaluate_run(dsprites_run, metrics=["migg"])
+    with pytest.raises(ValueError, match="samples must be one of"):
+        evaluate_run(dsprites_run, samples="paperr")
 
 
 def test_disentanglement_refuses_a_run_not_on_dsprites(fashion_run, tmp_path, capsys):
     out = tmp_path / "scores.json"
     assert main(["disentanglement", str(fashion_run), "--quick", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "was trained on idx, not dsprites" in err[0]
+    assert len(err) == 1 and "cannot be scored: --dataset idx has no known ground-truth factors" in err[0]
+    assert "these do: ('dsprites'" in err[0]
     assert not out.exists()
 
 
@@ -121,7 +137,8 @@ def test_new_config_fields_validate_and_round_trip():
 
 def test_plot_and_disentanglement_argument_errors_exit_with_usage(capsys):
     for argv in (["plot", "run", "--projector-examples", "-1"],
-                 ["disentanglement", "run", "--quick", "--paper-samples"]):
+                 ["disentanglement", "run", "--quick", "--paper-samples"],
+                 ["disentanglement", "run", "--metrics", "migg"]):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2
