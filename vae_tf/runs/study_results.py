@@ -3,24 +3,23 @@
 A run's row holds its place in the grid, its status, where its log is, its test metrics
 (the run's metrics.json: -ELBO, reconstruction, ...) and its disentanglement scores
 (scores/NAME.json, nested entries flattened as "dci.disentanglement"). The figure has
-one panel per score: a score that is a number is its own panel; of one that is a
-group, the entry `HEADLINES` names (the one the papers report), else every entry.
+one panel per metric: the one number per metric that the papers report
+(`vae_tf.analysis.disentanglement.summary`).
 """
 
 import json
 import math
 import pathlib
 
+from vae_tf.analysis.disentanglement import summary
 from vae_tf.analysis.plots import save_figure
 from vae_tf.analysis.study_figures import metric_boxes
 from vae_tf.runs.run import is_run, read_metrics
 from vae_tf.runtime.files import write_csv
 
 COLUMNS = ("run", "model", "family", "option", "value", "seed", "status", "log", "error")
-# Entries of the scores JSON that describe the computation, not the model.
-BOOKKEEPING = ("seed", "samples")
-# The entry of a score group that its paper reports.
-HEADLINES = {"dci": "disentanglement", "factor_vae": "eval_accuracy"}
+# Entries of the scores JSON that describe the computation, or repeat other entries.
+BOOKKEEPING = ("seed", "samples", "summary")
 
 
 def flatten_scores(scores):
@@ -37,18 +36,6 @@ def flatten_scores(scores):
 
     visit("", {k: v for k, v in scores.items() if k not in BOOKKEEPING})
     return flat
-
-
-def headlines(columns):
-    """The score columns plotted: each group's `HEADLINES` entry, or all its entries."""
-    groups = {}
-    for column in columns:
-        groups.setdefault(column.partition(".")[0], []).append(column)
-    chosen = []
-    for group, members in groups.items():
-        headline = f"{group}.{HEADLINES[group]}" if group in HEADLINES else None
-        chosen += [headline] if headline in members else members
-    return chosen
 
 
 def _status(root, study_run, task):
@@ -74,7 +61,7 @@ def write_results(root, runs, tasks):
         (rows, (csv path, figure path or None when no run has scores)).
     """
     root = pathlib.Path(root)
-    rows, metric_columns, score_columns = [], {}, {}
+    rows, metric_columns, score_columns, headlines = [], {}, {}, {}
     for study_run in runs:
         sweep = study_run.sweep
         status, error = _status(root, study_run, tasks.get(study_run.name))
@@ -83,7 +70,9 @@ def write_results(root, runs, tasks):
                "log": f"logs/{study_run.name}.log", "error": error}
         if status == "finished":
             metrics = read_metrics(root / "runs" / study_run.name / "metrics.json")
-            scores = flatten_scores(json.loads((root / "scores" / f"{study_run.name}.json").read_text()))
+            raw = json.loads((root / "scores" / f"{study_run.name}.json").read_text())
+            scores = flatten_scores(raw)
+            headlines[study_run.name] = summary(raw)
             metric_columns.update(dict.fromkeys(metrics))
             score_columns.update(dict.fromkeys(scores))
             row.update(metrics)
@@ -95,8 +84,10 @@ def write_results(root, runs, tasks):
     if not finished:
         return rows, (csv_path, None)
     models = list(dict.fromkeys(row["model"] for row in rows))
-    values = {column: {model: [row[column] for row in finished if row["model"] == model and column in row]
-                       for model in models}
-              for column in headlines(score_columns)}
+    names = dict.fromkeys(name for run in headlines.values() for name in run)
+    values = {name: {model: [headlines[row["run"]][name] for row in finished
+                             if row["model"] == model and name in headlines[row["run"]]]
+                     for model in models}
+              for name in names}
     title = f"{len(finished)} of {len(rows)} runs"
     return rows, (csv_path, save_figure(metric_boxes(values, models, title), root / "plots" / "scores.png"))
