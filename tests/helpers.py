@@ -6,11 +6,17 @@ config; `run_model_saving_test` checks a model survives a `.keras` file with saf
 for tests parametrized over every family; `mixture_log_prob` is a Gaussian mixture's
 density computed by hand; `InterruptAfter` stops training after an epoch is checkpointed;
 `tf_config` describes a cluster of worker processes on 127.0.0.1 (with the scaling
-benchmark's `free_ports`).
+benchmark's `free_ports`); `run_vae_tf` runs the command line in a child process, optionally
+killed at a fault point; `ToySampler` is a data set of known factors whose images are the
+factors themselves.
 """
 
 import functools
 import json
+import os
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -136,3 +142,35 @@ def tf_config(ports, index, chief=False):
         return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
     task = {"type": "chief", "index": 0} if index == 0 else {"type": "worker", "index": index - 1}
     return json.dumps({"cluster": {"chief": addresses[:1], "worker": addresses[1:]}, "task": task})
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_vae_tf(*argv, kill_at=None):
+    """Runs `python -m vae_tf ARGV` to the end, with the fault injection point `kill_at`
+    (`vae_tf.testing.faults`) if given; returns (exit status, stderr)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("VAE_TF_TEST_KILL", None)
+    if kill_at:
+        env["VAE_TF_TEST_KILL"] = kill_at
+    done = subprocess.run([sys.executable, "-m", "vae_tf", *argv], env=env, capture_output=True, text=True,
+                          timeout=600)
+    return done.returncode, done.stderr
+
+
+class ToySampler:
+    """Independent uniform factors of `SIZES` values; an image is the factor vector itself
+    (shape (factors, 1, 1)), so the true factors are a perfect code."""
+
+    SIZES = (3, 6, 10)
+    num_factors = len(SIZES)
+
+    def sample(self, num, rng):
+        factors = np.stack([rng.integers(size, size=num) for size in self.SIZES], axis=1)
+        return factors[:, :, None, None].astype("float32"), factors
+
+    def sample_fixed(self, num, factor, rng):
+        _, factors = self.sample(num, rng)
+        factors[:, factor] = rng.integers(self.SIZES[factor])
+        return factors[:, :, None, None].astype("float32"), factors

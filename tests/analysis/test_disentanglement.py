@@ -6,7 +6,9 @@ import pytest
 
 from vae_tf.analysis import disentanglement as dis
 
-SIZES = (3, 6, 10)
+from helpers import ToySampler
+
+SIZES = ToySampler.SIZES
 
 
 def _factors(n, seed=0):
@@ -22,19 +24,6 @@ def _noise_codes(n, dims=3, seed=1):
     return np.random.default_rng(seed).normal(size=(n, dims))
 
 
-class ToySampler:
-    """Three independent factors; an image is the factor vector itself (shape (3, 1, 1))."""
-
-    num_factors = len(SIZES)
-
-    def sample(self, num, rng):
-        factors = np.stack([rng.integers(size, size=num) for size in SIZES], axis=1)
-        return factors[:, :, None, None].astype("float32"), factors
-
-    def sample_fixed(self, num, factor, rng):
-        images, factors = self.sample(num, rng)
-        factors[:, factor] = rng.integers(SIZES[factor])
-        return factors[:, :, None, None].astype("float32"), factors
 
 
 def _identity_encoder(images):

@@ -8,22 +8,11 @@ import pytest
 from vae_tf.analysis import disentanglement as dis
 from vae_tf.analysis.disentanglement.interventions import _difference_votes
 
-SIZES = (3, 6, 10)
+from helpers import ToySampler
+
+SIZES = ToySampler.SIZES
 
 
-class ToySampler:
-    """Three independent uniform factors; an image is the factor vector itself (shape (3, 1, 1))."""
-
-    num_factors = len(SIZES)
-
-    def sample(self, num, rng):
-        factors = np.stack([rng.integers(size, size=num) for size in SIZES], axis=1)
-        return factors[:, :, None, None].astype("float32"), factors
-
-    def sample_fixed(self, num, factor, rng):
-        _, factors = self.sample(num, rng)
-        factors[:, factor] = rng.integers(SIZES[factor])
-        return factors[:, :, None, None].astype("float32"), factors
 
 
 def _identity(images):

@@ -2,11 +2,7 @@
 uninterrupted run, AnnealedVAE's capacity C continuing from the optimizer's step count."""
 
 import csv
-import os
-import pathlib
 import signal
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -14,7 +10,8 @@ import pytest
 
 import vae_tf  # noqa: F401 (registers the model classes load_model reads)
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from helpers import run_vae_tf
+
 
 OPTIONS = {
     # 2,000 images in batches of 128: 16 steps an epoch, so C rises through all 3 epochs.
@@ -22,16 +19,6 @@ OPTIONS = {
     "dipvae": ["--dip-type", "ii", "--dip-lambda-od", "5"],
 }
 
-
-def vae_tf(*argv, kill_at=None):
-    """Runs `python -m vae_tf ARGV`; returns (exit status, stderr)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("VAE_TF_TEST_KILL", None)
-    if kill_at:
-        env["VAE_TF_TEST_KILL"] = kill_at
-    done = subprocess.run([sys.executable, "-m", "vae_tf", *argv], env=env, capture_output=True, text=True,
-                          timeout=600)
-    return done.returncode, done.stderr
 
 
 def history(run_dir):
@@ -45,11 +32,11 @@ def test_killed_mid_run_then_rerun_ends_as_an_uninterrupted_run(kind, tiny_data,
     args = [*tiny_data, "--model", kind, *OPTIONS[kind], "--hidden-units", "32", "--latent-dim", "2",
             "--iw-samples", "2", "--batch-size", "128", "--epochs", "3", "--binarize", "dynamic",
             "--deterministic", "--limit", "2000", "--no-export", "--out", str(tmp_path)]
-    status, err = vae_tf("train", *args, "--name", "reference")
+    status, err = run_vae_tf("train", *args, "--name", "reference")
     assert status == 0, err
-    status, err = vae_tf("train", *args, "--name", "x", kill_at="checkpoint-write:2")
+    status, err = run_vae_tf("train", *args, "--name", "x", kill_at="checkpoint-write:2")
     assert status == -signal.SIGKILL, err
-    status, err = vae_tf("train", *args, "--name", "x")
+    status, err = run_vae_tf("train", *args, "--name", "x")
     assert status == 0, err
     assert "resuming x after epoch 1 of 3" in err
     reference = keras.saving.load_model(tmp_path / "reference" / "model.keras").get_weights()

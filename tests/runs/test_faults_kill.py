@@ -1,12 +1,9 @@
 """Real processes killed (SIGKILL) at the worst moment of a write, through the test-only
 injection point `vae_tf.testing.faults.kill_point`, then the rerun a user would type."""
 
-import os
 import pathlib
 import signal
 import socket
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -16,7 +13,8 @@ import tensorflow as tf
 from vae_tf.runs.checkpoints import completed_epochs
 from vae_tf.cli import main
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from helpers import run_vae_tf
+
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +25,6 @@ def run_args(tiny_data):
             "--batch-size", "128", "--epochs", "3", "--binarize", "dynamic", "--deterministic", "--limit", "2000",
             "--no-export"]
 
-
-def vae_tf(*argv, kill_at=None):
-    """Runs `python -m vae_tf ARGV` to the end; returns (exit status, stderr)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("VAE_TF_TEST_KILL", None)
-    if kill_at:
-        env["VAE_TF_TEST_KILL"] = kill_at
-    done = subprocess.run([sys.executable, "-m", "vae_tf", *argv], env=env, capture_output=True, text=True,
-                          timeout=600)
-    return done.returncode, done.stderr
 
 
 def weights(run_dir):
@@ -51,14 +39,14 @@ def files(root):
 def uninterrupted(run_args, tmp_path_factory):
     """The weights of the run the killed ones are compared with."""
     out = tmp_path_factory.mktemp("reference")
-    status, err = vae_tf("train", *run_args, "--out", str(out), "--name", "reference")
+    status, err = run_vae_tf("train", *run_args, "--out", str(out), "--name", "reference")
     assert status == 0, err
     return weights(out / "reference")
 
 
 def rerun_resumes_exactly(run_args, out, reference):
     """The same `train` command again resumes after epoch 1 and ends as `reference`."""
-    status, err = vae_tf("train", *run_args, "--out", str(out), "--name", "x")
+    status, err = run_vae_tf("train", *run_args, "--out", str(out), "--name", "x")
     assert status == 0, err
     assert "took over the lock" in err and "resuming x after epoch 1 of 3" in err
     for a, b in zip(weights(out / "x"), reference, strict=True):
@@ -71,7 +59,7 @@ def rerun_resumes_exactly(run_args, out, reference):
 def test_sigkill_mid_checkpoint_write_then_rerun_resumes_exactly(run_args, tmp_path, uninterrupted):
     """Killed with half of the second epoch's weights file written: the first checkpoint
     is untouched, and the rerun resumes from it and ends bit-identical to an uninterrupted run."""
-    status, err = vae_tf("train", *run_args, "--out", str(tmp_path), "--name", "x", kill_at="checkpoint-write:2")
+    status, err = run_vae_tf("train", *run_args, "--out", str(tmp_path), "--name", "x", kill_at="checkpoint-write:2")
     assert status == -signal.SIGKILL, err
     backup = tmp_path / "x.partial" / "backup"
     half, whole = (backup / ".new.latest.weights.h5").stat().st_size, (backup / "latest.weights.h5").stat().st_size
@@ -85,7 +73,7 @@ def test_sigkill_mid_checkpoint_then_rerun_resumes_exactly(run_args, tmp_path, u
     """Killed in the second epoch's backup, after the first checkpoint was moved to its
     `previous.` name and before the new one was renamed in: the rerun resumes from the
     first and ends bit-identical to an uninterrupted run."""
-    status, err = vae_tf("train", *run_args, "--out", str(tmp_path), "--name", "x", kill_at="checkpoint:2")
+    status, err = run_vae_tf("train", *run_args, "--out", str(tmp_path), "--name", "x", kill_at="checkpoint:2")
     assert status == -signal.SIGKILL, err
     backup = tmp_path / "x.partial" / "backup"
     names = sorted(p.name for p in backup.iterdir())
@@ -100,12 +88,12 @@ def test_sigkill_before_the_export_rename_then_rerun_adds_a_whole_version(run_ar
     assert main(["train", *run_args[:-1], "--epochs", "1", "--out", str(run.parent), "--name", "e",
                  "--saved-models", str(models)]) == 0
     first = files(models / "e" / "1")
-    status, err = vae_tf("export", str(run), "--saved-models", str(models), kill_at="export:1")
+    status, err = run_vae_tf("export", str(run), "--saved-models", str(models), kill_at="export:1")
     assert status == -signal.SIGKILL, err
     assert sorted(p.name for p in (models / "e").iterdir() if not p.name.startswith(".")) == ["1"]
     assert (run.parent / ".e.lock").read_text().split()[1] == socket.gethostname()  # left by the dead process
 
-    status, err = vae_tf("export", str(run), "--saved-models", str(models))
+    status, err = run_vae_tf("export", str(run), "--saved-models", str(models))
     assert status == 0, err
     assert "took over the lock" in err
     assert files(models / "e" / "1") == first  # the finished version is untouched
