@@ -4,14 +4,11 @@ weights and temperature after an interruption."""
 
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import InterruptAfter
 from vae_tf.cli import main
-from vae_tf.runs.training import train
 
 OPTIONS = ["--gumbel-categories", "3", "--gumbel-anneal-every", "1", "--gumbel-anneal-rate", "0.01"]
 
@@ -57,20 +54,3 @@ def test_anomaly_scores_are_the_ones_a_categorical_model_has(run, tmp_path, caps
     assert "this model supports" in capsys.readouterr().err
     assert main(["calibrate", str(run)]) == 0
     assert json.loads((run / "anomaly.json").read_text())["score"] == "reconstruction"
-
-
-@pytest.mark.slow
-def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights_and_temperature(small_config, tmp_path):
-    settings = dict(model="gumbel", hidden_units=(32,), epochs=3, out=str(tmp_path), deterministic=True,
-                    binarize="dynamic", projector_examples=0, gumbel_categories=3, gumbel_anneal_every=1,
-                    gumbel_anneal_rate=0.01)
-    reference = train(small_config(name="reference", **settings), verbose=0)
-    config = small_config(name="resumed", **settings)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, verbose=0, callbacks=[InterruptAfter(epoch=0)])
-    resumed = train(config, verbose=0)
-    mine = keras.saving.load_model(resumed.path / "model.keras")
-    theirs = keras.saving.load_model(reference.path / "model.keras")
-    for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert float(mine.temperature) == float(theirs.temperature) < 1.0

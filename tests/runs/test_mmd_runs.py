@@ -4,16 +4,13 @@ quality, and an exact resume after an interruption."""
 
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import InterruptAfter
 from vae_tf.analysis.feature_classifier import ClassifierSpec
 from vae_tf.cli import main
 from vae_tf.runs import classifier_cache
-from vae_tf.runs.training import train
 
 TINY_SPEC = ClassifierSpec(filters=(4,), feature_units=8, epochs=1, batch_size=256)
 
@@ -74,19 +71,3 @@ def test_sample_quality_measures_the_wae_prior_samples(runs, tmp_path, monkeypat
     assert main(["sample-quality", str(runs / "wae"), "--samples", "40", "--classifier-cache", str(tmp_path)]) == 0
     result = json.loads((runs / "wae" / "sample_quality.json").read_text())["prior"]
     assert result["samples"] == 40 and result["frechet_distance"] > 0
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["wae", "infovae"])
-def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(kind, small_config, tmp_path):
-    settings = dict(model=kind, hidden_units=(32,), epochs=3, out=str(tmp_path), deterministic=True,
-                    binarize="dynamic", projector_examples=0)
-    reference = train(small_config(name="reference", **settings), verbose=0)
-    config = small_config(name="resumed", **settings)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, verbose=0, callbacks=[InterruptAfter(epoch=0)])
-    resumed = train(config, verbose=0)
-    mine = keras.saving.load_model(resumed.path / "model.keras").get_weights()
-    theirs = keras.saving.load_model(reference.path / "model.keras").get_weights()
-    for a, b in zip(mine, theirs, strict=True):
-        np.testing.assert_array_equal(a, b)
