@@ -143,6 +143,9 @@ class ModelConfig:
     info_lambda: float | None = family_setting("info_lambda")
     mmd_kernel: str | None = family_setting("mmd_kernel", "imq for wae, rbf for infovae")
     mmd_multiscale: bool | None = family_setting("mmd_multiscale", "on for wae, off for infovae")
+    flow: str | None = family_setting("flow")
+    flow_steps: int | None = family_setting("flow_steps")
+    flow_hidden_units: int | None = family_setting("flow_hidden_units")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""

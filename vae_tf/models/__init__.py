@@ -7,6 +7,7 @@ from vae_tf.models.ae import AE
 from vae_tf.models.base import Autoencoder
 from vae_tf.models.fitting import STEPS_PER_EXECUTION
 from vae_tf.models.cvae import CVAE
+from vae_tf.models.flowvae import FlowVAE
 from vae_tf.models.infovae import InfoVAE
 from vae_tf.models.iwae import IWAE
 from vae_tf.models.tcvae import TCVAE
@@ -14,4 +15,4 @@ from vae_tf.models.vae import VAE
 from vae_tf.models.vqvae import VQVAE
 from vae_tf.models.wae import WAE
 
-__all__ = ["AE", "Autoencoder", "CVAE", "InfoVAE", "IWAE", "STEPS_PER_EXECUTION", "TCVAE", "VAE", "VQVAE", "WAE"]
+__all__ = ["AE", "Autoencoder", "CVAE", "FlowVAE", "InfoVAE", "IWAE", "STEPS_PER_EXECUTION", "TCVAE", "VAE", "VQVAE", "WAE"]
