@@ -7,7 +7,7 @@ log q(z_T|x) = log N(z_0; mu, sigma^2) - sum_t log|det dz_t/dz_{t-1}|.
 - `PlanarStep`: f(z) = z + u_hat tanh(w.z + b) (Rezende & Mohamed, "Variational Inference
   with Normalizing Flows", ICML 2015, eq. 10-12), invertible through the u_hat of their
   appendix A. Its parameters u, w, b are amortized: a linear map of h per example, as the
-  paper's inference network outputs the flow parameters with mu and sigma (section 4.2).
+  paper's inference network outputs the flow parameters with mu and sigma (section 4).
 - `IAFStep`: inverse autoregressive flow (Kingma, Salimans, Jozefowicz, Chen, Sutskever &
   Welling, "Improved Variational Inference with Inverse Autoregressive Flow", NeurIPS
   2016, eq. 10-14): [m, s] = MADE(z, h), sigma = sigmoid(s), z' = sigma z + (1 - sigma) m,
