@@ -89,7 +89,7 @@ def test_read_config_names_the_file(tmp_path):
     ({"model": ModelConfig(latent_dim=True)}, "--latent-dim must be int, got True"),
     ({"model": ModelConfig(hidden_units=[32])}, "--hidden-units must be one or more values, got [32]"),
     ({"data": DataConfig(image_size=(8,), dataset="folder", data_dir="x")}, "--image-size must be 2 values"),
-    ({"model": ModelConfig(kind="gan")}, "--model must be one of ae, cvae, infovae, iwae, tcvae, vae, vqvae, wae, got 'gan'"),
+    ({"model": ModelConfig(kind="gan")}, f"--model must be one of {', '.join(registry.names())}, got 'gan'"),
     ({"runtime": RuntimeConfig(strategy="magic")}, "--strategy must be one of auto, default"),
     ({"data": DataConfig(binarize="sometimes")}, "--binarize must be one of none, static, dynamic"),
     ({"training": TrainingConfig(lr=-1.0)}, "--lr must be > 0, got -1.0"),

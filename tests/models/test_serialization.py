@@ -9,7 +9,7 @@ import pytest
 import vae_tf
 from vae_tf.core.optimizers import StagedDecay
 from helpers import families, run_model_saving_test, run_serialization_test
-from vae_tf.core import likelihoods, priors
+from vae_tf.core import flows, likelihoods, priors
 from vae_tf.core.layers import OneHot, Sampling
 from vae_tf.core.mmd import PriorDraws
 from vae_tf.models import registry
@@ -36,6 +36,9 @@ PARTS = {
     "PixelCNNPrior": lambda: PixelCNNPrior(8, (3, 3), filters=4, num_layers=2),
     "FusedAdam": lambda: vae_tf.FusedAdam(learning_rate=0.01),
     "StagedDecay": lambda: StagedDecay(1e-3, steps_per_pass=10, stages=4),
+    "PlanarStep": flows.PlanarStep,
+    "IAFStep": lambda: flows.IAFStep(8, reverse=True),
+    "Flow": lambda: flows.Flow("iaf", 3, 8),
 }
 
 
