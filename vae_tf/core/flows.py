@@ -70,6 +70,12 @@ def _dims(input_shape):
     return int(z_shape[-1]), int(context_shape[-1])
 
 
+def _step_output_spec(layer, inputs):
+    """What every step (and `Flow`) returns for [z, context]: z' like z, one log-determinant per row."""
+    z, _ = inputs
+    return (keras.KerasTensor(z.shape, z.dtype), keras.KerasTensor(z.shape[:1], z.dtype))
+
+
 @keras.saving.register_keras_serializable(package="vae_tf")
 class PlanarStep(keras.layers.Layer):
     """One planar flow step with parameters amortized from the context h.
@@ -113,9 +119,7 @@ class PlanarStep(keras.layers.Layer):
         squared = ops.square(activation)
         return z + u_hat * activation[:, None], ops.log(squared + (1.0 - squared) * margin)
 
-    def compute_output_spec(self, inputs):
-        z, _ = inputs
-        return (keras.KerasTensor(z.shape, z.dtype), keras.KerasTensor(z.shape[:1], z.dtype))
+    compute_output_spec = _step_output_spec
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
@@ -176,9 +180,7 @@ class IAFStep(keras.layers.Layer):
         z_next = ops.sigmoid(scale) * z + ops.sigmoid(-scale) * shift
         return z_next, -ops.sum(ops.softplus(-scale), axis=-1)
 
-    def compute_output_spec(self, inputs):
-        z, _ = inputs
-        return (keras.KerasTensor(z.shape, z.dtype), keras.KerasTensor(z.shape[:1], z.dtype))
+    compute_output_spec = _step_output_spec
 
     def get_config(self):
         return {**super().get_config(), "hidden_units": self.hidden_units, "reverse": self.reverse}
@@ -225,9 +227,7 @@ class Flow(keras.layers.Layer):
             log_det = log_det + step_log_det
         return z, log_det
 
-    def compute_output_spec(self, inputs):
-        z, _ = inputs
-        return (keras.KerasTensor(z.shape, z.dtype), keras.KerasTensor(z.shape[:1], z.dtype))
+    compute_output_spec = _step_output_spec
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "steps": self.steps,
