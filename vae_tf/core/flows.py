@@ -210,10 +210,12 @@ class Flow(keras.layers.Layer):
             raise ValueError(f"flow_steps must be an integer >= 0, got {steps!r}")
         _check_positive("flow_hidden_units", hidden_units)
         self.kind, self.steps, self.hidden_units = kind, steps, hidden_units
+        policy = self.dtype_policy  # the steps compute as the flow does
         if kind == "planar":
-            self.flow_steps = [PlanarStep(name=f"planar_{t}") for t in range(steps)]
+            self.flow_steps = [PlanarStep(name=f"planar_{t}", dtype=policy) for t in range(steps)]
         else:  # the order reversed from one step to the next (the paper's section 4)
-            self.flow_steps = [IAFStep(hidden_units, reverse=t % 2 == 1, name=f"iaf_{t}") for t in range(steps)]
+            self.flow_steps = [IAFStep(hidden_units, reverse=t % 2 == 1, name=f"iaf_{t}", dtype=policy)
+                               for t in range(steps)]
 
     def build(self, input_shape):
         for step in self.flow_steps:

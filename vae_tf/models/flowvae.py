@@ -88,7 +88,9 @@ class FlowVAE(VAE):
         super().__init__(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed, prior=prior, **kwargs)
         if self.sampling.free_bits:
             raise ValueError("free_bits does not apply to FlowVAE: its KL is estimated at the draw")
-        self.flow = flows.Flow(flow, flow_steps, flow_hidden_units, name="flow")
+        # float32 under a mixed precision policy, as the latent heads: log-determinants
+        # lose too much in bfloat16 or float16.
+        self.flow = flows.Flow(flow, flow_steps, flow_hidden_units, name="flow", dtype="float32")
         self.flow.build([(None, self.latent_dim), tuple(encoder.outputs[3].shape)])
 
     def _push(self, z, context):
