@@ -162,6 +162,9 @@ class ModelConfig:
     dip_lambda_od: float | None = family_setting("dip_lambda_od")
     dip_lambda_d: float | None = family_setting("dip_lambda_d", "10 x --dip-lambda-od for --dip-type i, "
                                                                 "--dip-lambda-od for ii")
+    flow: str | None = family_setting("flow")
+    flow_steps: int | None = family_setting("flow_steps")
+    flow_hidden_units: int | None = family_setting("flow_hidden_units")
 
     def family_options(self):
         """The family options that were given (not None), as `make_model` keywords."""

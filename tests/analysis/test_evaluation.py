@@ -118,3 +118,48 @@ def test_bad_arguments(linear_gaussian_vae):
         evaluation.elbo(ae, np.zeros((2, 4)))
     with pytest.raises(ValueError, match="num_samples"):
         evaluation.log_likelihoods(linear_gaussian_vae(), np.zeros((2, 3)), num_samples=0)
+
+
+def linear_gaussian_flow_vae(flow, sigma=0.5):
+    """The linear-Gaussian model of `linear_gaussian_vae` with one flow step after its
+    encoder (the context h is x itself: the encoder has no hidden layer)."""
+    from vae_tf.models.flowvae import FlowVAE, with_context
+
+    encoder = with_context(vae_tf.build_mlp_encoder((3,), 1, hidden_units=()))
+    decoder = vae_tf.build_mlp_decoder((3,), 1, hidden_units=())
+    return FlowVAE(encoder, decoder, likelihood=vae_tf.core.likelihoods.Gaussian(sigma=sigma), flow=flow,
+                   flow_steps=1, flow_hidden_units=2)
+
+
+def test_an_iaf_onto_the_exact_posterior_makes_the_bound_tight():
+    """With one latent variable an IAF step with constant m and s is z_1 = g z_0 + (1 - g) m,
+    g = sigmoid(s). A base Gaussian N((mu - (1 - g) m) / g, v / g^2) becomes the exact
+    posterior N(mu, v), so every importance weight is p(x), but only with the step's
+    log-determinant log g counted (here log 0.5)."""
+    model = linear_gaussian_flow_vae("iaf")
+    exact = set_encoder_to_posterior(model, 0.5, variance_scale=1.0)
+    gate, shift = 0.5, 0.7  # s = 0
+    [step] = model.flow.flow_steps
+    step.set_weights([np.full(w.shape, shift if w.path.endswith("shift_bias") else 0.0, "float32")
+                      for w in step.weights])
+    mean_layer, log_var_layer = model.encoder.get_layer("z_mean"), model.encoder.get_layer("z_log_var")
+    kernel, bias = mean_layer.get_weights()
+    mean_layer.set_weights([kernel / gate, (bias - (1 - gate) * shift) / gate])
+    kernel, bias = log_var_layer.get_weights()
+    log_var_layer.set_weights([kernel, bias - 2 * math.log(gate)])
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    np.testing.assert_allclose(evaluation.log_likelihoods(model, x, num_samples=1), exact(x), atol=1e-3)
+
+
+def test_importance_weighted_estimate_with_a_planar_flow_converges_to_the_exact_marginal():
+    """A planar step makes the proposal non-Gaussian; the estimate still converges to log p(x)
+    when log q(z_T|x) counts its log-determinant."""
+    model = linear_gaussian_flow_vae("planar")
+    exact = set_encoder_to_posterior(model, 0.5, variance_scale=2.0)
+    [step] = model.flow.flow_steps
+    step.set_weights([np.zeros((3, 3), "float32"), np.array([0.8, 1.5, 0.3], "float32")])  # u, w, b
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    errors = [np.abs(evaluation.log_likelihoods(model, x, num_samples=k) - exact(x)).mean()
+              for k in (1, 10000)]
+    assert errors[0] > 0.1
+    assert errors[1] < 0.01

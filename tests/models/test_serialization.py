@@ -9,8 +9,8 @@ import pytest
 import vae_tf
 from vae_tf.core.optimizers import StagedDecay
 from helpers import families, run_model_saving_test, run_serialization_test
-from vae_tf.core import likelihoods, priors
 from vae_tf.core.categorical import GumbelSoftmax, UniformCategorical
+from vae_tf.core import flows, likelihoods, priors
 from vae_tf.core.layers import OneHot, Sampling
 from vae_tf.core.density_ratio import DimensionPermutation
 from vae_tf.core.mmd import PriorDraws
@@ -42,6 +42,9 @@ PARTS = {
     "GumbelSoftmax": lambda: GumbelSoftmax(4, temperature=2.0, temperature_min=0.3, anneal_rate=1e-3,
                                            anneal_every=10, straight_through=True, beta=0.5, free_bits=0.1, seed=3),
     "UniformCategorical": lambda: UniformCategorical(3, 4),
+    "PlanarStep": flows.PlanarStep,
+    "IAFStep": lambda: flows.IAFStep(8, reverse=True),
+    "Flow": lambda: flows.Flow("iaf", 3, 8),
 }
 
 

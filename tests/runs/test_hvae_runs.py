@@ -3,7 +3,6 @@ metrics, export, anomaly scores, and an exact resume after an interruption."""
 
 import json
 
-import numpy as np
 import pytest
 import tensorflow as tf
 

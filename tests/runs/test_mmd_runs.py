@@ -4,7 +4,6 @@ quality, and an exact resume after an interruption."""
 
 import json
 
-import numpy as np
 import pytest
 import tensorflow as tf
 

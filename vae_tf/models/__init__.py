@@ -12,6 +12,7 @@ from vae_tf.models.factorvae import FactorVAE
 from vae_tf.models.gumbel import GumbelVAE
 from vae_tf.models.dipvae import DIPVAE
 from vae_tf.models.hvae import HVAE
+from vae_tf.models.flowvae import FlowVAE
 from vae_tf.models.infovae import InfoVAE
 from vae_tf.models.iwae import IWAE
 from vae_tf.models.tcvae import TCVAE
@@ -19,4 +20,4 @@ from vae_tf.models.vae import VAE
 from vae_tf.models.vqvae import VQVAE
 from vae_tf.models.wae import WAE
 
-__all__ = ["AE", "AnnealedVAE", "Autoencoder", "CVAE", "DIPVAE", "FactorVAE", "GumbelVAE", "HVAE", "InfoVAE", "IWAE", "STEPS_PER_EXECUTION", "TCVAE", "VAE", "VQVAE", "WAE"]
+__all__ = ["AE", "AnnealedVAE", "Autoencoder", "CVAE", "DIPVAE", "FactorVAE", "FlowVAE", "GumbelVAE", "HVAE", "InfoVAE", "IWAE", "STEPS_PER_EXECUTION", "TCVAE", "VAE", "VQVAE", "WAE"]
