@@ -12,13 +12,11 @@ import vae_tf  # noqa: F401 (registers the model classes load_model reads)
 
 from helpers import run_vae_tf
 
-
 OPTIONS = {
     # 2,000 images in batches of 128: 16 steps an epoch, so C rises through all 3 epochs.
     "annealedvae": ["--capacity-max", "4", "--capacity-steps", "40"],
     "dipvae": ["--dip-type", "ii", "--dip-lambda-od", "5"],
 }
-
 
 
 def history(run_dir):

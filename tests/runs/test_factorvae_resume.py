@@ -5,16 +5,13 @@ discriminator's optimizer is saved in every checkpoint beside the model's."""
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 
+from helpers import run_vae_tf
 from vae_tf.models import fitting
-from vae_tf.runs.checkpoints import completed_epochs, CheckpointError
 from vae_tf.runs.preemption import Preempted
 from vae_tf.runs.training import train
 
@@ -64,41 +61,19 @@ def test_sigterm_mid_epoch_then_rerun_ends_as_an_uninterrupted_run(loop, small_c
     assert_same_state(saved, reference.model)  # the .keras file keeps both optimizers too
 
 
-def epochs_on_record(backup):
-    try:
-        return completed_epochs(backup)
-    except CheckpointError:  # the first checkpoint being written
-        return 0
-
-
 @pytest.mark.slow
 def test_sigkill_then_rerun_gives_exactly_the_uninterrupted_state(tiny_data, tmp_path):
     arguments = [*tiny_data, "--model", "factorvae", "--discriminator-layers", "2", "--discriminator-units", "16",
                  "--hidden-units", "32", "--latent-dim", "3", "--iw-samples", "1", "--batch-size", "32",
                  "--epochs", "3", "--binarize", "dynamic", "--deterministic", "--no-export", "--out", str(tmp_path)]
-
-    def vae_tf(name):
-        return subprocess.Popen([sys.executable, "-m", "vae_tf", "train", *arguments, "--name", name],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-    reference, killed = vae_tf("reference"), vae_tf("resumed")
-    deadline = time.monotonic() + 300
-    try:
-        while epochs_on_record(tmp_path / "resumed.partial" / "backup") < 1:
-            assert killed.poll() is None, killed.stderr.read()
-            assert time.monotonic() < deadline, "no checkpoint after epoch 1 within 300 s"
-            time.sleep(0.05)
-        time.sleep(0.5)  # into epoch 2
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-    assert killed.returncode == -signal.SIGKILL
-    resumed = vae_tf("resumed")
-    errors = {}
-    for name, process in (("resumed", resumed), ("reference", reference)):
-        errors[name] = process.communicate(timeout=600)[1]
-        assert process.returncode == 0, errors[name]
-    assert "resuming resumed after epoch 1" in errors["resumed"]
+    status, err = run_vae_tf("train", *arguments, "--name", "reference")
+    assert status == 0, err
+    # Killed while writing the second checkpoint: the first (after epoch 1) stands.
+    status, err = run_vae_tf("train", *arguments, "--name", "resumed", kill_at="checkpoint-write:2")
+    assert status == -signal.SIGKILL, err
+    status, err = run_vae_tf("train", *arguments, "--name", "resumed")
+    assert status == 0, err
+    assert "resuming resumed after epoch 1" in err
     metadata = json.loads((tmp_path / "resumed" / "config.json").read_text())
     assert metadata["model"]["kind"] == "factorvae"
     assert_same_state(keras.saving.load_model(tmp_path / "resumed" / "model.keras"),
