@@ -112,16 +112,10 @@ class DIPVAE(VAE):
         self.lambda_d = float(lambda_d)
 
     def compute_terms(self, x, labels=None, training=False):
-        x = self._check_images(x)
-        z_mean, z_log_var, z = self._posterior(x, labels, training)
-        reconstruction = ops.mean(self._decoder_nll(x, z, labels, training=training))
-        kl = ops.mean(self.prior.kl(z_mean, z_log_var, z))
+        (z_mean, z_log_var, _), terms = self._posterior_terms(x, labels, training)
         off_diagonal, diagonal = covariance_deviation(code_covariance(z_mean, z_log_var, self.dip_type))
-        # The Sampling layer's added loss: beta * KL, with free bits if set (as in `VAE`).
-        regularizer = ops.sum(ops.stack(self.encoder.losses))
-        loss = reconstruction + regularizer + self.lambda_od * off_diagonal + self.lambda_d * diagonal
-        return {"loss": loss, "reconstruction": reconstruction, "kl": kl,
-                "covariance_off_diagonal": off_diagonal, "covariance_diagonal": diagonal}
+        loss = terms["loss"] + self.lambda_od * off_diagonal + self.lambda_d * diagonal
+        return {**terms, "loss": loss, "covariance_off_diagonal": off_diagonal, "covariance_diagonal": diagonal}
 
     def get_config(self):
         return {

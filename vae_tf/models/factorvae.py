@@ -121,16 +121,11 @@ class FactorVAE(VAE):
         return {"total_correlation": density_ratio.total_correlation(real), **terms}
 
     def compute_terms(self, x, labels=None, training=False):
-        x = self._check_images(x)
-        z_mean, z_log_var, z = self._posterior(x, labels, training)
-        reconstruction = ops.mean(self._decoder_nll(x, z, labels, training=training))
-        kl = ops.mean(self.prior.kl(z_mean, z_log_var, z))
-        # The Sampling layer's added loss: beta * KL, with free bits if set.
-        regularizer = ops.sum(ops.stack(self.encoder.losses)) if self.prior.analytic_kl else self.beta * kl
+        (_, _, z), terms = self._posterior_terms(x, labels, training)
         ratio = self.density_ratio_terms(z, training)
         # The discriminator's loss enters only its own gradient: a stopped z above.
-        loss = reconstruction + regularizer + self.factor_tc_weight * ratio["total_correlation"]
-        return {"loss": loss, "reconstruction": reconstruction, "kl": kl, **ratio}
+        loss = terms["loss"] + self.factor_tc_weight * ratio["total_correlation"]
+        return {**terms, "loss": loss, **ratio}
 
     def train_step(self, data):
         x, labels = self._checked_batch(data)

@@ -143,6 +143,19 @@ class VAE(Autoencoder):
             "kl": terms["kl"],
         }
 
+    def _posterior_terms(self, x, labels=None, training=False):
+        """One posterior draw and the VAE's batch terms at it, for a family that adds a
+        penalty on the posterior: ((z_mean, z_log_var, z), {"loss": reconstruction + the
+        KL regularizer, "reconstruction", "kl"})."""
+        x = self._check_images(x)
+        z_mean, z_log_var, z = self._posterior(x, labels, training)
+        reconstruction = ops.mean(self._decoder_nll(x, z, labels, training=training))
+        kl = ops.mean(self.prior.kl(z_mean, z_log_var, z))
+        # The Sampling layer's added loss: beta * KL, with free bits if set.
+        regularizer = ops.sum(ops.stack(self.encoder.losses)) if self.prior.analytic_kl else self.beta * kl
+        return (z_mean, z_log_var, z), {"loss": reconstruction + regularizer, "reconstruction": reconstruction,
+                                        "kl": kl}
+
     def log_weight_parts(self, x, z_mean, z_log_var, z, labels=None):
         """Returns (log p(x|z), log p(z), log q(z|x)) for draws z (K, batch, latent_dim).
 
