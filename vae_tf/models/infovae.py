@@ -98,11 +98,9 @@ class InfoVAE(VAE):
         z_mean, z_log_var, z = self._posterior(x, labels, training)
         reconstruction = ops.mean(self._decoder_nll(x, z, labels, training=training))
         kl = ops.mean(self.prior.kl(z_mean, z_log_var, z))
-        # The Sampling layer's added loss: beta * KL, with free bits if set.
-        regularizer = ops.sum(ops.stack(self.encoder.losses))
         draws = self.prior_draws(z, training=training)
         divergence = mmd_lib.mmd(z, draws, self.mmd_kernel, self.mmd_multiscale)
-        loss = reconstruction + self.kl_weight * regularizer + self.mmd_weight * divergence
+        loss = reconstruction + self.kl_weight * self._kl_regularizer(kl) + self.mmd_weight * divergence
         return {"loss": loss, "reconstruction": reconstruction, "kl": kl, "mmd": divergence}
 
     def get_config(self):

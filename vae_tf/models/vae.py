@@ -132,13 +132,8 @@ class VAE(Autoencoder):
 
     def compute_terms(self, x, labels=None, training=False):
         terms = {k: ops.mean(v) for k, v in self.per_example_terms(x, labels, training=training).items()}
-        if self.prior.analytic_kl:
-            # The Sampling layer's added loss: beta * KL, with free bits if set.
-            regularizer = ops.sum(ops.stack(self.encoder.losses))
-        else:
-            regularizer = self.beta * terms["kl"]
         return {
-            "loss": terms["reconstruction"] + regularizer,
+            "loss": terms["reconstruction"] + self._kl_regularizer(terms["kl"]),
             "reconstruction": terms["reconstruction"],
             "kl": terms["kl"],
         }
@@ -151,10 +146,16 @@ class VAE(Autoencoder):
         z_mean, z_log_var, z = self._posterior(x, labels, training)
         reconstruction = ops.mean(self._decoder_nll(x, z, labels, training=training))
         kl = ops.mean(self.prior.kl(z_mean, z_log_var, z))
-        # The Sampling layer's added loss: beta * KL, with free bits if set.
-        regularizer = ops.sum(ops.stack(self.encoder.losses)) if self.prior.analytic_kl else self.beta * kl
-        return (z_mean, z_log_var, z), {"loss": reconstruction + regularizer, "reconstruction": reconstruction,
-                                        "kl": kl}
+        return (z_mean, z_log_var, z), {"loss": reconstruction + self._kl_regularizer(kl),
+                                        "reconstruction": reconstruction, "kl": kl}
+
+    def _kl_regularizer(self, kl):
+        """The KL term of the loss for the batch mean KL `kl`: the Sampling layer's added
+        loss (beta * the analytic KL, with free bits if set) when the prior has an analytic
+        KL, else beta * `kl`, the Monte-Carlo estimate."""
+        if self.prior.analytic_kl:
+            return ops.sum(ops.stack(self.encoder.losses))
+        return self.beta * kl
 
     def log_weight_parts(self, x, z_mean, z_log_var, z, labels=None):
         """Returns (log p(x|z), log p(z), log q(z|x)) for draws z (K, batch, latent_dim).
