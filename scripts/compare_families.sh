@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# Compares the model families on Fashion-MNIST (README "Comparison on Fashion-MNIST").
+# Compares the model families on Fashion-MNIST (docs/guides/families.md, "Comparison on
+# Fashion-MNIST").
 #
-# Trains VAE, IWAE (K = 5), VAE + VampPrior, beta-TCVAE, InfoVAE and WAE-MMD with the same
-# MLP, binarization, epochs and seed; evaluates each on the whole test set (-ELBO and the
-# importance-weighted -log p(x) with IW_SAMPLES draws; a WAE has no likelihood and reports
-# its reconstruction NLL); draws a sample grid from each; trains an AE and fits the
-# ex-post Gaussian mixture to it and to the VAE, and samples with it; measures the sample
-# quality of every sampler (Fréchet distance, precision, recall). Wall times go to
-# OUT/times.tsv, the metrics to OUT/summary.tsv, the sample quality to OUT/quality.tsv.
+# Trains each family of FAMILIES with the same MLP (one hidden layer of 400 units, 20
+# latent dimensions), dynamic binarization, batch, learning rate, epochs and seed:
+# VAE, IWAE (K = 5), VAE + VampPrior, beta-TCVAE, InfoVAE, WAE-MMD, the Gumbel-softmax VAE
+# (20 categorical variables of 10 categories), the VAE with an IAF posterior, the
+# two-layer VAE (z1 = the 20 latent dimensions, z2 = 10, trained on the ELBO) and an AE.
+# Evaluates each on the whole test set (-ELBO and the importance-weighted -log p(x) with
+# IW_SAMPLES draws; a family without a likelihood, WAE or AE, reports its reconstruction
+# NLL); for each of the family's samplers (its prior; the ex-post 10-component Gaussian
+# mixture for VAE and AE, fitted first) draws a sample grid and measures the sample
+# quality (Frechet distance, precision, recall; the first measurement trains the data
+# set's classifier, the others reuse it). Wall times and load go to OUT/times.tsv, the
+# metrics to OUT/summary.tsv, the sample quality to OUT/quality.tsv, grids to OUT/*.png.
 #
 # Usage: scripts/compare_families.sh [OUT]        (default OUT: compare_runs)
-# Environment: EPOCHS (20), IW_SAMPLES (1000), SEED (0), PARALLEL (0: one family after
-# another; 1: train and evaluate the families at the same time), VAE_TF (vae-tf),
-# CLASSIFIER_CACHE (the sample-quality classifier's directory; default OUT/classifiers).
+# Environment: FAMILIES (default: all, "vae iwae vamp tcvae infovae wae gumbel flowvae hvae
+# ae"), EPOCHS (20), IW_SAMPLES (1000), SEED (0), PARALLEL (0: one family after another;
+# 1: train and evaluate the families at the same time), VAE_TF (vae-tf), CLASSIFIER_CACHE
+# (the sample-quality classifier's directory; default OUT/classifiers).
 set -euo pipefail
 
 OUT=${1:-compare_runs}
+FAMILIES=${FAMILIES:-vae iwae vamp tcvae infovae wae gumbel flowvae hvae ae}
 EPOCHS=${EPOCHS:-20}
 IW_SAMPLES=${IW_SAMPLES:-1000}
 SEED=${SEED:-0}
@@ -25,6 +33,23 @@ CLASSIFIER_CACHE=${CLASSIFIER_CACHE:-$OUT/classifiers}
 COMMON="--dataset fashion_mnist --binarize dynamic --arch mlp --hidden-units 400 --latent-dim 20
         --batch-size 128 --lr 1e-3 --epochs $EPOCHS --seed $SEED --iw-samples 1
         --projector-examples 0 --no-export --out $OUT"
+
+# Each family: its samplers (prior and/or gmm, the ex-post mixture) and its own flags.
+spec() {
+    case $1 in
+        vae) echo "prior,gmm --model vae" ;;
+        iwae) echo "prior --model iwae --train-samples 5" ;;
+        vamp) echo "prior --model vae --prior vamp --prior-components 500" ;;
+        tcvae) echo "prior --model tcvae --tc-weight 6" ;;
+        infovae) echo "prior --model infovae --info-alpha 0 --info-lambda 1000" ;;
+        wae) echo "prior --model wae --mmd-weight 10 --mmd-kernel imq" ;;
+        gumbel) echo "prior --model gumbel --gumbel-categories 10" ;;
+        flowvae) echo "prior --model flowvae --flow iaf" ;;
+        hvae) echo "prior --model hvae --train-samples 1 --top-latent-dim 10" ;;
+        ae) echo "gmm --model ae" ;;
+        *) echo "unknown family '$1' in FAMILIES" >&2; exit 2 ;;
+    esac
+}
 
 mkdir -p "$OUT"
 timed() {  # timed NAME STEP COMMAND...: runs COMMAND, appends its wall time to times.tsv
@@ -36,44 +61,39 @@ timed() {  # timed NAME STEP COMMAND...: runs COMMAND, appends its wall time to 
     printf '%s\t%s\t%s\t%s\n' "$name" "$step" "$((end - start))" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/times.tsv"
 }
 
-family() {  # family NAME FLAGS...: train, evaluate with IW_SAMPLES, sample grid
-    local name=$1
-    shift
-    timed "$name" train $VAE_TF train --name "$name" "$@" $COMMON
+family() {  # family NAME: train, evaluate with IW_SAMPLES, fit the mixture, sample grids
+    local name=$1 samplers flags sampler
+    read -r samplers flags <<< "$(spec "$name")"
+    timed "$name" train $VAE_TF train --name "$name" $flags $COMMON
     timed "$name" evaluate $VAE_TF evaluate "$OUT/$name" --iw-samples "$IW_SAMPLES"
-    timed "$name" sample $VAE_TF sample "$OUT/$name" -n 64 --seed 0 --out "$OUT/$name-samples.png"
+    for sampler in ${samplers//,/ }; do
+        if [ "$sampler" = gmm ]; then  # Ex-post density sampling (Ghosh et al. 2020)
+            timed "$name" fit-sampler $VAE_TF fit-sampler "$OUT/$name" --components 10 --seed 0
+        fi
+        timed "$name" "sample-$sampler" $VAE_TF sample "$OUT/$name" -n 64 --seed 0 --sampler "$sampler" \
+            --out "$OUT/$name-samples-$sampler.png"
+    done
 }
 
-run() { if [ "$PARALLEL" = 1 ]; then "$@" & else "$@"; fi; }
-
-run family vae --model vae
-run family iwae --model iwae --train-samples 5
-run family vamp --model vae --prior vamp --prior-components 500
-run family tcvae --model tcvae --tc-weight 6
-run family infovae --model infovae --info-alpha 0 --info-lambda 1000
-run family wae --model wae --mmd-weight 10 --mmd-kernel imq
-run timed ae train $VAE_TF train --name ae --model ae $COMMON
+for name in $FAMILIES; do spec "$name" > /dev/null; done  # fail on a typo before training
+for name in $FAMILIES; do
+    if [ "$PARALLEL" = 1 ]; then family "$name" & else family "$name"; fi
+done
 wait
 
-# Ex-post density sampling (Ghosh et al. 2020): a 10-component mixture over training codes.
-for name in ae vae; do
-    timed "$name" fit-sampler $VAE_TF fit-sampler "$OUT/$name" --components 10 --seed 0
-    timed "$name" sample-gmm $VAE_TF sample "$OUT/$name" -n 64 --seed 0 --sampler gmm \
-        --out "$OUT/$name-samples-gmm.png"
-done
-
-# Sample quality (docs/guides/sample-quality.md), one run after another: the first trains
-# the data set's classifier, the others reuse it.
-QUALITY="vae:prior iwae:prior vamp:prior tcvae:prior infovae:prior wae:prior vae:gmm ae:gmm"
-for pair in $QUALITY; do
-    name=${pair%%:*} sampler=${pair##*:}
-    timed "$name" "quality-$sampler" $VAE_TF sample-quality "$OUT/$name" --sampler "$sampler" \
-        --classifier-cache "$CLASSIFIER_CACHE"
+# Sample quality (docs/guides/sample-quality.md), one run after another so the first
+# trains the data set's classifier and the others reuse it.
+for name in $FAMILIES; do
+    read -r samplers _ <<< "$(spec "$name")"
+    for sampler in ${samplers//,/ }; do
+        timed "$name" "quality-$sampler" $VAE_TF sample-quality "$OUT/$name" --sampler "$sampler" \
+            --classifier-cache "$CLASSIFIER_CACHE"
+    done
 done
 
 # A figure a model does not have (a WAE's likelihood) is "-".
 printf 'run\tneg_elbo\tneg_log_px\tkl\treconstruction\texamples\tiw_samples\n' > "$OUT/summary.tsv"
-for name in vae iwae vamp tcvae infovae wae; do
+for name in $FAMILIES; do
     python3 - "$OUT/$name/metrics.json" "$name" >> "$OUT/summary.tsv" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
@@ -86,12 +106,15 @@ done
 cat "$OUT/summary.tsv"
 
 printf 'run\tsampler\tfrechet_distance\tprecision\trecall\tsamples\tclassifier_sha256\n' > "$OUT/quality.tsv"
-for pair in $QUALITY; do
-    python3 - "$OUT/${pair%%:*}/sample_quality.json" "${pair%%:*}" "${pair##*:}" >> "$OUT/quality.tsv" <<'PY'
+for name in $FAMILIES; do
+    read -r samplers _ <<< "$(spec "$name")"
+    for sampler in ${samplers//,/ }; do
+        python3 - "$OUT/$name/sample_quality.json" "$name" "$sampler" >> "$OUT/quality.tsv" <<'PY'
 import json, sys
 q = json.load(open(sys.argv[1]))[sys.argv[3]]
 print(f"{sys.argv[2]}\t{sys.argv[3]}\t{q['frechet_distance']:.2f}\t{q['precision']:.3f}\t{q['recall']:.3f}"
       f"\t{q['samples']}\t{q['classifier']['weights_sha256'][:12]}")
 PY
+    done
 done
 cat "$OUT/quality.tsv"

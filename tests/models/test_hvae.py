@@ -111,6 +111,16 @@ def test_the_importance_weighted_estimate_converges_to_the_exact_marginal():
     assert errors[0] > 0.1 and errors[1] < 0.02
 
 
+def test_samples_follow_the_model_with_z1_drawn_from_p_z1_given_z2():
+    model, _ = linear_gaussian_hvae(a=0.8, c=0.3, s1=0.6)
+    w, b = model.decoder.get_layer("dense_out").get_weights()
+    z1 = (np.asarray(model.sample(20_000, seed=0)) - b) @ w[0] / (w[0] @ w[0])  # the decoder inverted
+    # Ancestrally z1 ~ N(c, a^2 + s1^2) = N(0.3, 1.0); decoding the mean of p(z1|z2) gives N(0.3, a^2 = 0.64).
+    assert abs(z1.mean() - 0.3) < 0.03 and abs(z1.var() - 1.0) < 0.05
+    np.testing.assert_array_equal(model.sample(5, seed=3), model.sample(5, seed=3))
+    assert not np.allclose(model.sample(5, seed=3), model.sample(5, seed=4))
+
+
 def test_it_trains_reloads_and_serves_top_down(tmp_path):
     x = binary_images(256)
     model = tiny(train_samples=2)
@@ -136,6 +146,8 @@ def test_it_trains_reloads_and_serves_top_down(tmp_path):
     assert set(reconstructed) == {"reconstructions", *restored.encode_outputs}
     np.testing.assert_allclose(served.signatures["decode"](z=tf.constant(z2))["images"], restored.decode(z2),
                                rtol=1e-5, atol=1e-6)
+    served_samples = served.signatures["sample"](num_samples=tf.constant(4), seed=tf.constant(2))["images"]
+    np.testing.assert_allclose(served_samples, restored.sample(4, seed=2), rtol=1e-5, atol=1e-6)
 
 
 def test_bad_settings_are_one_clear_error():

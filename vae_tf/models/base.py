@@ -316,7 +316,13 @@ class Autoencoder(KerasLoops):
                     "e.g. a GaussianMixtureSampler fitted to its codes (vae_tf.analysis.samplers)"
                 )
             latent_sampler = self.prior
-        z = latent_sampler.sample(num_samples, seed=self.seed_generator if seed is None else seed)
+        seed = self.seed_generator if seed is None else seed
+        return self.decode_draw(latent_sampler.sample(num_samples, seed=seed), labels, seed)
+
+    def decode_draw(self, z, labels=None, seed=None):
+        """Decodes codes drawn from the prior (or a latent sampler) into samples: `decode`.
+        A model with random variables below its code (HVAE's z1) draws them here, from the
+        stateless or stateful `seed` the code was drawn with, so samples follow the model."""
         return self.decode(z, labels)
 
     def export_signatures(self, latent_sampler=None):

@@ -77,7 +77,8 @@ class HVAE(VAE):
     `reconstruction` and `kl` report the first draw's terms.
 
     The code is the top layer's: `latent_dim` is the size of z2, `decode` maps z2
-    top-down through the mean of p(z1|z2), and `sample` decodes draws of p(z2).
+    top-down through the mean of p(z1|z2), and `sample` draws ancestrally: z2 ~ p(z2),
+    z1 ~ p(z1|z2), the decoder's mean (`decode_draw`).
     `reconstruct` and `reconstruction_nll` decode the mean of q(z1|x), the
     reconstruction of the ELBO. `encode` returns `z2_mean` and `z2_log_var` (q(z2|z1)
     at z1 = the mean of q(z1|x)) and `z1_mean`, `z1_log_var` (q(z1|x)).
@@ -156,6 +157,14 @@ class HVAE(VAE):
         """Maps z2 to data space through the mean of p(z1|z2)."""
         z1_mean, _ = self.top_decoder(self._check_latents(z), training=False)
         return self.likelihood.mean(self.decoder(self.network_inputs(z1_mean, labels), training=False))
+
+    def decode_draw(self, z, labels=None, seed=None):
+        """Decodes draws of p(z2) ancestrally: z1 ~ p(z1|z2), then the decoder's mean, so
+        `sample` follows the model (decoding the mean of p(z1|z2) would drop its noise)."""
+        z1_mean, z1_log_var = self.top_decoder(self._check_latents(z), training=False)
+        # The second of two seeds split from the code's: noise independent of z2's.
+        z1 = reparameterize(z1_mean, z1_log_var, split_seed(seed)[1])
+        return self.likelihood.mean(self.decoder(self.network_inputs(z1, labels), training=False))
 
     def _reconstruction(self, x, labels, training=False):
         z1_mean, _, z1 = self._posterior(self._check_images(x), labels, training)

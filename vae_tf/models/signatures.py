@@ -61,8 +61,8 @@ def vector_code_signatures(model, latent_sampler=None):
         if conditional:
             tf.debugging.assert_equal(tf.shape(labels)[0], num_samples,
                                       message="labels must have num_samples entries")
-        z = latent_sampler.sample(num_samples, seed=tf.stack([seed, 0]))
-        return {what: model.decode(z, labels)}
+        seed = tf.stack([seed, 0])
+        return {what: model.decode_draw(latent_sampler.sample(num_samples, seed=seed), labels, seed)}
 
     def score(images, labels=None):
         images, labels = checked(images, labels)
