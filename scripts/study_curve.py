@@ -7,9 +7,9 @@ at the sample sizes below (cached in STUDY/rescored/NAME.json), its budget in tr
 read from its config (epochs x ceil(--limit / --batch-size)). Writes a CSV of every run's
 scores, the figure (each metric against steps, a line per model: mean over seeds, band of
 ± one standard deviation, a dot per run) and prints a Markdown table (mean ± sd per model
-and budget).
+and budget); with --boxes, box plots of the largest budget.
 
-Usage: python scripts/study_curve.py STUDY [STUDY ...] --out curve.png [--csv curve.csv]
+Usage: python scripts/study_curve.py STUDY [STUDY ...] --out curve.png [--boxes boxes.png] [--csv curve.csv]
 """
 
 import argparse
@@ -21,7 +21,7 @@ import pathlib
 import numpy as np
 
 from vae_tf.analysis.plots import save_figure
-from vae_tf.analysis.study_figures import metric_curves
+from vae_tf.analysis.study_figures import metric_boxes, metric_curves
 from vae_tf.config import read_config
 from vae_tf.runs.disentanglement import evaluate_run
 from vae_tf.runs.run import read_metrics
@@ -57,6 +57,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("studies", nargs="+", type=pathlib.Path, help="study directories")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="the PNG to write")
+    parser.add_argument("--boxes", type=pathlib.Path, default=None,
+                        help="a PNG of box plots of the scores at the largest budget, a box per model")
     parser.add_argument("--csv", type=pathlib.Path, default=None, help="a CSV of every run's scores")
     parser.add_argument("--seed", type=int, default=0, help="seed of the scores' draws (default: %(default)s)")
     args = parser.parse_args()
@@ -97,6 +99,12 @@ def main():
             recon = _mean_sd([row["reconstruction"] for row in chosen], 1)
             print(f"| {label} | {steps} | {len(chosen)} | " + " | ".join(cells) + f" | {recon} |")
     save_figure(metric_curves(curves, title="mean ± sd over seeds; a dot per run"), args.out)
+    if args.boxes:
+        last = max(row["steps"] for row in rows)
+        labels = list(dict.fromkeys(row["label"] for row in rows if row["steps"] == last))
+        boxes = {metric: {label: curves[metric][label].get(last, []) for label in labels} for metric in METRICS}
+        save_figure(metric_boxes(boxes, labels, title=f"{last} training steps"), args.boxes)
+        print(f"wrote {args.boxes}")
     print(f"wrote {args.out}")
 
 
