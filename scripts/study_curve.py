@@ -85,6 +85,7 @@ def main():
         for metric in METRICS:
             curves[metric].setdefault(row["label"], {}).setdefault(row["steps"], []).append(row[metric])
     if args.csv:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
         header = ["study", "steps", "label", "model", "option", "value", "seed", "reconstruction", *METRICS]
         with open(args.csv, "w", newline="") as file:
             writer = csv.DictWriter(file, header, extrasaction="ignore")
