@@ -7,9 +7,10 @@ at the sample sizes below (cached in STUDY/rescored/NAME.json), its budget in tr
 read from its config (epochs x ceil(--limit / --batch-size)). Writes a CSV of every run's
 scores, the figure (each metric against steps, a line per model: mean over seeds, band of
 ± one standard deviation, a dot per run) and prints a Markdown table (mean ± sd per model
-and budget); with --boxes, box plots of the largest budget.
+and budget); with --boxes, box plots at one budget.
 
-Usage: python scripts/study_curve.py STUDY [STUDY ...] --out curve.png [--boxes boxes.png] [--csv curve.csv]
+Usage: python scripts/study_curve.py STUDY [STUDY ...] --out curve.png [--boxes boxes.png [--boxes-steps N]]
+       [--csv curve.csv]
 """
 
 import argparse
@@ -58,7 +59,9 @@ def main():
     parser.add_argument("studies", nargs="+", type=pathlib.Path, help="study directories")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="the PNG to write")
     parser.add_argument("--boxes", type=pathlib.Path, default=None,
-                        help="a PNG of box plots of the scores at the largest budget, a box per model")
+                        help="a PNG of box plots of the scores at one budget, a box per model")
+    parser.add_argument("--boxes-steps", type=int, default=None,
+                        help="the budget of the box plots, in steps (default: the largest)")
     parser.add_argument("--csv", type=pathlib.Path, default=None, help="a CSV of every run's scores")
     parser.add_argument("--seed", type=int, default=0, help="seed of the scores' draws (default: %(default)s)")
     args = parser.parse_args()
@@ -101,8 +104,11 @@ def main():
             print(f"| {label} | {steps} | {len(chosen)} | " + " | ".join(cells) + f" | {recon} |")
     save_figure(metric_curves(curves, title="mean ± sd over seeds; a dot per run"), args.out)
     if args.boxes:
-        last = max(row["steps"] for row in rows)
+        last = args.boxes_steps or max(row["steps"] for row in rows)
         labels = list(dict.fromkeys(row["label"] for row in rows if row["steps"] == last))
+        if not labels:
+            parser.error(f"--boxes-steps {last}: no run has that budget; the budgets are "
+                         f"{sorted({row['steps'] for row in rows})}")
         boxes = {metric: {label: curves[metric][label].get(last, []) for label in labels} for metric in METRICS}
         save_figure(metric_boxes(boxes, labels, title=f"{last} training steps"), args.boxes)
         print(f"wrote {args.boxes}")

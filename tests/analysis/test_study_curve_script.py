@@ -48,7 +48,7 @@ def test_the_table_csv_and_figures_gather_seeds_by_model_value_and_budget(script
     (large / "runs" / "tcvae-tc_weight-6-seed0.partial").mkdir()  # still training: left out
     out = tmp_path / "out"
     monkeypatch.setattr("sys.argv", ["study_curve.py", str(small), str(large), "--out", str(out / "curve.png"),
-                                     "--boxes", str(out / "boxes.png"), "--csv", str(out / "curve.csv")])
+                                     "--boxes", str(out / "boxes.png"), "--boxes-steps", "10", "--csv", str(out / "curve.csv")])
     script.main()
     printed = capsys.readouterr().out
     assert "| vae beta=1 | 10 | 2 | 0.200 ± 0.141 | 0.500 ± 0.141 | 40.0 ± 0.0 |" in printed
@@ -58,3 +58,12 @@ def test_the_table_csv_and_figures_gather_seeds_by_model_value_and_budget(script
         rows = list(csv.DictReader(file))
     assert len(rows) == 6 and {row["steps"] for row in rows} == {"10", "20"}
     assert (out / "curve.png").stat().st_size > 0 and (out / "boxes.png").stat().st_size > 0
+
+
+def test_boxes_at_a_budget_no_run_has_are_refused(script, tmp_path, monkeypatch, capsys):
+    _run(script, tmp_path, "vae-beta-1-seed0", 640, 1, 0.1, 0.4)
+    monkeypatch.setattr("sys.argv", ["study_curve.py", str(tmp_path), "--out", str(tmp_path / "c.png"),
+                                     "--boxes", str(tmp_path / "b.png"), "--boxes-steps", "7"])
+    with pytest.raises(SystemExit):
+        script.main()
+    assert "--boxes-steps 7: no run has that budget; the budgets are [10]" in capsys.readouterr().err
