@@ -1,4 +1,5 @@
-"""The figure of a disentanglement study: one panel per metric, one box per model.
+"""The figures of a disentanglement study: box plots (one panel per metric, one box per
+model) and curves of each metric against training steps.
 
 The layout of Locatello et al. (2019), "Challenging Common Assumptions in the
 Unsupervised Learning of Disentangled Representations" (ICML), figure 2 and appendix:
@@ -49,6 +50,45 @@ def metric_boxes(values, models, title=None):
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[len(values):]:
         ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def metric_curves(curves, title=None):
+    """Each metric against training steps, a line per model: the mean over seeds with a
+    band of ± one standard deviation, every run a dot.
+
+    Args:
+        curves: dict. {metric: {model: {steps: [the metric of each seed's run]}}}.
+        title: str or None. The figure's title. Defaults to None.
+
+    Returns:
+        A matplotlib `Figure`, one panel per metric.
+
+    Example:
+
+    >>> fig = metric_curves({"mig": {"vae": {250: [0.1, 0.2], 500: [0.2, 0.3]}}})
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one metric, got none")
+    fig = Figure(figsize=(5.0 * len(curves), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(curves), squeeze=False).ravel()
+    for ax, (metric, per_model) in zip(axes, curves.items()):
+        for index, (model, points) in enumerate(per_model.items()):
+            color = f"C{index}"
+            steps = sorted(points)
+            runs = [np.asarray(points[s], "float64") for s in steps]
+            means = np.array([r.mean() for r in runs])
+            spread = np.array([r.std(ddof=1) if len(r) > 1 else 0.0 for r in runs])
+            ax.plot(steps, means, "-", marker="o", color=color, label=model)
+            ax.fill_between(steps, means - spread, means + spread, color=color, alpha=0.15)
+            for position, values in zip(steps, runs):
+                ax.plot(np.full(len(values), position), values, ".", color=color, alpha=0.5)
+        ax.set_title(metric)
+        ax.set_xlabel("training steps")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize="small", loc="best")
     if title:
         fig.suptitle(title)
     return fig
