@@ -26,6 +26,7 @@ from vae_tf.analysis.study_figures import metric_boxes, metric_curves
 from vae_tf.config import read_config
 from vae_tf.runs.disentanglement import evaluate_run
 from vae_tf.runs.run import read_metrics
+from vae_tf.runtime.files import write_json
 
 METRICS = ("mig", "factor_vae")
 # MIG at disentanglement_lib's 10,000 points; the FactorVAE score at 2,000 points for the
@@ -50,7 +51,7 @@ def scores_of(run_dir, cache, seed):
             return kept["summary"]
     summary = evaluate_run(run_dir, seed=seed, samples=SAMPLES, metrics=list(METRICS))["summary"]
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({**wanted, "summary": summary}, indent=1))
+    write_json(cache, {**wanted, "summary": summary})  # atomic: a stopped rescoring leaves no torn cache
     return summary
 
 
