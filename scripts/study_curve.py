@@ -66,6 +66,9 @@ def main():
     parser.add_argument("--csv", type=pathlib.Path, default=None, help="a CSV of every run's scores")
     parser.add_argument("--seed", type=int, default=0, help="seed of the scores' draws (default: %(default)s)")
     args = parser.parse_args()
+    for study in args.studies:
+        if not (study / "runs").is_dir():
+            parser.error(f"{study} is not a study directory: it has no runs/ (made by `vae-tf study`)")
     rows = []
     for study in args.studies:
         for run_dir in sorted((study / "runs").iterdir()):

@@ -67,3 +67,12 @@ def test_boxes_at_a_budget_no_run_has_are_refused(script, tmp_path, monkeypatch,
     with pytest.raises(SystemExit):
         script.main()
     assert "--boxes-steps 7: no run has that budget; the budgets are [10]" in capsys.readouterr().err
+
+
+def test_a_directory_that_is_no_study_is_refused_before_anything_is_written(script, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "curve.png"
+    monkeypatch.setattr("sys.argv", ["study_curve.py", str(tmp_path / "nostudy"), "--out", str(out)])
+    with pytest.raises(SystemExit):
+        script.main()
+    assert "nostudy is not a study directory" in capsys.readouterr().err
+    assert not out.exists()
