@@ -51,6 +51,7 @@ spec() {
     esac
 }
 
+for name in $FAMILIES; do spec "$name" > /dev/null; done  # fail on a typo before writing anything
 mkdir -p "$OUT"
 timed() {  # timed NAME STEP COMMAND...: runs COMMAND, appends its wall time to times.tsv
     local name=$1 step=$2 start end
@@ -75,7 +76,6 @@ family() {  # family NAME: train, evaluate with IW_SAMPLES, fit the mixture, sam
     done
 }
 
-for name in $FAMILIES; do spec "$name" > /dev/null; done  # fail on a typo before training
 for name in $FAMILIES; do
     if [ "$PARALLEL" = 1 ]; then family "$name" & else family "$name"; fi
 done
