@@ -64,6 +64,8 @@ def build_model(config, data):
         seed=config.training.seed,
         feature_scaling=getattr(data, "feature_statistics", None),  # a table's, built into the model
     )
+    if config.training.init_output_bias:
+        model.initialize_from_data(data.train)  # a resumed run's checkpoint replaces it
     model.compile(optimizer=make_optimizer(config.training, steps_per_pass=int(data.epoch(0).cardinality())))
     return model
 
