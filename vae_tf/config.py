@@ -187,6 +187,10 @@ class TrainingConfig:
                                            "at --lr * 10^(-i/7), i = 0..7 (3,280 passes in all)",
                                choices=LR_SCHEDULES)
     adam_epsilon: float = setting(ADAM_EPSILON, "Adam's epsilon, > 0 (the IWAE paper's: 1e-4)")
+    init_output_bias: bool = setting(
+        True, "start the decoder's output biases at the logits of the training images' mean "
+              "(MLP decoders, Bernoulli likelihood), as the IWAE paper's code does; "
+              "--no-init-output-bias keeps the network's random initialization")
     kl_warmup_epochs: int = setting(0, "linear KL warm-up from 0 to --beta over this many epochs",
                                     minimum=0)
     seed: int = setting(0, "seed of the data order, the validation split and the sampling noise")

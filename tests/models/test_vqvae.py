@@ -6,7 +6,7 @@ import tensorflow as tf
 from vae_tf.serving.export import export_saved_model
 from vae_tf.models.vqvae.pixelcnn import PixelCNNPrior
 from vae_tf.models.vqvae.networks import build_vq_decoder, build_vq_encoder
-from vae_tf.models.vqvae.prior import encode_dataset, make_prior
+from vae_tf.models.vqvae.prior import encode_dataset, fit_prior, make_prior
 from vae_tf.models.vqvae.model import VQVAE, make_vqvae
 
 SHAPE = (28, 28, 1)
@@ -98,6 +98,25 @@ def test_encode_dataset_gives_codes_and_labels(real_batch):
     codes, labels = zip(*encode_dataset(model, dataset))
     np.testing.assert_array_equal(np.concatenate(codes), model.encode(x[:40])["codes"])
     np.testing.assert_array_equal(np.concatenate(labels), y[:40])
+
+
+def test_the_prior_sees_the_cached_grids_in_a_new_order_every_epoch(real_batch, monkeypatch):
+    model = _small()
+    x, y = real_batch
+    dataset = tf.data.Dataset.from_tensor_slices((x[:64], y[:64])).batch(8)
+    seen = []
+
+    def fit(prior, data, epochs, shuffle, **kwargs):
+        assert shuffle is False  # dealt by the dataset, not by Keras
+        seen.extend([np.concatenate(list(data)) for _ in range(epochs)])
+
+    monkeypatch.setattr(PixelCNNPrior, "fit", fit)
+    fit_prior(model, dataset, dataset, epochs=3, seed=0, filters=8, num_layers=1)
+
+    order = [tuple(map(bytes, epoch)) for epoch in seen]
+    assert len(set(order)) == 3  # three different orders ...
+    grids = sorted(map(bytes, np.asarray(model.encode(x[:64])["codes"])))
+    assert all(sorted(o) == grids for o in order)  # ... of the training images' grids
 
 
 def test_exported_signatures_reload_without_vae_tf(tmp_path):

@@ -29,8 +29,8 @@ def add_config_arguments(parser, hidden=()):
             options.update(type=item_type or python_type, choices=meta["choices"], metavar=metavar)
             if python_type is tuple:
                 options["nargs"] = length or "+"
-            if field.default is not None:
-                options["help"] += f" (default: {field.default})"
+        if field.default not in (None, False):
+            options["help"] += f" (default: {field.default})"
         if dest in hidden:
             options["help"] = argparse.SUPPRESS
         parser.add_argument(flag(field), **options)

@@ -45,6 +45,13 @@ class Bernoulli(keras.layers.Layer):
         """Returns the pixel probabilities sigmoid(params), float32."""
         return ops.sigmoid(ops.cast(params, "float32"))
 
+    @staticmethod
+    def params_for(mean, clip=1e-3):
+        """The logits whose probabilities are `mean` (numpy), clipped to [clip, 1 - clip] so
+        a pixel that is always 0 or always 1 gets a finite logit."""
+        mean = np.clip(np.asarray(mean, dtype="float64"), clip, 1.0 - clip)
+        return np.log(mean / (1.0 - mean)).astype("float32")
+
 
 @keras.saving.register_keras_serializable(package="vae_tf")
 class Gaussian(keras.layers.Layer):

@@ -164,6 +164,37 @@ class Autoencoder(KerasLoops):
         its variables: `self.optimizer`'s (none before `compile`)."""
         return list(self.optimizer.variables) if self.optimizer is not None else []
 
+    # --- initialization ---------------------------------------------------------
+
+    def initialize_from_data(self, dataset):
+        """Starts the decoder's output biases at the logits of the training images' mean,
+        as the code of Burda, Grosse & Salakhutdinov (2016, *Importance Weighted
+        Autoencoders*) does: the first reconstructions are the data's marginal, not noise.
+
+        Only a decoder whose last layer has one bias per pixel (`dense_out`, the MLP's)
+        and a Bernoulli likelihood; anything else is left as it is.
+
+        Args:
+            dataset: tf.data.Dataset. The training batches, as `fit` takes them.
+
+        Returns:
+            bool. Whether the biases were set.
+        """
+        if not isinstance(self.likelihood, likelihoods.Bernoulli):
+            return False
+        try:
+            layer = self.decoder.get_layer("dense_out")
+        except ValueError:  # a conv decoder: one bias per channel, not per pixel
+            return False
+        total, count = 0.0, 0
+        for batch in dataset:
+            images, _ = self._split_data(batch)
+            images = tf.reshape(tf.cast(images, tf.float64), (tf.shape(images)[0], -1))
+            total += tf.reduce_sum(images, axis=0).numpy()
+            count += int(images.shape[0])
+        layer.bias.assign(likelihoods.Bernoulli.params_for(total / count))
+        return True
+
     # --- inputs -----------------------------------------------------------------
 
     def _split_data(self, data):

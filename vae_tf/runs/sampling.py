@@ -171,7 +171,8 @@ def train_prior(run, epochs=PRIOR_EPOCHS, conditional=False, learning_rate=PRIOR
     with run_lock(finished.path):
         prior, metrics = fit_prior(model, data.train, data.test, epochs,
                                    num_classes=data.num_classes if conditional else None,
-                                   learning_rate=learning_rate, filters=filters, num_layers=layers)
+                                   learning_rate=learning_rate, seed=finished.config.training.seed,
+                                   filters=filters, num_layers=layers)
         model.attach_prior(prior)
         path = atomic_write(finished.path / "model.keras", model.save)
         finished.write_metrics({**earlier, **metrics})

@@ -64,6 +64,9 @@ def build_model(config, data):
         seed=config.training.seed,
         feature_scaling=getattr(data, "feature_statistics", None),  # a table's, built into the model
     )
+    # A resumed run's checkpoint replaces these biases.
+    if config.training.init_output_bias and model.initialize_from_data(data.train):
+        log.info("decoder output biases start at the logits of the training images' mean")
     model.compile(optimizer=make_optimizer(config.training, steps_per_pass=int(data.epoch(0).cardinality())))
     return model
 

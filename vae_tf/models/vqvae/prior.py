@@ -7,6 +7,7 @@ import tensorflow as tf
 from vae_tf.models.vqvae.pixelcnn import PixelCNNPrior
 
 PRIOR_LEARNING_RATE = 1e-3  # Adam's, for the PixelCNN prior
+SHUFFLE_BATCHES = 10_000  # of code grids, dealt in a new order every epoch
 
 
 def make_prior(model, num_classes=None, **kwargs):
@@ -42,8 +43,8 @@ def encode_dataset(model, dataset):
 
 
 
-def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=PRIOR_LEARNING_RATE, verbose="auto",
-              **kwargs):
+def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=PRIOR_LEARNING_RATE, seed=None,
+              verbose="auto", **kwargs):
     """Trains a `PixelCNNPrior` on the code grids of `train` and measures it on `test`.
 
     Args:
@@ -53,6 +54,7 @@ def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=PRIOR_
         epochs: int. Training epochs, >= 1.
         num_classes: int or None. Condition the prior on the labels. Defaults to None.
         learning_rate: float. Adam learning rate. Defaults to `PRIOR_LEARNING_RATE`.
+        seed: int or None. Of the order of the batches in each epoch. Defaults to None.
         verbose: Keras `fit` verbosity. Defaults to "auto".
         **kwargs: `make_prior`'s network options.
 
@@ -69,7 +71,10 @@ def fit_prior(model, train, test, epochs, num_classes=None, learning_rate=PRIOR_
 
     prior = make_prior(model, num_classes=num_classes, **kwargs)
     prior.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    prior.fit(prior_data(model, prior, train), epochs=epochs, verbose=verbose)
+    # The grids are cached in the first pass's order, so the batches are dealt again every
+    # epoch here (Keras cannot shuffle a tf.data dataset, and warns if asked to).
+    grids = prior_data(model, prior, train).shuffle(SHUFFLE_BATCHES, seed=seed, reshuffle_each_iteration=True)
+    prior.fit(grids, epochs=epochs, verbose=verbose, shuffle=False)
     return prior, model.evaluate_prior(test, prior)
 
 
