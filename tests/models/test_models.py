@@ -55,6 +55,18 @@ def test_ae_and_vae_ignore_labels_and_accept_datasets(real_batch):
         assert np.isfinite(model.fit(x, epochs=1, batch_size=128, verbose=0).history["loss"][0])
 
 
+def test_fitting_a_dataset_does_not_warn_about_shuffling(real_batch):
+    import warnings
+
+    x, _ = real_batch
+    model = small_model("vae")
+    model.compile()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(tf.data.Dataset.from_tensor_slices(x[:256]).batch(128), epochs=1, verbose=0)
+    assert not [w for w in caught if "shuffle" in str(w.message)]
+
+
 def test_gaussian_likelihood_with_learned_sigma_trains(real_batch):
     x, _ = real_batch
     model = small_model("vae", likelihood="gaussian", sigma=0.5, learn_sigma=True)

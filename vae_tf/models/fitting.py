@@ -89,7 +89,8 @@ class KerasLoops(compat.BuiltAtConstruction, keras.Model):
         return is_distributed(self.distribute_strategy) and int(self.steps_per_execution) == 1
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """Keras's `fit`, after the input checks.
+        """Keras's `fit`, after the input checks. A tf.data dataset is read in its own
+        order: `shuffle` defaults to False for one, which Keras cannot shuffle.
 
         Under a distribution strategy with one step per execution, finite datasets given
         as `x` and `validation_data=` are repeated, with their lengths as the steps per
@@ -112,6 +113,9 @@ class KerasLoops(compat.BuiltAtConstruction, keras.Model):
                 x, kwargs = self._gathering_input(x, y, args, kwargs)
             else:
                 self._check_at_door(x if y is None else (x, y), self._split_data)
+            if isinstance(x, tf.data.Dataset) and not args:
+                # Keras cannot shuffle a dataset, and warns about its own default if not told.
+                kwargs.setdefault("shuffle", False)
             if self.reads_one_iterator and not args:
                 if y is None and kwargs.get("steps_per_epoch") is None:
                     x, kwargs["steps_per_epoch"] = endless(x)
