@@ -69,10 +69,14 @@ sample_as() {  # the `vae-tf sample --sampler` of a sampler: a PixelCNN is the V
 for name in $FAMILIES; do spec "$name" > /dev/null; done  # fail on a typo before writing anything
 mkdir -p "$OUT"
 timed() {  # timed NAME STEP COMMAND...: runs COMMAND, appends its wall time to times.tsv
-    local name=$1 step=$2 start end
+    local name=$1 step=$2 start end log=$OUT/$1.$2.log
     shift 2
     start=$(date +%s)
-    "$@" > "$OUT/$name.$step.log" 2>&1
+    if ! "$@" > "$log" 2>&1; then  # say which step failed and why, not just stop
+        echo "$name: $step failed; the end of $log:" >&2
+        tail -n 3 "$log" >&2
+        exit 1
+    fi
     end=$(date +%s)
     printf '%s\t%s\t%s\t%s\n' "$name" "$step" "$((end - start))" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/times.tsv"
 }
